@@ -1,0 +1,1 @@
+//! Hardware comparison harness (see README).
