@@ -1,1 +1,16 @@
-//! x87 extended-precision arithmetic.
+//! Exact x87 80-bit extended-precision and SSE scalar/packed floating-point semantics.
+#![cfg_attr(not(test), forbid(unsafe_code))]
+#![cfg_attr(test, deny(unsafe_code))]
+
+mod round;
+pub mod types;
+pub mod x87;
+
+pub use types::{Exceptions, F80Class, FpResult, Mxcsr, Precision, Rounding, X87Control, F80};
+
+#[cfg(all(test, target_arch = "x86_64"))]
+mod hw;
+#[cfg(test)]
+mod testutil;
+#[cfg(all(test, target_arch = "x86_64"))]
+mod hwtests;

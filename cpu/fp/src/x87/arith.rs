@@ -1,0 +1,220 @@
+//! FADD, FSUB, FMUL, FDIV, FSQRT: exact results rounded once, honouring precision
+//! control.
+
+use super::{exact, inf, invalid, round_reg, screen1, screen2, zero, Opnd};
+use crate::round::{shr_jam, Unpacked};
+use crate::types::{Exceptions, FpResult, Rounding, X87Control, F80};
+
+/// Exact sum of two nonzero finite values (jammed); sig == 0 for an exact zero.
+pub(crate) fn add_exact(a: Unpacked, b: Unpacked) -> Unpacked {
+    let (x, y) = if (a.exp, a.sig) >= (b.exp, b.sig) {
+        (a, b)
+    } else {
+        (b, a)
+    };
+    let d = (x.exp as i64 - y.exp as i64).min(200) as u32;
+    let xs = shr_jam(x.sig, 1);
+    let ys = shr_jam(y.sig, d.saturating_add(1));
+    if x.sign == y.sign {
+        Unpacked::normalized(x.sign, x.exp + 1, xs + ys)
+    } else {
+        Unpacked::normalized(x.sign, x.exp + 1, xs - ys)
+    }
+}
+
+/// Exact product (jammed) of two normalized values.
+pub(crate) fn mul_exact(a: Unpacked, b: Unpacked) -> Unpacked {
+    let (hi, lo) = mul128(a.sig, b.sig);
+    Unpacked::normalized(a.sign ^ b.sign, a.exp + b.exp + 1, hi | (lo != 0) as u128)
+}
+
+/// Full 128x128 -> 256-bit product as (high, low).
+pub(crate) fn mul128(a: u128, b: u128) -> (u128, u128) {
+    let (a1, a0) = (a >> 64, a & (u64::MAX as u128));
+    let (b1, b0) = (b >> 64, b & (u64::MAX as u128));
+    let p00 = a0 * b0;
+    let p01 = a0 * b1;
+    let p10 = a1 * b0;
+    let p11 = a1 * b1;
+    let mid = (p00 >> 64) + (p01 & u64::MAX as u128) + (p10 & u64::MAX as u128);
+    let lo = (p00 & u64::MAX as u128) | (mid << 64);
+    let hi = p11 + (p01 >> 64) + (p10 >> 64) + (mid >> 64);
+    (hi, lo)
+}
+
+/// Quotient of two normalized values with 128 significant bits (jammed).
+pub(crate) fn div_exact(a: Unpacked, b: Unpacked) -> Unpacked {
+    // Long division of a.sig / b.sig, 130 quotient bits, one bit at a time on the
+    // high 128 bits (the operands' low bits are folded in through the remainder).
+    let mut rem_hi: u128 = a.sig;
+    let d = b.sig;
+    let mut q: u128;
+    let mut exp = a.exp - b.exp;
+    // First quotient bit: a >= b ?
+    if rem_hi >= d {
+        rem_hi -= d;
+        q = 1;
+    } else {
+        exp -= 1;
+        // shift in the next bit
+        let carry = rem_hi >> 127;
+        rem_hi <<= 1;
+        if carry != 0 || rem_hi >= d {
+            rem_hi = rem_hi.wrapping_sub(d);
+        }
+        q = 1;
+    }
+    for _ in 0..127 {
+        let carry = rem_hi >> 127;
+        rem_hi <<= 1;
+        q <<= 1;
+        if carry != 0 || rem_hi >= d {
+            rem_hi = rem_hi.wrapping_sub(d);
+            q |= 1;
+        }
+    }
+    Unpacked {
+        sign: a.sign ^ b.sign,
+        exp,
+        sig: q | (rem_hi != 0) as u128,
+    }
+}
+
+/// Correctly rounded square root significand (jammed) of a positive normalized value.
+pub(crate) fn sqrt_exact(a: Unpacked) -> Unpacked {
+    // value = m * 2^(e-127) with m = a.sig; root of m * 2^s computed bitwise on a
+    // 250-bit radicand (m << s) with s chosen for parity; root < 2^125.
+    let e = a.exp - 127;
+    // radicand = a.sig << s, s in {121, 122}: 249/250 bits.
+    let s: i32 = if (e - 121).rem_euclid(2) == 0 { 121 } else { 122 };
+    let hi = a.sig >> (128 - s); // bits above 128 of the radicand
+    let lo = a.sig << s; // low 128 bits
+    let mut rem: u128 = 0;
+    let mut root: u128 = 0;
+    for i in (0..125).rev() {
+        let pos = 2 * i as u32; // bit position of the low bit of the pair
+        let pair = if pos >= 128 {
+            (hi >> (pos - 128)) & 3
+        } else {
+            (lo >> pos) & 3
+        };
+        rem = (rem << 2) | pair;
+        let trial = (root << 2) | 1;
+        if rem >= trial {
+            rem -= trial;
+            root = (root << 1) | 1;
+        } else {
+            root <<= 1;
+        }
+    }
+    // sqrt(value) = root * 2^((e - s)/2)
+    Unpacked::normalized(false, (e - s) / 2 + 127, root | (rem != 0) as u128)
+}
+
+fn fin_or_zero(x: Unpacked, p: u32, ctl: X87Control, flags: Exceptions, zero_sign: bool) -> FpResult<F80> {
+    if x.sig == 0 {
+        exact(zero(zero_sign), flags, ctl)
+    } else {
+        round_reg(x, p, ctl, flags)
+    }
+}
+
+/// FADD: `a + b`.
+///
+/// ```
+/// use x86wow_fp::{x87, X87Control, F80};
+/// let r = x87::add(F80::ONE, F80::ONE, X87Control::default());
+/// assert_eq!(r.value, F80::new(0x4000, 1 << 63)); // 2.0
+/// assert!(r.flags.is_empty() && !r.c1 && r.write);
+/// ```
+pub fn add(a: F80, b: F80, ctl: X87Control) -> FpResult<F80> {
+    addsub(a, b, false, ctl)
+}
+
+/// FSUB: `a - b` (FSUBR is `sub(b, a)`).
+pub fn sub(a: F80, b: F80, ctl: X87Control) -> FpResult<F80> {
+    addsub(a, b, true, ctl)
+}
+
+fn addsub(a: F80, b: F80, negate_b: bool, ctl: X87Control) -> FpResult<F80> {
+    let (ua, ub, flags) = match screen2(a, b, ctl) {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let p = ctl.precision.bits();
+    let down = ctl.rounding == Rounding::Down;
+    let neg = |o: Opnd| match o {
+        Opnd::Zero(s) => Opnd::Zero(!s),
+        Opnd::Inf(s) => Opnd::Inf(!s),
+        Opnd::Fin(u) => Opnd::Fin(Unpacked { sign: !u.sign, ..u }),
+        other => other,
+    };
+    let ub = if negate_b { neg(ub) } else { ub };
+    match (ua, ub) {
+        (Opnd::Inf(sa), Opnd::Inf(sb)) => {
+            if sa == sb {
+                exact(inf(sa), flags, ctl)
+            } else {
+                invalid(ctl)
+            }
+        }
+        (Opnd::Inf(s), _) | (_, Opnd::Inf(s)) => exact(inf(s), flags, ctl),
+        (Opnd::Zero(sa), Opnd::Zero(sb)) => {
+            let s = if sa == sb { sa } else { down };
+            exact(zero(s), flags, ctl)
+        }
+        (Opnd::Zero(_), Opnd::Fin(x)) | (Opnd::Fin(x), Opnd::Zero(_)) => round_reg(x, p, ctl, flags),
+        (Opnd::Fin(x), Opnd::Fin(y)) => fin_or_zero(add_exact(x, y), p, ctl, flags, down),
+        _ => invalid(ctl),
+    }
+}
+
+/// FMUL: `a * b`.
+pub fn mul(a: F80, b: F80, ctl: X87Control) -> FpResult<F80> {
+    let (ua, ub, flags) = match screen2(a, b, ctl) {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let s = a.sign() ^ b.sign();
+    match (ua, ub) {
+        (Opnd::Inf(_), Opnd::Zero(_)) | (Opnd::Zero(_), Opnd::Inf(_)) => invalid(ctl),
+        (Opnd::Inf(_), _) | (_, Opnd::Inf(_)) => exact(inf(s), flags, ctl),
+        (Opnd::Zero(_), _) | (_, Opnd::Zero(_)) => exact(zero(s), flags, ctl),
+        (Opnd::Fin(x), Opnd::Fin(y)) => round_reg(mul_exact(x, y), ctl.precision.bits(), ctl, flags),
+        _ => invalid(ctl),
+    }
+}
+
+/// FDIV: `a / b` (FDIVR is `div(b, a)`).
+pub fn div(a: F80, b: F80, ctl: X87Control) -> FpResult<F80> {
+    let (ua, ub, flags) = match screen2(a, b, ctl) {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let s = a.sign() ^ b.sign();
+    match (ua, ub) {
+        (Opnd::Inf(_), Opnd::Inf(_)) | (Opnd::Zero(_), Opnd::Zero(_)) => invalid(ctl),
+        (Opnd::Inf(_), _) => exact(inf(s), flags, ctl),
+        (_, Opnd::Inf(_)) => exact(zero(s), flags, ctl),
+        (Opnd::Zero(_), _) => exact(zero(s), flags, ctl),
+        (_, Opnd::Zero(_)) => exact(inf(s), Exceptions::ZERO_DIVIDE, ctl),
+        (Opnd::Fin(x), Opnd::Fin(y)) => round_reg(div_exact(x, y), ctl.precision.bits(), ctl, flags),
+        _ => invalid(ctl),
+    }
+}
+
+/// FSQRT: square root.
+pub fn sqrt(a: F80, ctl: X87Control) -> FpResult<F80> {
+    let (ua, flags) = match screen1(a, ctl) {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    match ua {
+        Opnd::Zero(_) => exact(a, flags, ctl),
+        Opnd::Inf(false) => exact(a, flags, ctl),
+        Opnd::Inf(true) => invalid(ctl),
+        Opnd::Fin(x) if x.sign => invalid(ctl),
+        Opnd::Fin(x) => round_reg(sqrt_exact(x), ctl.precision.bits(), ctl, flags),
+        _ => invalid(ctl),
+    }
+}
