@@ -63,12 +63,9 @@ fn to_int(x: F80, ctl: X87Control, mode: IntConv, bits: u32) -> FpResult<i64> {
     let bad = |flags: Exceptions| {
         FpResult::new(indefinite, flags | Exceptions::INVALID, false, ctl.masks)
     };
-    let (u, dflag) = unpack(x);
-    let dflag = if dflag {
-        Exceptions::DENORMAL
-    } else {
-        Exceptions::empty()
-    };
+    // Stores to integer formats never raise DE (measured).
+    let (u, _) = unpack(x);
+    let dflag = Exceptions::empty();
     match u {
         Opnd::Zero(_) => FpResult::new(0, dflag, false, ctl.masks),
         Opnd::Fin(u) => match to_int_mag(u, rm) {
@@ -195,12 +192,9 @@ fn narrow(
     let emax_field = (1u32 << ebits) - 1;
     let bias = fmt.emax;
     let s = x.sign();
-    let (u, den) = unpack(x);
-    let dflag = if den {
-        Exceptions::DENORMAL
-    } else {
-        Exceptions::empty()
-    };
+    // FST to memory never raises DE (measured on Zen 4).
+    let (u, _) = unpack(x);
+    let dflag = Exceptions::empty();
     let nan_of = |v: F80| (v.sign(), emax_field, ((v.signif << 1) >> (64 - fbits)) | (1 << (fbits - 1)));
     match u {
         Opnd::Bad => FpResult::new(nan_of(F80::INDEFINITE), Exceptions::INVALID, false, ctl.masks),
@@ -228,11 +222,15 @@ fn narrow(
                     }
                 }
             };
-            let mut res = FpResult::new(v, dflag | r.flags, r.up, ctl.masks);
-            if (r.flags & !ctl.masks).intersects(Exceptions::OVERFLOW | Exceptions::UNDERFLOW) {
+            let ou = Exceptions::OVERFLOW | Exceptions::UNDERFLOW;
+            if (r.flags & !ctl.masks).intersects(ou) {
+                // Unmasked overflow/underflow on a store: memory is not written and
+                // only OE/UE is reported (no PE, C1 clear), as measured.
+                let mut res = FpResult::new(v, r.flags & ou, false, ctl.masks);
                 res.write = false;
+                return res;
             }
-            res
+            FpResult::new(v, dflag | r.flags, r.up, ctl.masks)
         }
     }
 }
@@ -276,10 +274,11 @@ pub fn to_bcd(x: F80, ctl: X87Control) -> FpResult<[u8; 10]> {
         FpResult::new(BCD_INDEFINITE, flags | Exceptions::INVALID, false, ctl.masks)
     };
     let s = x.sign();
-    let (u, den) = match screen1(x, ctl) {
+    let (u, _) = match screen1(x, ctl) {
         Ok(v) => v,
         Err(_) => return bad(Exceptions::empty()),
     };
+    let den = Exceptions::empty(); // FBSTP never raises DE (measured)
     let (mag, flags, up) = match u {
         Opnd::Zero(_) => (0, den, false),
         Opnd::Fin(u) => match to_int_mag(u, ctl.rounding) {

@@ -28,10 +28,12 @@ impl PremResult {
     }
 }
 
-/// The number of exponent bits FPREM/FPREM1 reduce by per step when the reduction is
-/// incomplete: the partial remainder keeps `D - N` where D is the exponent difference.
-/// (Intel documents N as implementation specific in 32..=63; measured on Zen 4.)
-pub const PREM_STEP: i32 = 32;
+/// When the exponent difference D is 64 or more, one FPREM/FPREM1 step develops
+/// `N = 32 + (D mod 32)` quotient bits (Intel documents N as implementation specific
+/// in 32..=63; this is what AMD Zen 4 does, measured), sets C2 and clears C0/C1/C3.
+pub fn prem_step_bits(d: i32) -> u32 {
+    32 + (d & 31) as u32
+}
 
 /// FPREM: partial remainder with a truncated quotient (`a` = ST(0), `b` = ST(1)).
 pub fn fprem(a: F80, b: F80, ctl: X87Control) -> FpResult<PremResult> {
@@ -59,13 +61,14 @@ fn prem(a: F80, b: F80, ctl: X87Control, ieee: bool) -> FpResult<PremResult> {
     };
     match (ua, ub) {
         (Opnd::Inf(_), _) | (_, Opnd::Zero(_)) => wrap(invalid(ctl), 0, false),
-        (Opnd::Zero(_), _) | (_, Opnd::Inf(_)) => wrap(exact(a, flags, ctl), 0, false),
+        (Opnd::Zero(_), _) => wrap(exact(a, flags, ctl), 0, false),
+        (Opnd::Fin(x), Opnd::Inf(_)) => wrap(round_reg(x, 64, ctl, flags), 0, false),
         (Opnd::Fin(x), Opnd::Fin(y)) => {
             let ma = (x.sig >> 64) as u64;
             let mb = (y.sig >> 64) as u64;
             let d = x.exp - y.exp;
             if d >= 64 {
-                let n = PREM_STEP as u32;
+                let n = prem_step_bits(d);
                 let aa = (ma as u128) << n;
                 let qq = aa / mb as u128;
                 let r = aa % mb as u128;
@@ -75,7 +78,12 @@ fn prem(a: F80, b: F80, ctl: X87Control, ieee: bool) -> FpResult<PremResult> {
                 } else {
                     round_reg(u, 64, ctl, flags)
                 };
-                return wrap(res, qq as u64 & 7, true);
+                let _ = qq;
+                return wrap(res, 0, true);
+            }
+            if d <= -2 {
+                // |a| < |b| / 2: quotient 0, remainder a.
+                return wrap(round_reg(x, 64, ctl, flags), 0, false);
             }
             let base = x.exp.min(y.exp);
             let aa = (ma as u128) << (x.exp - base);
