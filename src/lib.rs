@@ -1,1 +1,11 @@
+//! x86wow: a reference IA-32 interpreter and WOW64 thunking model.
+//!
+//! This facade re-exports the layers ([`cpu`], [`mmu`]) and holds the command-line
+//! front ends.
 
+pub use x86wow_cpu as cpu;
+pub use x86wow_mmu as mmu;
+
+pub mod bench;
+pub mod coverage;
+pub mod exec;

@@ -1,0 +1,444 @@
+//! The CPU: state, the fetch-decode-dispatch loop, hooks and breakpoints.
+
+use std::collections::HashSet;
+
+use iced_x86::{Decoder, DecoderError, DecoderOptions, Instruction};
+use x86wow_mmu::Memory;
+
+use crate::config::Config;
+use crate::exception::{vector, Exception, Exit};
+use crate::flags::{bits, Flags};
+use crate::regs::{gpr, sreg, DescKind, DescriptorTable, Registers, Segment};
+use crate::table;
+
+/// Longest legal instruction; a longer one raises #GP(0).
+pub const MAX_INSN_LEN: usize = 15;
+
+/// How a handler ends an instruction other than normally.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stop {
+    /// Raise an exception: the state returns to the start of the instruction.
+    Exc(Exception),
+    /// Stop without executing the instruction (EIP stays at it; not retired).
+    Before(Exit),
+    /// Stop after the instruction retired (EIP as the handler left it).
+    After(Exit),
+}
+
+impl From<Exception> for Stop {
+    #[inline]
+    fn from(e: Exception) -> Self {
+        Stop::Exc(e)
+    }
+}
+
+impl From<x86wow_mmu::Fault> for Stop {
+    #[inline]
+    fn from(f: x86wow_mmu::Fault) -> Self {
+        Stop::Exc(Exception::page_fault(f))
+    }
+}
+
+/// Result type of instruction handlers.
+pub type Step = Result<(), Stop>;
+
+/// What a hook asks the CPU to do next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HookAction {
+    Continue,
+    /// Stop with [`Exit::HookStop`] (before the instruction for code hooks).
+    Stop,
+}
+
+/// A code hook: called before each instruction whose address is in `range`.
+pub type CodeHook = Box<dyn FnMut(&mut Cpu, u32) -> HookAction>;
+
+struct CodeHookEntry {
+    id: u64,
+    range: std::ops::RangeInclusive<u32>,
+    hook: CodeHook,
+}
+
+/// A memory hook: called on each data access of the given kind, with the linear
+/// address and size, before the access is made.
+pub type MemHook = Box<dyn FnMut(u32, u32, x86wow_mmu::Access) -> HookAction>;
+
+struct MemHookEntry {
+    id: u64,
+    range: std::ops::RangeInclusive<u32>,
+    write: bool,
+    read: bool,
+    hook: MemHook,
+}
+
+/// The IA-32 CPU with its address space.
+///
+/// ```
+/// use x86wow_cpu::{Cpu, Exit};
+/// use x86wow_mmu::Prot;
+///
+/// let mut cpu = Cpu::new();
+/// cpu.mem.map(0x1000, 0x1000, Prot::RX).unwrap();
+/// // add eax, ebx ; hlt
+/// cpu.mem.poke(0x1000, &[0x01, 0xd8, 0xf4]).unwrap();
+/// cpu.eip = 0x1000;
+/// cpu.gpr[0] = 2;
+/// cpu.gpr[3] = 40;
+/// assert_eq!(cpu.run(100), Exit::Hlt);
+/// assert_eq!(cpu.gpr[0], 42);
+/// assert_eq!(cpu.insns(), 1);
+/// ```
+pub struct Cpu {
+    /// General registers in encoding order (see [`crate::regs::gpr`]).
+    pub gpr: [u32; 8],
+    pub eip: u32,
+    pub flags: Flags,
+    /// Segment registers in encoding order (see [`crate::regs::sreg`]).
+    pub seg: [Segment; 6],
+    /// The descriptors that selector loads may reference.
+    pub descriptors: DescriptorTable,
+    pub mem: Memory,
+    pub config: Config,
+    insns: u64,
+    code_hooks: Vec<CodeHookEntry>,
+    mem_hooks: Vec<MemHookEntry>,
+    next_hook_id: u64,
+    breakpoints: HashSet<u32>,
+    /// Set when the run loop stopped at a breakpoint, so the next step executes it.
+    resume_at: Option<u32>,
+    /// A memory hook asked to stop: reported after the current instruction.
+    pub(crate) hook_stop: bool,
+    /// Tracks the "MOV SS / POP SS" interrupt shadow for single stepping.
+    pub(crate) inhibit_trap: bool,
+    decoder_options: u32,
+}
+
+impl Default for Cpu {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Cpu {
+    /// A CPU in the state of a fresh 32-bit Windows (WOW64) thread context: flat
+    /// segments 0x23/0x2B, FS 0x53 with base 0, EFLAGS 0x202, empty address space.
+    pub fn new() -> Self {
+        Self::with_config(Config::default())
+    }
+
+    pub fn with_config(config: Config) -> Self {
+        let data = Segment::flat(0x2b);
+        Cpu {
+            gpr: [0; 8],
+            eip: 0,
+            flags: Flags::default(),
+            seg: [
+                data,
+                Segment::flat(0x23),
+                data,
+                data,
+                Segment::flat(0x53),
+                data,
+            ],
+            descriptors: DescriptorTable::wow64(0),
+            mem: Memory::new(),
+            config,
+            insns: 0,
+            code_hooks: Vec::new(),
+            mem_hooks: Vec::new(),
+            next_hook_id: 1,
+            breakpoints: HashSet::new(),
+            resume_at: None,
+            hook_stop: false,
+            inhibit_trap: false,
+            decoder_options: DecoderOptions::AMD,
+        }
+    }
+
+    /// Instructions retired so far.
+    pub fn insns(&self) -> u64 {
+        self.insns
+    }
+
+    pub fn set_insns(&mut self, n: u64) {
+        self.insns = n;
+    }
+
+    pub fn eflags(&self) -> u32 {
+        self.flags.eflags()
+    }
+
+    pub fn set_eflags(&mut self, v: u32) {
+        self.flags.set_eflags(v);
+    }
+
+    /// The integer registers as a plain struct.
+    pub fn registers(&self) -> Registers {
+        let mut r = Registers {
+            eip: self.eip,
+            eflags: self.eflags(),
+            ..Default::default()
+        };
+        r.set_gpr(self.gpr);
+        r
+    }
+
+    pub fn set_registers(&mut self, r: &Registers) {
+        self.gpr = r.gpr();
+        self.eip = r.eip;
+        self.set_eflags(r.eflags);
+    }
+
+    /// Sets the base of FS (and its descriptor, so reloading the selector keeps it).
+    pub fn set_fs_base(&mut self, base: u32) {
+        self.set_seg_base(sreg::FS, base);
+    }
+
+    pub fn set_gs_base(&mut self, base: u32) {
+        self.set_seg_base(sreg::GS, base);
+    }
+
+    fn set_seg_base(&mut self, s: usize, base: u32) {
+        let sel = self.seg[s].selector;
+        if sel & !3 != 0 {
+            let kind = self.descriptors.get(sel).map_or(DescKind::Data, |d| d.kind);
+            self.descriptors
+                .set(sel, crate::regs::Descriptor { base, kind });
+        }
+        self.seg[s].base = base;
+        self.seg[s].usable = true;
+    }
+
+    /// Loads a segment register with a selector, checking it against the descriptor
+    /// table as a user-mode MOV/POP would; see [`crate::ops::segment`].
+    pub fn load_segment(&mut self, s: usize, selector: u16) -> Result<(), Exception> {
+        crate::ops::segment::load(self, s, selector)
+    }
+
+    /// Stops before executing the instruction at `addr`.
+    pub fn add_breakpoint(&mut self, addr: u32) {
+        self.breakpoints.insert(addr);
+    }
+
+    pub fn remove_breakpoint(&mut self, addr: u32) -> bool {
+        self.breakpoints.remove(&addr)
+    }
+
+    /// Adds a hook run before every instruction whose address is in `range`; returns an
+    /// id for [`Cpu::remove_hook`]. Hooks may be added or removed while running (from
+    /// inside a hook, too): they are consulted at every dispatch.
+    pub fn add_code_hook(&mut self, range: std::ops::RangeInclusive<u32>, hook: CodeHook) -> u64 {
+        let id = self.next_hook_id;
+        self.next_hook_id += 1;
+        self.code_hooks.push(CodeHookEntry { id, range, hook });
+        id
+    }
+
+    /// Adds a hook on data reads and/or writes that touch `range`.
+    pub fn add_mem_hook(
+        &mut self,
+        range: std::ops::RangeInclusive<u32>,
+        read: bool,
+        write: bool,
+        hook: MemHook,
+    ) -> u64 {
+        let id = self.next_hook_id;
+        self.next_hook_id += 1;
+        self.mem_hooks.push(MemHookEntry {
+            id,
+            range,
+            read,
+            write,
+            hook,
+        });
+        id
+    }
+
+    pub fn remove_hook(&mut self, id: u64) -> bool {
+        let before = self.code_hooks.len() + self.mem_hooks.len();
+        self.code_hooks.retain(|h| h.id != id);
+        self.mem_hooks.retain(|h| h.id != id);
+        before != self.code_hooks.len() + self.mem_hooks.len()
+    }
+
+    #[inline]
+    pub(crate) fn has_mem_hooks(&self) -> bool {
+        !self.mem_hooks.is_empty()
+    }
+
+    pub(crate) fn run_mem_hooks(&mut self, addr: u32, size: u32, access: x86wow_mmu::Access) {
+        let last = addr.wrapping_add(size.saturating_sub(1));
+        for h in &mut self.mem_hooks {
+            let wanted = match access {
+                x86wow_mmu::Access::Read => h.read,
+                x86wow_mmu::Access::Write => h.write,
+                x86wow_mmu::Access::Execute => false,
+            };
+            if wanted
+                && addr <= *h.range.end()
+                && last >= *h.range.start()
+                && (h.hook)(addr, size, access) == HookAction::Stop
+            {
+                self.hook_stop = true;
+            }
+        }
+    }
+
+    /// Decodes the instruction at EIP without executing it.
+    pub fn decode_at(&mut self, eip: u32) -> Result<Instruction, Exception> {
+        let lin = self.seg[sreg::CS].base.wrapping_add(eip);
+        let mut buf = [0u8; MAX_INSN_LEN];
+        let n = self.fetch_bytes(lin, &mut buf);
+        let mut decoder = Decoder::with_ip(32, &buf[..n], eip as u64, self.decoder_options);
+        let mut ins = Instruction::default();
+        decoder.decode_out(&mut ins);
+        match decoder.last_error() {
+            DecoderError::None => Ok(ins),
+            DecoderError::NoMoreBytes if n < MAX_INSN_LEN => {
+                // The instruction runs into bytes that cannot be fetched.
+                let at = lin.wrapping_add(n as u32);
+                match self.mem.check(at as u64, 1, x86wow_mmu::Access::Execute) {
+                    Err(f) => Err(Exception::page_fault(f)),
+                    Ok(()) => Err(Exception::ud()),
+                }
+            }
+            DecoderError::NoMoreBytes => Err(Exception::gp(0)),
+            _ => Err(Exception::ud()),
+        }
+    }
+
+    /// Decodes the instruction at `eip` without side effects (no guard page consumed);
+    /// `None` if it cannot be fetched or decoded.
+    pub fn peek_instruction(&self, eip: u32) -> Option<Instruction> {
+        let lin = self.seg[sreg::CS].base.wrapping_add(eip);
+        let mut buf = [0u8; MAX_INSN_LEN];
+        let n = self.fetch_bytes(lin, &mut buf);
+        let mut decoder = Decoder::with_ip(32, &buf[..n], eip as u64, self.decoder_options);
+        let ins = decoder.decode();
+        (decoder.last_error() == DecoderError::None).then_some(ins)
+    }
+
+    /// Fetches instruction bytes, wrapping at 4 GiB as linear addresses do.
+    fn fetch_bytes(&self, lin: u32, buf: &mut [u8; MAX_INSN_LEN]) -> usize {
+        let first = ((1u64 << 32) - lin as u64).min(MAX_INSN_LEN as u64) as usize;
+        let n = self.mem.fetch(lin as u64, &mut buf[..first]);
+        if n == first && first < MAX_INSN_LEN {
+            n + self.mem.fetch(0, &mut buf[first..])
+        } else {
+            n
+        }
+    }
+
+    /// Executes one instruction (or stops before it at a breakpoint or hook).
+    pub fn step(&mut self) -> Exit {
+        self.step_one().unwrap_or(Exit::BudgetExhausted)
+    }
+
+    /// Runs at most `budget` instructions.
+    pub fn run(&mut self, budget: u64) -> Exit {
+        for _ in 0..budget {
+            if let Some(exit) = self.step_one() {
+                return exit;
+            }
+        }
+        Exit::BudgetExhausted
+    }
+
+    fn step_one(&mut self) -> Option<Exit> {
+        let eip = self.eip;
+        if self.resume_at.take() != Some(eip) {
+            if self.breakpoints.contains(&eip) {
+                self.resume_at = Some(eip);
+                return Some(Exit::Breakpoint(eip));
+            }
+            if !self.code_hooks.is_empty() && self.run_code_hooks(eip) == HookAction::Stop {
+                self.resume_at = Some(eip);
+                return Some(Exit::HookStop);
+            }
+        }
+        let ins = match self.decode_at(eip) {
+            Ok(ins) => ins,
+            Err(exception) => return Some(Exit::Exception { exception, eip }),
+        };
+        self.execute(&ins)
+    }
+
+    fn run_code_hooks(&mut self, eip: u32) -> HookAction {
+        let mut hooks = std::mem::take(&mut self.code_hooks);
+        let mut action = HookAction::Continue;
+        for h in hooks.iter_mut() {
+            if h.range.contains(&eip) && (h.hook)(self, eip) == HookAction::Stop {
+                action = HookAction::Stop;
+            }
+        }
+        // Keep hooks added while running; hooks removed while running stay removed
+        // only if they were added during the run (the list was empty then).
+        hooks.append(&mut self.code_hooks);
+        self.code_hooks = hooks;
+        action
+    }
+
+    /// Executes one decoded instruction at EIP.
+    pub fn execute(&mut self, ins: &Instruction) -> Option<Exit> {
+        let start = self.eip;
+        let trap = self.flags.tf() && !self.inhibit_trap;
+        self.inhibit_trap = false;
+        self.eip = ins.next_ip32();
+        let result = (table::handler(ins.code()))(self, ins);
+        match result {
+            Ok(()) => {
+                self.insns += 1;
+                if self.hook_stop {
+                    self.hook_stop = false;
+                    return Some(Exit::HookStop);
+                }
+                if trap {
+                    return Some(Exit::Exception {
+                        exception: Exception::new(vector::DB),
+                        eip: self.eip,
+                    });
+                }
+                None
+            }
+            Err(Stop::Exc(exception)) => {
+                self.eip = start;
+                self.hook_stop = false;
+                Some(Exit::Exception {
+                    exception,
+                    eip: start,
+                })
+            }
+            Err(Stop::Before(exit)) => {
+                self.eip = start;
+                Some(exit)
+            }
+            Err(Stop::After(exit)) => {
+                self.insns += 1;
+                Some(exit)
+            }
+        }
+    }
+
+    // ----- register access by iced register -----
+
+    #[inline]
+    pub fn reg32(&self, i: usize) -> u32 {
+        self.gpr[i]
+    }
+
+    #[inline]
+    pub fn esp(&self) -> u32 {
+        self.gpr[gpr::ESP]
+    }
+
+    /// Whether EFLAGS.AC alignment checking is active (CPL 3 with CR0.AM).
+    #[inline]
+    pub(crate) fn alignment_check(&self) -> bool {
+        self.config.alignment_mask && self.flags.ac()
+    }
+
+    /// EFLAGS as PUSHF stores it: VM and RF read as zero.
+    pub(crate) fn eflags_image(&self) -> u32 {
+        self.eflags() & !(bits::VM | bits::RF)
+    }
+}

@@ -1,0 +1,213 @@
+//! Stack instructions: PUSH, POP, PUSHA, POPA, PUSHF, POPF, ENTER, LEAVE.
+//!
+//! The stack is SS:ESP with a 32-bit stack segment. Every push computes the new ESP,
+//! stores (which may fault) and only then updates ESP, so faults are precise.
+
+use iced_x86::{Instruction, Mnemonic, OpKind};
+
+use crate::cpu::{Cpu, Step};
+use crate::flags::{bits, Size};
+use crate::operand::op_size;
+use crate::regs::gpr::{EBP, ESP};
+use crate::regs::{sreg, sreg_index};
+use crate::table::Table;
+
+impl Cpu {
+    /// Pushes a value of `size` (16 or 32 bits).
+    pub fn push(&mut self, size: Size, v: u32) -> Step {
+        let sp = self.gpr[ESP].wrapping_sub(size.bytes());
+        self.write_mem(sreg::SS, sp, size, v)?;
+        self.gpr[ESP] = sp;
+        Ok(())
+    }
+
+    /// Reads the value `depth` bytes above ESP without popping.
+    pub fn peek_stack(&mut self, size: Size, depth: u32) -> Result<u32, crate::cpu::Stop> {
+        let sp = self.gpr[ESP].wrapping_add(depth);
+        self.read_mem(sreg::SS, sp, size)
+    }
+
+    /// Pops a value of `size`.
+    pub fn pop(&mut self, size: Size) -> Result<u32, crate::cpu::Stop> {
+        let v = self.read_mem(sreg::SS, self.gpr[ESP], size)?;
+        self.gpr[ESP] = self.gpr[ESP].wrapping_add(size.bytes());
+        Ok(v)
+    }
+}
+
+/// Operand size of a stack instruction (16 with the 0x66 prefix, else 32).
+fn stack_size(ins: &Instruction) -> Size {
+    if ins.stack_pointer_increment().unsigned_abs() == 2 {
+        Size::B16
+    } else {
+        Size::B32
+    }
+}
+
+fn push(cpu: &mut Cpu, ins: &Instruction) -> Step {
+    let size = stack_size(ins);
+    if ins.op_kind(0) == OpKind::Register {
+        if let Some(s) = sreg_index(ins.op_register(0)) {
+            return push_sreg(cpu, size, s);
+        }
+    }
+    // The source (including [ESP+n]) is evaluated with ESP before the push.
+    let v = cpu.read_op(ins, 0, size)?;
+    cpu.push(size, v)
+}
+
+/// PUSH Sreg: with a 32-bit operand AMD family 19h stores only the 16-bit selector
+/// and leaves the upper half of the stack slot unchanged.
+fn push_sreg(cpu: &mut Cpu, size: Size, s: usize) -> Step {
+    let sp = cpu.gpr[ESP].wrapping_sub(size.bytes());
+    if size == Size::B32 {
+        cpu.probe_write(sreg::SS, sp, 4, 4)?;
+    }
+    let sel = cpu.seg[s].selector as u32;
+    cpu.write_mem(sreg::SS, sp, Size::B16, sel)?;
+    cpu.gpr[ESP] = sp;
+    Ok(())
+}
+
+fn pop(cpu: &mut Cpu, ins: &Instruction) -> Step {
+    let size = stack_size(ins);
+    if ins.op_kind(0) == OpKind::Register {
+        let r = ins.op_register(0);
+        if let Some(s) = sreg_index(r) {
+            let v = cpu.peek_stack(size, 0)?;
+            cpu.load_segment(s, v as u16)?;
+            cpu.gpr[ESP] = cpu.gpr[ESP].wrapping_add(size.bytes());
+            if s == sreg::SS {
+                cpu.inhibit_trap = true;
+            }
+            return Ok(());
+        }
+        let v = cpu.peek_stack(size, 0)?;
+        cpu.gpr[ESP] = cpu.gpr[ESP].wrapping_add(size.bytes());
+        cpu.write_reg(r, v);
+        return Ok(());
+    }
+    // POP m: the destination address is computed with ESP already incremented.
+    let v = cpu.peek_stack(size, 0)?;
+    let old = cpu.gpr[ESP];
+    cpu.gpr[ESP] = old.wrapping_add(size.bytes());
+    let seg = cpu.memory_seg(ins);
+    let off = cpu.effective_address(ins);
+    if let Err(e) = cpu.write_mem(seg, off, size, v) {
+        cpu.gpr[ESP] = old;
+        return Err(e);
+    }
+    Ok(())
+}
+
+fn pusha(cpu: &mut Cpu, ins: &Instruction) -> Step {
+    let size = stack_size(ins);
+    let n = size.bytes();
+    let sp0 = cpu.gpr[ESP];
+    let top = sp0.wrapping_sub(8 * n);
+    cpu.probe_write(sreg::SS, top, 8 * n, n)?;
+    for i in 0..8 {
+        let sp = sp0.wrapping_sub((i as u32 + 1) * n);
+        cpu.write_mem(sreg::SS, sp, size, cpu.gpr[i])?;
+    }
+    cpu.gpr[ESP] = top;
+    Ok(())
+}
+
+fn popa(cpu: &mut Cpu, ins: &Instruction) -> Step {
+    let size = stack_size(ins);
+    let n = size.bytes();
+    let mut vals = [0u32; 8];
+    for (i, v) in vals.iter_mut().enumerate() {
+        *v = cpu.peek_stack(size, (7 - i as u32) * n)?;
+    }
+    for (i, &v) in vals.iter().enumerate() {
+        if i != ESP {
+            write_sized(cpu, i, size, v);
+        }
+    }
+    cpu.gpr[ESP] = cpu.gpr[ESP].wrapping_add(8 * n);
+    Ok(())
+}
+
+fn write_sized(cpu: &mut Cpu, i: usize, size: Size, v: u32) {
+    cpu.gpr[i] = match size {
+        Size::B16 => (cpu.gpr[i] & !0xffff) | (v & 0xffff),
+        _ => v,
+    };
+}
+
+fn pushf(cpu: &mut Cpu, ins: &Instruction) -> Step {
+    let size = stack_size(ins);
+    let v = cpu.eflags_image() & size.mask();
+    cpu.push(size, v)
+}
+
+/// POPF at CPL 3 with IOPL 0: IF, IOPL, VM, RF, VIF and VIP keep their values.
+fn popf(cpu: &mut Cpu, ins: &Instruction) -> Step {
+    let size = stack_size(ins);
+    let v = cpu.peek_stack(size, 0)?;
+    cpu.gpr[ESP] = cpu.gpr[ESP].wrapping_add(size.bytes());
+    let mask = bits::USER_WRITABLE & size.mask();
+    cpu.flags.set_masked(v, mask);
+    Ok(())
+}
+
+/// ENTER imm16, imm8: the nesting level is taken modulo 32. Nothing is stored unless
+/// the whole frame, including the final ESP, is writable.
+fn enter(cpu: &mut Cpu, ins: &Instruction) -> Step {
+    let size = stack_size(ins);
+    let n = size.bytes();
+    let alloc = ins.immediate(0) as u32 & 0xffff;
+    let level = ins.immediate(1) as u32 & 31;
+    let sp0 = cpu.gpr[ESP];
+    let frame = sp0.wrapping_sub(n);
+    let final_sp = frame
+        .wrapping_sub((level.saturating_sub(1) + (level > 0) as u32) * n)
+        .wrapping_sub(alloc);
+    // Read the display entries first (they can fault), then check the stores.
+    let mut display = Vec::with_capacity(level as usize);
+    let ebp = cpu.gpr[EBP];
+    for i in 1..level {
+        let off = ebp.wrapping_sub(i * n);
+        display.push(cpu.read_mem(sreg::SS, off, size)?);
+    }
+    let pushes = 1 + level.saturating_sub(1) + (level > 0) as u32;
+    let low = sp0.wrapping_sub(pushes * n);
+    cpu.probe_write(sreg::SS, low, pushes * n, n)?;
+    // The hardware probes the final stack pointer with a write.
+    cpu.probe_write(sreg::SS, final_sp, n, 1)?;
+    cpu.write_mem(sreg::SS, frame, size, cpu.gpr[EBP])?;
+    let mut sp = frame;
+    for v in display {
+        sp = sp.wrapping_sub(n);
+        cpu.write_mem(sreg::SS, sp, size, v)?;
+    }
+    if level > 0 {
+        sp = sp.wrapping_sub(n);
+        cpu.write_mem(sreg::SS, sp, size, frame)?;
+    }
+    write_sized(cpu, EBP, size, frame);
+    cpu.gpr[ESP] = sp.wrapping_sub(alloc);
+    Ok(())
+}
+
+fn leave(cpu: &mut Cpu, ins: &Instruction) -> Step {
+    let size = stack_size(ins);
+    let v = cpu.read_mem(sreg::SS, cpu.gpr[EBP], size)?;
+    cpu.gpr[ESP] = cpu.gpr[EBP].wrapping_add(size.bytes());
+    write_sized(cpu, EBP, size, v);
+    Ok(())
+}
+
+pub fn register(t: &mut Table) {
+    t.mnemonic(Mnemonic::Push, push);
+    t.mnemonic(Mnemonic::Pop, pop);
+    t.mnemonics(&[Mnemonic::Pusha, Mnemonic::Pushad], pusha);
+    t.mnemonics(&[Mnemonic::Popa, Mnemonic::Popad], popa);
+    t.mnemonics(&[Mnemonic::Pushf, Mnemonic::Pushfd], pushf);
+    t.mnemonics(&[Mnemonic::Popf, Mnemonic::Popfd], popf);
+    t.mnemonic(Mnemonic::Enter, enter);
+    t.mnemonic(Mnemonic::Leave, leave);
+    let _ = op_size;
+}
