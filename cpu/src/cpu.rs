@@ -303,8 +303,45 @@ impl Cpu {
                 }
             }
             DecoderError::NoMoreBytes => Err(Exception::gp(0)),
+            _ if n == MAX_INSN_LEN && self.exceeds_length_limit(lin) => Err(Exception::gp(0)),
             _ => Err(Exception::ud()),
         }
+    }
+
+    /// Whether the bytes at `lin` form a valid instruction longer than 15 bytes (which
+    /// the hardware rejects with #GP(0), while the decoder, capped at 15 bytes, only
+    /// says "invalid"). Redundant prefixes are the only way to get there, so drop
+    /// prefix bytes repeated later in the prefix run and decode the rest.
+    fn exceeds_length_limit(&self, lin: u32) -> bool {
+        const PREFIXES: [u8; 11] = [
+            0x26, 0x2e, 0x36, 0x3e, 0x64, 0x65, 0x66, 0x67, 0xf0, 0xf2, 0xf3,
+        ];
+        let mut buf = [0u8; 32];
+        let mut n = 0;
+        while n < buf.len() {
+            let chunk = &mut buf[n..(n + MAX_INSN_LEN).min(32)];
+            let got = self.mem.fetch(lin.wrapping_add(n as u32) as u64, chunk);
+            n += got;
+            if got < chunk.len() {
+                break;
+            }
+        }
+        let bytes = &buf[..n];
+        let p = bytes.iter().take_while(|b| PREFIXES.contains(b)).count();
+        let mut kept: Vec<u8> = Vec::new();
+        for (i, &b) in bytes[..p].iter().enumerate() {
+            if !bytes[i + 1..p].contains(&b) {
+                kept.push(b);
+            }
+        }
+        let removed = p - kept.len();
+        if removed == 0 {
+            return false;
+        }
+        kept.extend_from_slice(&bytes[p..]);
+        let mut decoder = Decoder::new(32, &kept, self.decoder_options);
+        let ins = decoder.decode();
+        decoder.last_error() == DecoderError::None && ins.len() + removed > MAX_INSN_LEN
     }
 
     /// Decodes the instruction at `eip` without side effects (no guard page consumed);
@@ -442,3 +479,6 @@ impl Cpu {
         self.eflags() & !(bits::VM | bits::RF)
     }
 }
+
+#[cfg(test)]
+mod tests;

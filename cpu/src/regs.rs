@@ -102,7 +102,7 @@ impl Segment {
 
 /// The user-visible descriptor tables: selector index (selector >> 3, with TI folded in
 /// as bit 13) to descriptor. Loads of selectors not in the table raise #GP(selector).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct DescriptorTable {
     entries: std::collections::BTreeMap<u16, Descriptor>,
 }
@@ -143,6 +143,13 @@ impl DescriptorTable {
             },
         );
         t
+    }
+
+    /// An empty table: only null selectors can be loaded.
+    pub fn new() -> Self {
+        DescriptorTable {
+            entries: Default::default(),
+        }
     }
 
     /// Adds or replaces the descriptor for `selector` (RPL and TI bits ignored).

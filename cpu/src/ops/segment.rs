@@ -104,12 +104,13 @@ fn arpl(cpu: &mut Cpu, ins: &Instruction) -> Step {
     Ok(())
 }
 
-/// Access rights (as LAR returns them) of a flat DPL-3 descriptor.
+/// Access rights (as LAR returns them: bits 8..16 and 20..24 of the descriptor's high
+/// dword, limit bits masked) of a flat, present, accessed DPL-3 descriptor.
 fn access_rights(kind: DescKind) -> u32 {
     match kind {
-        DescKind::Code32 => 0x00cf_fb00,
-        DescKind::Code64 => 0x00af_fb00,
-        DescKind::Data => 0x00cf_f300,
+        DescKind::Code32 => 0x00c0_fb00,
+        DescKind::Code64 => 0x00a0_fb00,
+        DescKind::Data => 0x00c0_f300,
     }
 }
 

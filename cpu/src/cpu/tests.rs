@@ -1,0 +1,296 @@
+//! Behaviour of the run loop: exits, precise faults, restartable strings, hooks,
+//! breakpoints and single stepping. Instruction results are checked against the
+//! hardware by the suite in testdata/hwcheck; these tests pin down the API.
+
+use super::*;
+use crate::exception::{vector, Detail};
+use iced_x86::code_asm::*;
+use pretty_assertions::assert_eq;
+use x86wow_mmu::{Access, FaultKind, Prot};
+
+const CODE: u32 = 0x40_0000;
+const DATA: u32 = 0x50_0000;
+const STACK: u32 = 0x60_0000;
+
+fn cpu_with(f: impl FnOnce(&mut CodeAssembler) -> Result<(), IcedError>) -> Cpu {
+    let mut a = CodeAssembler::new(32).unwrap();
+    f(&mut a).unwrap();
+    let code = a.assemble(CODE as u64).unwrap();
+    let mut cpu = Cpu::new();
+    cpu.mem.map(CODE as u64, 0x1000, Prot::RX).unwrap();
+    cpu.mem.poke(CODE as u64, &code).unwrap();
+    cpu.mem.map(DATA as u64, 0x1000, Prot::RW).unwrap();
+    cpu.mem.map(DATA as u64 + 0x1000, 0x1000, Prot::R).unwrap();
+    cpu.mem.map(STACK as u64, 0x1000, Prot::RW).unwrap();
+    cpu.eip = CODE;
+    cpu.gpr[gpr::ESP] = STACK + 0x800;
+    cpu
+}
+
+fn exc(exit: Exit) -> (Exception, u32) {
+    match exit {
+        Exit::Exception { exception, eip } => (exception, eip),
+        other => panic!("expected an exception, got {other:?}"),
+    }
+}
+
+#[test]
+fn hlt_stops_before_and_is_not_retired() {
+    let mut cpu = cpu_with(|a| {
+        a.nop()?;
+        a.hlt()
+    });
+    assert_eq!(cpu.run(10), Exit::Hlt);
+    assert_eq!((cpu.eip, cpu.insns()), (CODE + 1, 1));
+}
+
+#[test]
+fn budget_counts_instructions() {
+    let mut cpu = cpu_with(|a| {
+        let mut l = a.create_label();
+        a.set_label(&mut l)?;
+        a.inc(eax)?;
+        a.jmp(l)
+    });
+    assert_eq!(cpu.run(1001), Exit::BudgetExhausted);
+    assert_eq!(cpu.insns(), 1001);
+    assert_eq!(cpu.gpr[0], 501);
+}
+
+#[test]
+fn faulting_store_changes_nothing() {
+    let mut cpu = cpu_with(|a| {
+        a.add(dword_ptr(ebx), eax)?;
+        a.hlt()
+    });
+    cpu.gpr[3] = DATA + 0x1000; // read-only page
+    cpu.gpr[0] = 1;
+    cpu.set_eflags(0x202);
+    let before = cpu.registers();
+    let (e, eip) = exc(cpu.run(10));
+    assert_eq!(e.vector, vector::PF);
+    assert_eq!(e.error_code, Some(0b111)); // present, write, user
+    assert_eq!(
+        e.detail,
+        Detail::Page {
+            addr: DATA + 0x1000,
+            access: Access::Write,
+            kind: FaultKind::Protection
+        }
+    );
+    assert_eq!(eip, CODE);
+    assert_eq!(cpu.registers(), before);
+}
+
+#[test]
+fn push_fault_keeps_esp() {
+    let mut cpu = cpu_with(|a| {
+        a.push(eax)?;
+        a.hlt()
+    });
+    cpu.gpr[gpr::ESP] = STACK + 2; // the push would cross below the stack page
+    let (e, _) = exc(cpu.run(10));
+    assert_eq!(e.vector, vector::PF);
+    assert_eq!(cpu.gpr[gpr::ESP], STACK + 2);
+}
+
+#[test]
+fn rep_movs_fault_is_restartable() {
+    let mut cpu = cpu_with(|a| {
+        a.rep().movsb()?;
+        a.hlt()
+    });
+    cpu.gpr[gpr::ESI] = DATA;
+    cpu.gpr[gpr::EDI] = DATA + 0xff0; // 16 bytes writable, then the read-only page
+    cpu.gpr[gpr::ECX] = 40;
+    let (e, eip) = exc(cpu.run(10));
+    assert_eq!((e.vector, eip), (vector::PF, CODE));
+    assert_eq!(cpu.gpr[gpr::ECX], 24, "16 iterations completed");
+    assert_eq!(cpu.gpr[gpr::EDI], DATA + 0x1000);
+    // Make the page writable and resume: the instruction finishes the remaining 24.
+    cpu.mem
+        .protect(DATA as u64 + 0x1000, 0x1000, Prot::RW)
+        .unwrap();
+    assert_eq!(cpu.run(10), Exit::Hlt);
+    assert_eq!((cpu.gpr[gpr::ECX], cpu.insns()), (0, 1));
+}
+
+#[test]
+fn int80_stops_after_other_ints_fault() {
+    let mut cpu = cpu_with(|a| {
+        a.int(0x80)?;
+        a.int(0x21)?;
+        a.hlt()
+    });
+    assert_eq!(cpu.run(10), Exit::Interrupt(0x80));
+    assert_eq!(cpu.eip, CODE + 2);
+    let (e, eip) = exc(cpu.run(10));
+    assert_eq!(
+        (e.vector, e.error_code, eip),
+        (vector::GP, Some(0x21 << 3 | 2), CODE + 2)
+    );
+}
+
+#[test]
+fn far_jump_to_gate_selector_stops_before() {
+    let mut cpu = cpu_with(|a| a.db(&[0xea, 0x78, 0x56, 0x34, 0x12, 0x33, 0x00]));
+    assert_eq!(
+        cpu.run(10),
+        Exit::FarTransfer {
+            selector: 0x33,
+            offset: 0x1234_5678,
+            call: false
+        }
+    );
+    assert_eq!((cpu.eip, cpu.insns()), (CODE, 0));
+}
+
+#[test]
+fn undecodable_and_unimplemented_are_ud() {
+    let mut cpu = cpu_with(|a| a.db(&[0x0f, 0x0b]));
+    let (e, _) = exc(cpu.run(1));
+    assert_eq!((e.vector, e.detail), (vector::UD, Detail::Invalid));
+    let mut cpu = cpu_with(|a| a.db(&[0xf0, 0x01, 0xc0])); // lock add eax, eax
+    let (e, _) = exc(cpu.run(1));
+    assert_eq!(e.vector, vector::UD);
+}
+
+#[test]
+fn instruction_crossing_into_unmapped_page_faults_on_fetch() {
+    let mut cpu = cpu_with(|a| a.nop());
+    cpu.mem.poke(CODE as u64 + 0xffe, &[0xb8, 0x01]).unwrap(); // mov eax, imm32 (3 bytes missing)
+    cpu.eip = CODE + 0xffe;
+    let (e, eip) = exc(cpu.run(1));
+    assert_eq!(eip, CODE + 0xffe);
+    assert_eq!(
+        e.detail,
+        Detail::Page {
+            addr: CODE + 0x1000,
+            access: Access::Execute,
+            kind: FaultKind::Unmapped
+        }
+    );
+    assert_eq!(e.error_code, Some(0b10100));
+}
+
+#[test]
+fn too_long_instruction_is_gp() {
+    let mut cpu = cpu_with(|a| a.db(&[0x66; 15]));
+    cpu.mem.poke(CODE as u64 + 15, &[0x90]).unwrap();
+    let (e, _) = exc(cpu.run(1));
+    assert_eq!((e.vector, e.error_code), (vector::GP, Some(0)));
+}
+
+#[test]
+fn trap_flag_single_steps() {
+    let mut cpu = cpu_with(|a| {
+        a.inc(eax)?;
+        a.inc(eax)?;
+        a.hlt()
+    });
+    cpu.set_eflags(0x302);
+    let (e, eip) = exc(cpu.run(10));
+    assert_eq!(
+        (e.vector, eip, cpu.gpr[0], cpu.insns()),
+        (vector::DB, CODE + 1, 1, 1)
+    );
+}
+
+#[test]
+fn breakpoints_stop_before_and_resume() {
+    let mut cpu = cpu_with(|a| {
+        a.inc(eax)?;
+        a.inc(eax)?;
+        a.hlt()
+    });
+    cpu.add_breakpoint(CODE + 1);
+    assert_eq!(cpu.run(10), Exit::Breakpoint(CODE + 1));
+    assert_eq!(cpu.gpr[0], 1);
+    assert_eq!(cpu.run(10), Exit::Hlt);
+    assert_eq!(cpu.gpr[0], 2);
+}
+
+#[test]
+fn hooks_see_every_instruction_and_can_be_added_mid_run() {
+    use std::cell::RefCell;
+    use std::rc::Rc;
+    let mut cpu = cpu_with(|a| {
+        a.mov(ecx, 10u32)?;
+        let mut l = a.create_label();
+        a.set_label(&mut l)?;
+        a.dec(ecx)?;
+        a.jnz(l)?;
+        a.hlt()
+    });
+    let seen = Rc::new(RefCell::new(Vec::new()));
+    let s2 = seen.clone();
+    let late = Rc::new(RefCell::new(0u32));
+    let late2 = late.clone();
+    cpu.add_code_hook(
+        0..=u32::MAX,
+        Box::new(move |cpu, eip| {
+            s2.borrow_mut().push(eip);
+            if s2.borrow().len() == 5 {
+                let l3 = late2.clone();
+                cpu.add_code_hook(
+                    0..=u32::MAX,
+                    Box::new(move |_, _| {
+                        *l3.borrow_mut() += 1;
+                        HookAction::Continue
+                    }),
+                );
+            }
+            HookAction::Continue
+        }),
+    );
+    assert_eq!(cpu.run(100), Exit::Hlt);
+    assert_eq!(
+        seen.borrow().len() as u64,
+        cpu.insns() + 1,
+        "the HLT is seen too"
+    );
+    assert!(*late.borrow() > 0, "a hook added mid-run runs");
+}
+
+#[test]
+fn write_hooks_report_and_can_stop() {
+    let mut cpu = cpu_with(|a| {
+        a.mov(dword_ptr(DATA + 8), eax)?;
+        a.mov(dword_ptr(DATA + 0x100), eax)?;
+        a.hlt()
+    });
+    cpu.add_mem_hook(
+        DATA + 0x100..=DATA + 0x103,
+        false,
+        true,
+        Box::new(|_, _, _| HookAction::Stop),
+    );
+    assert_eq!(cpu.run(10), Exit::HookStop);
+    assert_eq!(cpu.insns(), 2);
+}
+
+#[test]
+fn alignment_check_needs_ac() {
+    let mut cpu = cpu_with(|a| {
+        a.mov(eax, dword_ptr(DATA + 1))?;
+        a.hlt()
+    });
+    assert_eq!(cpu.run(10), Exit::Hlt);
+    cpu.eip = CODE;
+    cpu.set_eflags(0x4_0202);
+    let (e, _) = exc(cpu.run(10));
+    assert_eq!((e.vector, e.error_code), (vector::AC, Some(0)));
+}
+
+#[test]
+fn rdtsc_is_deterministic() {
+    let mut cpu = cpu_with(|a| {
+        a.nop()?;
+        a.rdtsc()?;
+        a.hlt()
+    });
+    cpu.config.tsc_start = 1000;
+    cpu.config.tsc_per_insn = 3;
+    cpu.run(10);
+    assert_eq!((cpu.gpr[0], cpu.gpr[2]), (1003, 0));
+}
