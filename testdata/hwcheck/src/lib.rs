@@ -1,1 +1,6 @@
-//! Hardware comparison harness (see README).
+//! Hardware comparison harness for the x86wow interpreter.
+//!
+//! [`native`] runs 32-bit x86 snippets on the host CPU from an exact machine state and reports
+//! the exact final state, so that the interpreter can be compared against real hardware.
+
+pub mod native;
