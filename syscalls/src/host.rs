@@ -36,6 +36,8 @@ fn cstr(name: &OsStr) -> io::Result<CString> {
     CString::new(name.as_bytes()).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))
 }
 
+// The field types of `libc::stat` differ between platforms, hence the casts.
+#[allow(clippy::unnecessary_cast)]
 fn from_stat(st: &libc::stat) -> Stat {
     let fmt = st.st_mode & libc::S_IFMT;
     let kind = if fmt == libc::S_IFREG {

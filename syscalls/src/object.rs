@@ -397,10 +397,7 @@ pub fn canonical_name(full: &str) -> String {
             s = format!("\\BaseNamedObjects{rest}");
         }
     }
-    loop {
-        let Some(rest) = strip_prefix_ci(&s, "\\BaseNamedObjects\\") else {
-            break;
-        };
+    while let Some(rest) = strip_prefix_ci(&s, "\\BaseNamedObjects\\") {
         let next = ["Global\\", "Local\\", "Session\\1\\"]
             .iter()
             .find_map(|p| strip_prefix_ci(rest, p));

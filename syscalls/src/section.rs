@@ -21,8 +21,8 @@ use crate::pe::{self, ImageInfo};
 use crate::status::{flat, NtResult, NtStatus};
 use crate::user;
 use crate::vm::{
-    self, page_up, prot_executable, prot_writable, prot_writecopy, valid_protection, MemType,
-    ViewInfo, GRANULARITY, MEM_TOP_DOWN, PAGE, PAGE_EXECUTE_WRITECOPY, PAGE_NOACCESS,
+    self, page_up, prot_executable, prot_shared_write, valid_protection, MemType, ViewInfo,
+    GRANULARITY, MEM_TOP_DOWN, PAGE, PAGE_EXECUTE_WRITECOPY, PAGE_NOACCESS,
 };
 use crate::Kernel;
 
@@ -81,10 +81,7 @@ fn view_allowed(sect: u32, view: u32) -> bool {
     if view & 0xFF == PAGE_NOACCESS {
         return true;
     }
-    if prot_writable(view)
-        && !prot_writecopy(view)
-        && !(prot_writable(sect) && !prot_writecopy(sect))
-    {
+    if prot_shared_write(view) && !prot_shared_write(sect) {
         return false;
     }
     if prot_executable(view) && !prot_executable(sect) {
@@ -95,7 +92,7 @@ fn view_allowed(sect: u32, view: u32) -> bool {
 
 fn map_access_for(view: u32) -> u32 {
     let mut need = SECTION_MAP_READ;
-    if prot_writable(view) && !prot_writecopy(view) {
+    if prot_shared_write(view) {
         need |= SECTION_MAP_WRITE;
     }
     if prot_executable(view) {
@@ -258,10 +255,7 @@ impl Kernel {
             if he.access & FILE_READ_DATA == 0 {
                 return Err(NtStatus::ACCESS_DENIED);
             }
-            if prot_writable(protect)
-                && !prot_writecopy(protect)
-                && he.access & FILE_WRITE_DATA == 0
-            {
+            if prot_shared_write(protect) && he.access & FILE_WRITE_DATA == 0 {
                 return Err(NtStatus::ACCESS_DENIED);
             }
         }
@@ -291,7 +285,7 @@ impl Kernel {
             }
             file_size
         } else if max > file_size {
-            if !(prot_writable(protect) && !prot_writecopy(protect)) {
+            if !prot_shared_write(protect) {
                 return Err(NtStatus::SECTION_TOO_BIG);
             }
             host.set_len(max).map_err(|_| NtStatus::SECTION_TOO_BIG)?;
@@ -628,10 +622,7 @@ impl Kernel {
                 }
             }
         }
-        let mismatch = match (self.process.peb32 != 0, info.pe32_plus) {
-            (true, true) | (false, false) => true,
-            _ => false,
-        };
+        let mismatch = (self.process.peb32 != 0) == info.pe32_plus;
         let status = if at != info.image_base {
             NtStatus::IMAGE_NOT_AT_BASE
         } else if mismatch {
@@ -724,7 +715,7 @@ impl Kernel {
                 }
             }
             Backing::File { file, .. } => {
-                if !(prot_writable(view.protect) && !prot_writecopy(view.protect)) {
+                if !prot_shared_write(view.protect) {
                     return;
                 }
                 for (off, len) in runs {

@@ -110,6 +110,11 @@ pub fn prot_executable(p: u32) -> bool {
     )
 }
 
+/// Writable and not copy-on-write: writes reach the section or file.
+pub fn prot_shared_write(p: u32) -> bool {
+    prot_writable(p) && !prot_writecopy(p)
+}
+
 pub fn prot_writecopy(p: u32) -> bool {
     matches!(p & 0xFF, PAGE_WRITECOPY | PAGE_EXECUTE_WRITECOPY)
 }
@@ -807,7 +812,7 @@ impl Kernel {
                 return Err(NtStatus::CONFLICTING_ADDRESSES);
             }
             if let Some(v) = &a.view {
-                if prot_writable(protect) && !prot_writecopy(protect) && !prot_writable(v.protect) {
+                if prot_shared_write(protect) && !prot_writable(v.protect) {
                     return Err(NtStatus::SECTION_PROTECTION);
                 }
             }
@@ -955,9 +960,7 @@ impl Kernel {
                 return Err(NtStatus::INVALID_PAGE_PROTECTION)
             }
             (Some(v), MemType::Mapped)
-                if prot_writable(protect)
-                    && !prot_writecopy(protect)
-                    && !prot_writable(v.protect) =>
+                if prot_shared_write(protect) && !prot_writable(v.protect) =>
             {
                 return Err(NtStatus::SECTION_PROTECTION)
             }
