@@ -1659,6 +1659,11 @@ impl Kernel {
         if first || restart {
             let mask: Vec<char> = if mask_ptr != 0 && (first || restart) {
                 let m = user::read_unicode_string(mem, mask_ptr)?;
+                // A mask is a file name pattern: longer than a name is refused, which
+                // also bounds the matching work per entry.
+                if m.len() > 255 {
+                    return Err(NtStatus::OBJECT_NAME_INVALID);
+                }
                 String::from_utf16_lossy(&m).chars().collect()
             } else {
                 Vec::new()

@@ -58,8 +58,8 @@ impl Kernel {
     fn unicode_string_info(buf: u64, s: &str) -> Vec<u8> {
         let n = user::str_to_utf16(s);
         let mut b = Buf::new(16);
-        b.u16(0, n.len() as u16 * 2)
-            .u16(2, n.len() as u16 * 2 + 2)
+        b.u16(0, user::us_len(n.len()))
+            .u16(2, user::us_max(n.len()))
             .u64(8, buf + 16)
             .utf16(16, &n)
             .u16(16 + n.len() * 2, 0);
@@ -315,8 +315,8 @@ impl Kernel {
             38 => {
                 let n = &t.name;
                 let mut b = Buf::new(16);
-                b.u16(0, n.len() as u16 * 2)
-                    .u16(2, n.len() as u16 * 2)
+                b.u16(0, user::us_len(n.len()))
+                    .u16(2, user::us_len(n.len()))
                     .u64(8, buf + 16)
                     .utf16(16, n);
                 return self.put_info(mem, buf, len, ret_len, &b.0, Len::AtLeast);

@@ -588,8 +588,6 @@ impl Kernel {
         }
         if let Some(body) = self.ob.remove_handle(handle) {
             self.destroy(body);
-        } else if let Some(Body::File(_)) = self.ob.get(he.obj).map(|e| &e.body) {
-            // The file object lives on (duplicated handles); nothing to do.
         }
         Ok(())
     }

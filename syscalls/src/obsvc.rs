@@ -154,8 +154,8 @@ impl Kernel {
                 let n = user::str_to_utf16(&name);
                 let mut b = Buf::new(16);
                 if !n.is_empty() {
-                    b.u16(0, n.len() as u16 * 2)
-                        .u16(2, n.len() as u16 * 2 + 2)
+                    b.u16(0, user::us_len(n.len()))
+                        .u16(2, user::us_max(n.len()))
                         .u64(8, buf + 16)
                         .utf16(16, &n)
                         .u16(16 + n.len() * 2, 0);
@@ -165,8 +165,8 @@ impl Kernel {
             2 => {
                 let n = user::str_to_utf16(ty.name());
                 let mut b = Buf::new(0x68);
-                b.u16(0, n.len() as u16 * 2)
-                    .u16(2, n.len() as u16 * 2 + 2)
+                b.u16(0, user::us_len(n.len()))
+                    .u16(2, user::us_max(n.len()))
                     .u64(8, buf + 0x68);
                 let m = ty.generic_mapping();
                 b.u32(0x28, m[0])

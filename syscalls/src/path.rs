@@ -183,14 +183,15 @@ pub fn wildcard_match(pattern: &[char], name: &[char]) -> bool {
     fn up(c: char) -> char {
         c.to_uppercase().next().unwrap_or(c)
     }
-    // Iterative DP over positions; sizes are bounded by 255-character names and patterns
-    // of at most 32767 characters, so the table stays small per row.
+    // Dynamic programming over name positions: O(pattern x name) per match ('*' fills
+    // a suffix, '<' stops at the last dot); names and masks are at most 255 characters.
     let n = name.len();
+    let last_dot = name.iter().rposition(|&c| c == '.');
     let mut cur = vec![false; n + 1];
     cur[0] = true;
-    for (pi, &p) in pattern.iter().enumerate() {
+    for &p in pattern {
         let mut next = vec![false; n + 1];
-        let rest_has_dot = |i: usize| name[i..].contains(&'.');
+        let rest_has_dot = |i: usize| last_dot.is_some_and(|d| d >= i);
         for i in 0..=n {
             if !cur[i] {
                 continue;
@@ -244,7 +245,6 @@ pub fn wildcard_match(pattern: &[char], name: &[char]) -> bool {
         if !cur.iter().any(|&b| b) {
             return false;
         }
-        let _ = pi;
     }
     cur[n]
 }

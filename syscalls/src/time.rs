@@ -110,6 +110,9 @@ impl Kernel {
             MemType::Private,
         );
         if st.is_success() {
+            if let Some(a) = self.vm.allocs.get_mut(&KUSER_SHARED_DATA) {
+                a.system = true;
+            }
             self.fill_shared_data(mem);
         }
         st

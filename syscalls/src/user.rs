@@ -197,6 +197,16 @@ pub fn write_iosb(mem: &mut Memory, iosb: u64, status: NtStatus, information: u6
     write_bytes(mem, iosb, &b)
 }
 
+/// `UNICODE_STRING.Length` for a string of `units` code units (clamped to what a u16 holds).
+pub fn us_len(units: usize) -> u16 {
+    units.saturating_mul(2).min(0xFFFC) as u16
+}
+
+/// `UNICODE_STRING.MaximumLength` with room for a terminating NUL.
+pub fn us_max(units: usize) -> u16 {
+    us_len(units) + 2
+}
+
 /// Decodes UTF-16 (lossy) for names and traces.
 pub fn utf16_to_string(s: &[u16]) -> String {
     String::from_utf16_lossy(s)

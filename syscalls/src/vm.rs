@@ -152,6 +152,8 @@ pub struct Allocation {
     /// Runs of equal state, keyed by offset; they cover `0..size`.
     runs: BTreeMap<u64, PageState>,
     pub view: Option<ViewInfo>,
+    /// A system allocation (KUSER_SHARED_DATA): the process cannot free or re-protect it.
+    pub system: bool,
 }
 
 impl Allocation {
@@ -165,6 +167,7 @@ impl Allocation {
             ty,
             runs,
             view: None,
+            system: false,
         }
     }
 
@@ -865,6 +868,9 @@ impl Kernel {
         self.check_process(process, PROCESS_VM_OPERATION)?;
         let start = page_down(base);
         let a = self.vm.find(start).ok_or(NtStatus::MEMORY_NOT_ALLOCATED)?;
+        if a.system {
+            return Err(NtStatus::INVALID_PARAMETER_2);
+        }
         let (ab, aend, ty) = (a.base, a.end(), a.ty);
         let end = if size == 0 {
             if start != ab {
@@ -966,6 +972,9 @@ impl Kernel {
             }
             _ => {}
         }
+        if a.system {
+            return Err(NtStatus::INVALID_PARAMETER_2);
+        }
         let old = runs[0].2.protect;
         let ab = a.base;
         let _ = mem.protect(start, end - start, mmu_prot(protect));
@@ -1051,8 +1060,8 @@ impl Kernel {
                     return Err(NtStatus::BUFFER_OVERFLOW);
                 }
                 let mut b = user::Buf::new(need as usize);
-                b.u16(0, bytes as u16)
-                    .u16(2, bytes as u16 + 2)
+                b.u16(0, user::us_len(name16.len()))
+                    .u16(2, user::us_max(name16.len()))
                     .u64(8, buf + 16)
                     .utf16(16, &name16);
                 user::write_bytes(mem, buf, &b.0)?;

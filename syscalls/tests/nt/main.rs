@@ -5,6 +5,7 @@
 mod common;
 mod escape;
 mod files;
+mod fuzz;
 mod info;
 mod ob;
 mod pe_images;

@@ -366,6 +366,14 @@ fn kuser_shared_data_is_a_read_only_private_page() {
     );
     let f = e.mem.write_u8(0x7FFE_0000, 0).unwrap_err();
     assert_eq!((f.access, f.kind), (Access::Write, FaultKind::Protection));
+    assert_eq!(
+        free(&mut e, 0x7FFE_0000, 0, MEM_RELEASE).0,
+        NtStatus::INVALID_PARAMETER_2
+    );
+    assert_eq!(
+        protect(&mut e, 0x7FFE_0000, 0x1000, PAGE_READWRITE).0,
+        NtStatus::INVALID_PARAMETER_2
+    );
 }
 
 #[test]
