@@ -22,7 +22,7 @@ fn arg(r: &mut Rng) -> u64 {
         1 => u64::MAX,
         2 => u64::MAX - 1,
         3 => 4 * (r.next() % 12),
-        4..=7 => SCRATCH + (r.next() % SCRATCH_SIZE) & !7,
+        4..=7 => (SCRATCH + (r.next() % SCRATCH_SIZE)) & !7,
         8 => SCRATCH + SCRATCH_SIZE - (r.next() % 16),
         9 => 0x7FFE_0000 + (r.next() % 0x1000),
         10 => 0xFFFF_8000_0000_0000 | r.next(),
