@@ -13,6 +13,40 @@
 //! `STATUS_GUARD_PAGE_VIOLATION` for an armed guard page); no argument value makes a
 //! service panic.
 //!
+//! # Behaviours decided without an authority
+//!
+//! Where neither Microsoft's documentation nor Wine settles a behaviour, the model picks
+//! one and says so here:
+//! - A kernel access to an armed guard page clears the guard (the mmu does) and the
+//!   service fails with `STATUS_GUARD_PAGE_VIOLATION`; stack growth through the guard
+//!   page on a kernel access is not modelled.
+//! - `NtClose` of a pseudo-handle (-1 .. -6) succeeds and does nothing (as Wine does).
+//! - Named-object lookups are case-sensitive unless `OBJ_CASE_INSENSITIVE` is given;
+//!   `\Sessions\1\BaseNamedObjects` and the `Global\`, `Local\`, `Session\1\`
+//!   links all lead to `\BaseNamedObjects` (one session).
+//! - File names that are DOS device names (`CON`, `NUL.txt`, `COM1`, ...) and named
+//!   alternate data streams are `STATUS_OBJECT_NAME_INVALID` (what a FAT volume says);
+//!   `name::$DATA` is the file itself. `\??\NUL`, `\??\CON`, `CONIN$`, `CONOUT$` open
+//!   the null device and the console.
+//! - A symbolic link on the host is followed only if it stays inside the root;
+//!   otherwise, and after 32 links, `STATUS_ACCESS_DENIED`.
+//! - `..` is resolved lexically and stops at the root; masks longer than 255
+//!   characters are `STATUS_OBJECT_NAME_INVALID`.
+//! - `MEM_RELEASE` with a non-zero size, even the allocation's whole size, is
+//!   `STATUS_FREE_VM_NOT_AT_BASE` as in Wine; freeing a view is
+//!   `STATUS_UNABLE_TO_DELETE_SECTION`; a base below 64 KiB is
+//!   `STATUS_INVALID_PARAMETER_2`; KUSER_SHARED_DATA cannot be freed or re-protected
+//!   (`STATUS_INVALID_PARAMETER_2`).
+//! - An infinite wait that can never be satisfied (one thread) and `Sleep(INFINITE)`
+//!   return `STATUS_POSSIBLE_DEADLOCK`; a finite one jumps the clock to its end.
+//! - Images are mapped at their preferred base (no ASLR); a PE32 image mapped in a
+//!   process with no PEB32 (or PE32+ in a wow64 one) gives
+//!   `STATUS_IMAGE_MACHINE_TYPE_MISMATCH`; `STATUS_IMAGE_NOT_AT_BASE` wins when both
+//!   apply. Images over 256 MiB are `STATUS_INVALID_IMAGE_FORMAT` (a sandbox limit).
+//! - Writable image pages report `PAGE_WRITECOPY` even after they were written.
+//! - Two views of one section do not share pages (the mmu cannot alias pages): a view
+//!   is loaded when mapped and stored back when unmapped or flushed.
+//!
 //! ```
 //! use x86wow_mmu::{Memory, Prot};
 //! use x86wow_syscalls::{Kernel, KernelConfig, NtStatus};
