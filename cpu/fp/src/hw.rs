@@ -162,7 +162,11 @@ fn x87_one_push_const(fcw: u16, _z: F80, which: &str) -> X87Out {
         "fldln2" => ld!("fldln2"),
         _ => ld!("fldz"),
     }
-    X87Out { st0: F80::from_le_bytes(o0), st1: F80::ZERO, sw }
+    X87Out {
+        st0: F80::from_le_bytes(o0),
+        st1: F80::ZERO,
+        sw,
+    }
 }
 
 x87_const!(fld1, "fld1");
@@ -374,14 +378,48 @@ macro_rules! sse_imm {
     };
 }
 
-sse_imm!(cmpss_g, cmpss, "vcmpss xmm0, xmm0, xmm1, {imm}",
-    [0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31]);
-sse_imm!(cmpsd_g, cmpsd, "vcmpsd xmm0, xmm0, xmm1, {imm}",
-    [0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31]);
-sse_imm!(roundss_g, roundss, "roundss xmm0, xmm1, {imm}",
-    [0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15]);
-sse_imm!(roundsd_g, roundsd, "roundsd xmm0, xmm1, {imm}",
-    [0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15]);
-sse_imm!(dpps_g, dpps, "dpps xmm0, xmm1, {imm}",
-    [0x0f,0x1f,0x3f,0x7f,0xff,0xf1,0x71,0x31,0x11,0xe1,0xd1,0xb1,0x91,0x5f,0xaf,0xcc]);
-sse_imm!(dppd_g, dppd, "dppd xmm0, xmm1, {imm}", [0x11,0x21,0x31,0x12,0x22,0x32,0x13,0x23,0x33,0x03,0x30]);
+sse_imm!(
+    cmpss_g,
+    cmpss,
+    "vcmpss xmm0, xmm0, xmm1, {imm}",
+    [
+        0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24,
+        25, 26, 27, 28, 29, 30, 31
+    ]
+);
+sse_imm!(
+    cmpsd_g,
+    cmpsd,
+    "vcmpsd xmm0, xmm0, xmm1, {imm}",
+    [
+        0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24,
+        25, 26, 27, 28, 29, 30, 31
+    ]
+);
+sse_imm!(
+    roundss_g,
+    roundss,
+    "roundss xmm0, xmm1, {imm}",
+    [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15]
+);
+sse_imm!(
+    roundsd_g,
+    roundsd,
+    "roundsd xmm0, xmm1, {imm}",
+    [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15]
+);
+sse_imm!(
+    dpps_g,
+    dpps,
+    "dpps xmm0, xmm1, {imm}",
+    [
+        0x0f, 0x1f, 0x3f, 0x7f, 0xff, 0xf1, 0x71, 0x31, 0x11, 0xe1, 0xd1, 0xb1, 0x91, 0x5f, 0xaf,
+        0xcc
+    ]
+);
+sse_imm!(
+    dppd_g,
+    dppd,
+    "dppd xmm0, xmm1, {imm}",
+    [0x11, 0x21, 0x31, 0x12, 0x22, 0x32, 0x13, 0x23, 0x33, 0x03, 0x30]
+);

@@ -2,6 +2,7 @@
 #![cfg_attr(not(test), forbid(unsafe_code))]
 #![cfg_attr(test, deny(unsafe_code))]
 
+mod bigf;
 mod round;
 pub mod types;
 pub mod x87;
@@ -10,7 +11,7 @@ pub use types::{Exceptions, F80Class, FpResult, Mxcsr, Precision, Rounding, X87C
 
 #[cfg(all(test, target_arch = "x86_64"))]
 mod hw;
-#[cfg(test)]
-mod testutil;
 #[cfg(all(test, target_arch = "x86_64"))]
 mod hwtests;
+#[cfg(test)]
+mod testutil;

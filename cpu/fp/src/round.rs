@@ -21,7 +21,11 @@ impl Unpacked {
     /// Normalizes a nonzero significand so that bit 127 is set.
     pub fn normalized(sign: bool, exp: i32, sig: u128) -> Unpacked {
         if sig == 0 {
-            return Unpacked { sign, exp: 0, sig: 0 };
+            return Unpacked {
+                sign,
+                exp: 0,
+                sig: 0,
+            };
         }
         let lz = sig.leading_zeros();
         Unpacked {
@@ -102,7 +106,11 @@ pub(crate) fn shift_round(sig: u128, drop: u32, neg: bool, rm: Rounding) -> (u12
     } else if drop == 128 {
         (0u128, sig, Some(1u128 << 127))
     } else {
-        (sig >> drop, sig & ((1u128 << drop) - 1), Some(1u128 << (drop - 1)))
+        (
+            sig >> drop,
+            sig & ((1u128 << drop) - 1),
+            Some(1u128 << (drop - 1)),
+        )
     };
     let inexact = rem != 0;
     let inc = match rm {

@@ -47,9 +47,9 @@ impl Rng {
         let e: u16 = match self.below(24) {
             0 => return F80::new(s, 0),
             1 => return F80::new(s, self.signif() >> (1 + self.below(63))), // denormal
-            2 => return F80::new(s, self.signif()),                        // pseudo-denormal
-            3 => return F80::new(s | 0x7FFF, 1 << 63),                     // inf
-            4 => return F80::new(s | 0x7FFF, self.next() | (3 << 62)),     // QNaN
+            2 => return F80::new(s, self.signif()),                         // pseudo-denormal
+            3 => return F80::new(s | 0x7FFF, 1 << 63),                      // inf
+            4 => return F80::new(s | 0x7FFF, self.next() | (3 << 62)),      // QNaN
             5 => {
                 let m = (self.next() >> 2).max(1);
                 return F80::new(s | 0x7FFF, (1 << 63) | m); // SNaN
@@ -83,11 +83,17 @@ impl Rng {
     pub fn f80_near(&mut self, a: F80) -> F80 {
         match self.below(4) {
             0 => F80::new(
-                (a.se & 0x7FFF).wrapping_add(self.below(5) as u16).wrapping_sub(2) & 0x7FFF
+                (a.se & 0x7FFF)
+                    .wrapping_add(self.below(5) as u16)
+                    .wrapping_sub(2)
+                    & 0x7FFF
                     | (self.bool() as u16) << 15,
                 self.signif(),
             ),
-            1 => F80::new(a.se ^ ((self.bool() as u16) << 15), a.signif ^ self.below(4)),
+            1 => F80::new(
+                a.se ^ ((self.bool() as u16) << 15),
+                a.signif ^ self.below(4),
+            ),
             _ => self.f80(),
         }
     }

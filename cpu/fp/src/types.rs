@@ -140,12 +140,21 @@ impl F80 {
     /// +0.0
     pub const ZERO: F80 = F80 { signif: 0, se: 0 };
     /// +1.0
-    pub const ONE: F80 = F80 { signif: 1 << 63, se: 0x3FFF };
+    pub const ONE: F80 = F80 {
+        signif: 1 << 63,
+        se: 0x3FFF,
+    };
     /// +infinity
-    pub const INFINITY: F80 = F80 { signif: 1 << 63, se: 0x7FFF };
+    pub const INFINITY: F80 = F80 {
+        signif: 1 << 63,
+        se: 0x7FFF,
+    };
     /// The default QNaN ("real indefinite"): sign 1, exponent 0x7FFF, significand
     /// 0xC000000000000000.
-    pub const INDEFINITE: F80 = F80 { signif: 0xC000_0000_0000_0000, se: 0xFFFF };
+    pub const INDEFINITE: F80 = F80 {
+        signif: 0xC000_0000_0000_0000,
+        se: 0xFFFF,
+    };
 
     /// Builds a value from its raw parts.
     pub const fn new(se: u16, signif: u64) -> F80 {
@@ -182,12 +191,18 @@ impl F80 {
 
     /// The value with its sign bit flipped (FCHS).
     pub fn negate(self) -> F80 {
-        F80 { signif: self.signif, se: self.se ^ 0x8000 }
+        F80 {
+            signif: self.signif,
+            se: self.se ^ 0x8000,
+        }
     }
 
     /// The value with its sign bit cleared (FABS).
     pub fn abs(self) -> F80 {
-        F80 { signif: self.signif, se: self.se & 0x7FFF }
+        F80 {
+            signif: self.signif,
+            se: self.se & 0x7FFF,
+        }
     }
 
     /// Classifies the bit pattern.

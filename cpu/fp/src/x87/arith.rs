@@ -86,7 +86,11 @@ pub(crate) fn sqrt_exact(a: Unpacked) -> Unpacked {
     // 250-bit radicand (m << s) with s chosen for parity; root < 2^125.
     let e = a.exp - 127;
     // radicand = a.sig << s, s in {121, 122}: 249/250 bits.
-    let s: i32 = if (e - 121).rem_euclid(2) == 0 { 121 } else { 122 };
+    let s: i32 = if (e - 121).rem_euclid(2) == 0 {
+        121
+    } else {
+        122
+    };
     let hi = a.sig >> (128 - s); // bits above 128 of the radicand
     let lo = a.sig << s; // low 128 bits
     let mut rem: u128 = 0;
@@ -111,7 +115,13 @@ pub(crate) fn sqrt_exact(a: Unpacked) -> Unpacked {
     Unpacked::normalized(false, (e - s) / 2 + 127, root | (rem != 0) as u128)
 }
 
-fn fin_or_zero(x: Unpacked, p: u32, ctl: X87Control, flags: Exceptions, zero_sign: bool) -> FpResult<F80> {
+fn fin_or_zero(
+    x: Unpacked,
+    p: u32,
+    ctl: X87Control,
+    flags: Exceptions,
+    zero_sign: bool,
+) -> FpResult<F80> {
     if x.sig == 0 {
         exact(zero(zero_sign), flags, ctl)
     } else {
@@ -163,7 +173,9 @@ fn addsub(a: F80, b: F80, negate_b: bool, ctl: X87Control) -> FpResult<F80> {
             let s = if sa == sb { sa } else { down };
             exact(zero(s), flags, ctl)
         }
-        (Opnd::Zero(_), Opnd::Fin(x)) | (Opnd::Fin(x), Opnd::Zero(_)) => round_reg(x, p, ctl, flags),
+        (Opnd::Zero(_), Opnd::Fin(x)) | (Opnd::Fin(x), Opnd::Zero(_)) => {
+            round_reg(x, p, ctl, flags)
+        }
         (Opnd::Fin(x), Opnd::Fin(y)) => fin_or_zero(add_exact(x, y), p, ctl, flags, down),
         _ => invalid(ctl),
     }
@@ -180,7 +192,9 @@ pub fn mul(a: F80, b: F80, ctl: X87Control) -> FpResult<F80> {
         (Opnd::Inf(_), Opnd::Zero(_)) | (Opnd::Zero(_), Opnd::Inf(_)) => invalid(ctl),
         (Opnd::Inf(_), _) | (_, Opnd::Inf(_)) => exact(inf(s), flags, ctl),
         (Opnd::Zero(_), _) | (_, Opnd::Zero(_)) => exact(zero(s), flags, ctl),
-        (Opnd::Fin(x), Opnd::Fin(y)) => round_reg(mul_exact(x, y), ctl.precision.bits(), ctl, flags),
+        (Opnd::Fin(x), Opnd::Fin(y)) => {
+            round_reg(mul_exact(x, y), ctl.precision.bits(), ctl, flags)
+        }
         _ => invalid(ctl),
     }
 }
@@ -198,7 +212,9 @@ pub fn div(a: F80, b: F80, ctl: X87Control) -> FpResult<F80> {
         (_, Opnd::Inf(_)) => exact(zero(s), flags, ctl),
         (Opnd::Zero(_), _) => exact(zero(s), flags, ctl),
         (_, Opnd::Zero(_)) => exact(inf(s), Exceptions::ZERO_DIVIDE, ctl),
-        (Opnd::Fin(x), Opnd::Fin(y)) => round_reg(div_exact(x, y), ctl.precision.bits(), ctl, flags),
+        (Opnd::Fin(x), Opnd::Fin(y)) => {
+            round_reg(div_exact(x, y), ctl.precision.bits(), ctl, flags)
+        }
         _ => invalid(ctl),
     }
 }

@@ -195,9 +195,20 @@ fn narrow(
     // FST to memory never raises DE (measured on Zen 4).
     let (u, _) = unpack(x);
     let dflag = Exceptions::empty();
-    let nan_of = |v: F80| (v.sign(), emax_field, ((v.signif << 1) >> (64 - fbits)) | (1 << (fbits - 1)));
+    let nan_of = |v: F80| {
+        (
+            v.sign(),
+            emax_field,
+            ((v.signif << 1) >> (64 - fbits)) | (1 << (fbits - 1)),
+        )
+    };
     match u {
-        Opnd::Bad => FpResult::new(nan_of(F80::INDEFINITE), Exceptions::INVALID, false, ctl.masks),
+        Opnd::Bad => FpResult::new(
+            nan_of(F80::INDEFINITE),
+            Exceptions::INVALID,
+            false,
+            ctl.masks,
+        ),
         Opnd::NaN => {
             let flags = if x.class() == F80Class::SNaN {
                 Exceptions::INVALID
@@ -271,7 +282,12 @@ pub const BCD_INDEFINITE: [u8; 10] = [0, 0, 0, 0, 0, 0, 0, 0xC0, 0xFF, 0xFF];
 /// 10^18, NaN, infinity or unsupported give IE and the BCD indefinite.
 pub fn to_bcd(x: F80, ctl: X87Control) -> FpResult<[u8; 10]> {
     let bad = |flags: Exceptions| {
-        FpResult::new(BCD_INDEFINITE, flags | Exceptions::INVALID, false, ctl.masks)
+        FpResult::new(
+            BCD_INDEFINITE,
+            flags | Exceptions::INVALID,
+            false,
+            ctl.masks,
+        )
     };
     let s = x.sign();
     let (u, _) = match screen1(x, ctl) {
@@ -307,4 +323,3 @@ pub fn to_bcd(x: F80, ctl: X87Control) -> FpResult<[u8; 10]> {
     out[9] = if s { 0x80 } else { 0 };
     FpResult::new(out, flags, up, ctl.masks)
 }
-

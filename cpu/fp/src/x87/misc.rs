@@ -166,7 +166,8 @@ pub fn fscale(a: F80, b: F80, ctl: X87Control) -> FpResult<F80> {
                     1 << 40
                 }
             } else {
-                let (m, _, _) = shift_round(y.sig, (127 - y.exp) as u32, y.sign, Rounding::TowardZero);
+                let (m, _, _) =
+                    shift_round(y.sig, (127 - y.exp) as u32, y.sign, Rounding::TowardZero);
                 if y.sign {
                     -(m as i64)
                 } else {
@@ -249,7 +250,12 @@ pub fn compare(a: F80, b: F80, ctl: X87Control, quiet: bool) -> FpResult<Compare
         Exceptions::empty()
     };
     if ua == Opnd::Bad || ub == Opnd::Bad {
-        return FpResult::new(CompareResult::Unordered, Exceptions::INVALID, false, ctl.masks);
+        return FpResult::new(
+            CompareResult::Unordered,
+            Exceptions::INVALID,
+            false,
+            ctl.masks,
+        );
     }
     if ua == Opnd::NaN || ub == Opnd::NaN {
         let snan = a.class() == F80Class::SNaN || b.class() == F80Class::SNaN;

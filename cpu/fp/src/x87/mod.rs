@@ -13,8 +13,8 @@ pub mod trans;
 
 pub use arith::{add, div, mul, sqrt, sub};
 pub use conv::{
-    from_bcd, from_f32, from_f64, from_i16, from_i32, from_i64, to_bcd, to_f32, to_f64,
-    to_i16, to_i32, to_i64, IntConv,
+    from_bcd, from_f32, from_f64, from_i16, from_i32, from_i64, to_bcd, to_f32, to_f64, to_i16,
+    to_i32, to_i64, IntConv,
 };
 pub use misc::{
     compare, constant, fprem, fprem1, frndint, fscale, fxam, fxtract, CompareResult, Constant,
@@ -72,7 +72,10 @@ pub(crate) fn pack(r: &Rounded) -> F80 {
         },
         Kind::Finite => {
             if r.sig >> 63 == 0 {
-                F80 { signif: r.sig, se: s }
+                F80 {
+                    signif: r.sig,
+                    se: s,
+                }
             } else {
                 F80 {
                     signif: r.sig,
