@@ -56,11 +56,7 @@ fn crc32() -> Result<(Vec<u8>, Vec<u8>), IcedError> {
     for i in 0..256u32 {
         let mut c = i;
         for _ in 0..8 {
-            c = if c & 1 != 0 {
-                0xedb8_8320 ^ (c >> 1)
-            } else {
-                c >> 1
-            };
+            c = if c & 1 != 0 { 0xedb8_8320 ^ (c >> 1) } else { c >> 1 };
         }
         table.extend_from_slice(&c.to_le_bytes());
     }
@@ -96,18 +92,8 @@ fn crc32() -> Result<(Vec<u8>, Vec<u8>), IcedError> {
 fn branchy() -> Result<(Vec<u8>, Vec<u8>), IcedError> {
     let mut a = CodeAssembler::new(32)?;
     let mut top = a.create_label();
-    let mut funcs = [
-        a.create_label(),
-        a.create_label(),
-        a.create_label(),
-        a.create_label(),
-    ];
-    let mut cases = [
-        a.create_label(),
-        a.create_label(),
-        a.create_label(),
-        a.create_label(),
-    ];
+    let mut funcs = [a.create_label(), a.create_label(), a.create_label(), a.create_label()];
+    let mut cases = [a.create_label(), a.create_label(), a.create_label(), a.create_label()];
     let mut join = a.create_label();
     a.mov(ecx, 1_000_000u32)?;
     a.xor(eax, eax)?;
@@ -133,10 +119,7 @@ fn branchy() -> Result<(Vec<u8>, Vec<u8>), IcedError> {
         a.add(eax, i as u32 * 3 + 1)?;
         a.ret()?;
     }
-    let result = a.assemble_options(
-        CODE as u64,
-        BlockEncoderOptions::RETURN_NEW_INSTRUCTION_OFFSETS,
-    )?;
+    let result = a.assemble_options(CODE as u64, BlockEncoderOptions::RETURN_NEW_INSTRUCTION_OFFSETS)?;
     let mut data = Vec::new();
     for l in funcs.iter().chain(cases.iter()) {
         data.extend_from_slice(&(result.label_ip(l)? as u32).to_le_bytes());
@@ -145,21 +128,9 @@ fn branchy() -> Result<(Vec<u8>, Vec<u8>), IcedError> {
 }
 
 pub const WORKLOADS: &[Workload] = &[
-    Workload {
-        name: "alu",
-        about: "register-only integer ALU loop",
-        build: alu_loop,
-    },
-    Workload {
-        name: "crc32",
-        about: "table-driven CRC-32 over 4 MiB",
-        build: crc32,
-    },
-    Workload {
-        name: "branch",
-        about: "indirect calls and jumps through tables",
-        build: branchy,
-    },
+    Workload { name: "alu", about: "register-only integer ALU loop", build: alu_loop },
+    Workload { name: "crc32", about: "table-driven CRC-32 over 4 MiB", build: crc32 },
+    Workload { name: "branch", about: "indirect calls and jumps through tables", build: branchy },
 ];
 
 /// A CPU loaded with a workload, ready to run.
@@ -167,19 +138,13 @@ pub fn prepare(w: &Workload) -> Cpu {
     let (code, data) = (w.build)().expect("bench workloads assemble");
     let mut cpu = Cpu::new();
     let round = |n: usize| ((n as u64 + 0xfff) & !0xfff).max(0x1000);
-    cpu.mem
-        .map(CODE as u64, round(code.len()), Prot::RX)
-        .expect("fresh space");
+    cpu.mem.map(CODE as u64, round(code.len()), Prot::RX).expect("fresh space");
     cpu.mem.poke(CODE as u64, &code).expect("mapped");
     if !data.is_empty() {
-        cpu.mem
-            .map(DATA as u64, round(data.len()), Prot::RW)
-            .expect("fresh space");
+        cpu.mem.map(DATA as u64, round(data.len()), Prot::RW).expect("fresh space");
         cpu.mem.poke(DATA as u64, &data).expect("mapped");
     }
-    cpu.mem
-        .map((STACK_TOP - 0x10000) as u64, 0x10000, Prot::RW)
-        .expect("fresh space");
+    cpu.mem.map((STACK_TOP - 0x10000) as u64, 0x10000, Prot::RW).expect("fresh space");
     cpu.eip = CODE;
     cpu.gpr[4] = STACK_TOP - 16;
     cpu
@@ -197,20 +162,14 @@ pub fn measure(w: &Workload) -> Measurement {
     let exit = cpu.run(u64::MAX);
     let seconds = t.elapsed().as_secs_f64();
     assert_eq!(exit, Exit::Hlt, "workload {} must end at its HLT", w.name);
-    Measurement {
-        insns: cpu.insns(),
-        seconds,
-    }
+    Measurement { insns: cpu.insns(), seconds }
 }
 
 /// Runs `x86wow bench`; returns the exit code.
 pub fn run(only: &[String], runs: usize, json: bool) -> i32 {
     let runs = runs.max(1);
     let mut rows = Vec::new();
-    for w in WORKLOADS
-        .iter()
-        .filter(|w| only.is_empty() || only.iter().any(|n| n == w.name))
-    {
+    for w in WORKLOADS.iter().filter(|w| only.is_empty() || only.iter().any(|n| n == w.name)) {
         let mut times: Vec<f64> = Vec::new();
         let mut insns = 0;
         for _ in 0..runs {
@@ -225,11 +184,7 @@ pub fn run(only: &[String], runs: usize, json: bool) -> i32 {
     if rows.is_empty() {
         eprintln!(
             "x86wow bench: no such workload; known: {}",
-            WORKLOADS
-                .iter()
-                .map(|w| w.name)
-                .collect::<Vec<_>>()
-                .join(", ")
+            WORKLOADS.iter().map(|w| w.name).collect::<Vec<_>>().join(", ")
         );
         return 2;
     }
@@ -239,20 +194,11 @@ pub fn run(only: &[String], runs: usize, json: bool) -> i32 {
             .iter()
             .map(|(w, i, s, m)| serde_json::json!({"workload": w.name, "insns": i, "seconds": s, "mips": m}))
             .collect();
-        println!(
-            "{}",
-            serde_json::json!({"runs": runs, "workloads": items, "geomean_mips": geo})
-        );
+        println!("{}", serde_json::json!({"runs": runs, "workloads": items, "geomean_mips": geo}));
     } else {
-        println!(
-            "{:<8} {:>12} {:>10} {:>9}  {}",
-            "workload", "insns", "seconds", "MIPS", ""
-        );
+        println!("{:<8} {:>12} {:>10} {:>9}  {}", "workload", "insns", "seconds", "MIPS", "");
         for (w, i, s, m) in &rows {
-            println!(
-                "{:<8} {:>12} {:>10.4} {:>9.1}  {}",
-                w.name, i, s, m, w.about
-            );
+            println!("{:<8} {:>12} {:>10.4} {:>9.1}  {}", w.name, i, s, m, w.about);
         }
         println!("geometric mean: {geo:.1} MIPS (median of {runs} runs each)");
     }

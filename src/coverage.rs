@@ -35,11 +35,7 @@ pub fn print(missing_only: bool) -> i32 {
                 println!(
                     "{:<40} {:<15} {}",
                     format!("{c:?}"),
-                    if imp {
-                        "implemented"
-                    } else {
-                        "NOT IMPLEMENTED"
-                    },
+                    if imp { "implemented" } else { "NOT IMPLEMENTED" },
                     if cases > 0 {
                         format!("hardware-verified ({cases} cases)")
                     } else {
@@ -51,10 +47,7 @@ pub fn print(missing_only: bool) -> i32 {
                 status = 1;
             }
         }
-        println!(
-            "{fam:?}: {} codes, {implemented} implemented, {verified} hardware-verified",
-            all.len()
-        );
+        println!("{fam:?}: {} codes, {implemented} implemented, {verified} hardware-verified", all.len());
     }
     status
 }

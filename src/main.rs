@@ -3,11 +3,7 @@
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(
-    name = "x86wow",
-    version,
-    about = "A reference IA-32 interpreter and WOW64 model"
-)]
+#[command(name = "x86wow", version, about = "A reference IA-32 interpreter and WOW64 model")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -50,17 +46,9 @@ enum Command {
 fn main() {
     let cli = Cli::parse();
     let code = match cli.command {
-        Command::Exec {
-            input,
-            output,
-            max_insns,
-        } => x86wow::exec::run(&input, output.as_deref(), max_insns),
+        Command::Exec { input, output, max_insns } => x86wow::exec::run(&input, output.as_deref(), max_insns),
         Command::Coverage { missing } => x86wow::coverage::print(missing),
-        Command::Bench {
-            workload,
-            runs,
-            json,
-        } => x86wow::bench::run(&workload, runs, json),
+        Command::Bench { workload, runs, json } => x86wow::bench::run(&workload, runs, json),
     };
     std::process::exit(code);
 }

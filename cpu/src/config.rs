@@ -89,24 +89,10 @@ impl CpuidModel {
         // Family 19h, model 21h, stepping 0 (Zen 3): base family 0xF + extended 0x0A.
         let signature = (0x0a << 20) | (0x2 << 16) | (0xf << 8) | (0x1 << 4);
         // CLFLUSH line size 8 qwords, one logical processor, APIC id 0.
-        put(
-            1,
-            0,
-            signature,
-            8 << 8,
-            features::LEAF1_ECX,
-            features::LEAF1_EDX,
-        );
+        put(1, 0, signature, 8 << 8, features::LEAF1_ECX, features::LEAF1_EDX);
         put(7, 0, 0, features::LEAF7_EBX, 0, 0);
         put(0x8000_0000, 0, 0x8000_0008, b, c, d);
-        put(
-            0x8000_0001,
-            0,
-            signature,
-            0,
-            features::EXT1_ECX,
-            features::EXT1_EDX,
-        );
+        put(0x8000_0001, 0, signature, 0, features::EXT1_ECX, features::EXT1_EDX);
         let brand = *b"x86wow reference IA-32 interpreter\0\0\0\0\0\0\0\0\0\0\0\0\0\0";
         for (i, chunk) in brand.chunks(16).enumerate() {
             let w = |j: usize| u32::from_le_bytes(chunk[j..j + 4].try_into().unwrap());
@@ -131,11 +117,7 @@ impl CpuidModel {
 
     /// Looks up a leaf.
     pub fn query(&self, leaf: u32, subleaf: u32) -> CpuidLeaf {
-        let sub = if self.ignore_subleaf.contains(&leaf) {
-            0
-        } else {
-            subleaf
-        };
+        let sub = if self.ignore_subleaf.contains(&leaf) { 0 } else { subleaf };
         self.leaves.get(&(leaf, sub)).copied().unwrap_or_default()
     }
 }

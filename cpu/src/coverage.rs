@@ -49,6 +49,12 @@ const INTEGER_EXTRAS: &[Mnemonic] = &[
     Mnemonic::Prefetcht2,
     Mnemonic::Movnti,
     Mnemonic::Endbr32,
+    // Hints in the reserved-NOP space that iced names after newer extensions; a CPU
+    // without the extension executes them as NOPs.
+    Mnemonic::Prefetchit0,
+    Mnemonic::Prefetchit1,
+    Mnemonic::Cldemote,
+    Mnemonic::Prefetchwt1,
 ];
 
 /// The family of a code, or `None` when it is outside x86wow's 32-bit scope (64-bit
@@ -65,19 +71,14 @@ pub fn family(code: Code) -> Option<Family> {
     }
     let enc_ok = match code.encoding() {
         EncodingKind::Legacy => true,
-        EncodingKind::VEX => code
-            .cpuid_features()
-            .iter()
-            .all(|f| matches!(f, F::BMI1 | F::BMI2)),
+        EncodingKind::VEX => code.cpuid_features().iter().all(|f| matches!(f, F::BMI1 | F::BMI2)),
         _ => false,
     };
     if !enc_ok {
         return None;
     }
     let feats = code.cpuid_features();
-    if feats.iter().all(|f| INTEGER_FEATURES.contains(f))
-        || INTEGER_EXTRAS.contains(&code.mnemonic())
-    {
+    if feats.iter().all(|f| INTEGER_FEATURES.contains(f)) || INTEGER_EXTRAS.contains(&code.mnemonic()) {
         return Some(Family::Integer);
     }
     None

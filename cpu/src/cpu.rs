@@ -132,14 +132,7 @@ impl Cpu {
             gpr: [0; 8],
             eip: 0,
             flags: Flags::default(),
-            seg: [
-                data,
-                Segment::flat(0x23),
-                data,
-                data,
-                Segment::flat(0x53),
-                data,
-            ],
+            seg: [data, Segment::flat(0x23), data, data, Segment::flat(0x53), data],
             descriptors: DescriptorTable::wow64(0),
             mem: Memory::new(),
             config,
@@ -174,11 +167,7 @@ impl Cpu {
 
     /// The integer registers as a plain struct.
     pub fn registers(&self) -> Registers {
-        let mut r = Registers {
-            eip: self.eip,
-            eflags: self.eflags(),
-            ..Default::default()
-        };
+        let mut r = Registers { eip: self.eip, eflags: self.eflags(), ..Default::default() };
         r.set_gpr(self.gpr);
         r
     }
@@ -202,8 +191,7 @@ impl Cpu {
         let sel = self.seg[s].selector;
         if sel & !3 != 0 {
             let kind = self.descriptors.get(sel).map_or(DescKind::Data, |d| d.kind);
-            self.descriptors
-                .set(sel, crate::regs::Descriptor { base, kind });
+            self.descriptors.set(sel, crate::regs::Descriptor { base, kind });
         }
         self.seg[s].base = base;
         self.seg[s].usable = true;
@@ -244,13 +232,7 @@ impl Cpu {
     ) -> u64 {
         let id = self.next_hook_id;
         self.next_hook_id += 1;
-        self.mem_hooks.push(MemHookEntry {
-            id,
-            range,
-            read,
-            write,
-            hook,
-        });
+        self.mem_hooks.push(MemHookEntry { id, range, read, write, hook });
         id
     }
 
@@ -313,9 +295,7 @@ impl Cpu {
     /// says "invalid"). Redundant prefixes are the only way to get there, so drop
     /// prefix bytes repeated later in the prefix run and decode the rest.
     fn exceeds_length_limit(&self, lin: u32) -> bool {
-        const PREFIXES: [u8; 11] = [
-            0x26, 0x2e, 0x36, 0x3e, 0x64, 0x65, 0x66, 0x67, 0xf0, 0xf2, 0xf3,
-        ];
+        const PREFIXES: [u8; 11] = [0x26, 0x2e, 0x36, 0x3e, 0x64, 0x65, 0x66, 0x67, 0xf0, 0xf2, 0xf3];
         let mut buf = [0u8; 32];
         let mut n = 0;
         while n < buf.len() {
@@ -418,7 +398,10 @@ impl Cpu {
     /// Executes one decoded instruction at EIP.
     pub fn execute(&mut self, ins: &Instruction) -> Option<Exit> {
         let start = self.eip;
-        let trap = self.flags.tf() && !self.inhibit_trap;
+        // The single-step trap depends on TF before the instruction. MOV SS / POP SS
+        // set `inhibit_trap`, suppressing the trap after themselves (the next
+        // instruction then traps for both).
+        let trap = self.flags.tf();
         self.inhibit_trap = false;
         self.eip = ins.next_ip32();
         let result = (table::handler(ins.code()))(self, ins);
@@ -429,21 +412,15 @@ impl Cpu {
                     self.hook_stop = false;
                     return Some(Exit::HookStop);
                 }
-                if trap {
-                    return Some(Exit::Exception {
-                        exception: Exception::new(vector::DB),
-                        eip: self.eip,
-                    });
+                if trap && !self.inhibit_trap {
+                    return Some(Exit::Exception { exception: Exception::new(vector::DB), eip: self.eip });
                 }
                 None
             }
             Err(Stop::Exc(exception)) => {
                 self.eip = start;
                 self.hook_stop = false;
-                Some(Exit::Exception {
-                    exception,
-                    eip: start,
-                })
+                Some(Exit::Exception { exception, eip: start })
             }
             Err(Stop::Before(exit)) => {
                 self.eip = start;

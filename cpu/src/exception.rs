@@ -49,28 +49,16 @@ pub struct Exception {
 
 impl Exception {
     pub const fn new(vector: u8) -> Self {
-        Exception {
-            vector,
-            error_code: None,
-            detail: Detail::None,
-        }
+        Exception { vector, error_code: None, detail: Detail::None }
     }
     pub const fn with_code(vector: u8, code: u32) -> Self {
-        Exception {
-            vector,
-            error_code: Some(code),
-            detail: Detail::None,
-        }
+        Exception { vector, error_code: Some(code), detail: Detail::None }
     }
     pub const fn de() -> Self {
         Self::new(vector::DE)
     }
     pub const fn ud() -> Self {
-        Exception {
-            vector: vector::UD,
-            error_code: None,
-            detail: Detail::Invalid,
-        }
+        Exception { vector: vector::UD, error_code: None, detail: Detail::Invalid }
     }
     pub const fn gp(code: u32) -> Self {
         Self::with_code(vector::GP, code)
@@ -82,11 +70,7 @@ impl Exception {
         Self::with_code(vector::AC, 0)
     }
     pub const fn unimplemented(code: Code) -> Self {
-        Exception {
-            vector: vector::UD,
-            error_code: None,
-            detail: Detail::Unimplemented(code),
-        }
+        Exception { vector: vector::UD, error_code: None, detail: Detail::Unimplemented(code) }
     }
 
     /// Converts an mmu fault on a 32-bit linear address into #PF with the error code the
@@ -102,11 +86,7 @@ impl Exception {
         Exception {
             vector: vector::PF,
             error_code: Some(code),
-            detail: Detail::Page {
-                addr: f.addr as u32,
-                access: f.access,
-                kind: f.kind,
-            },
+            detail: Detail::Page { addr: f.addr as u32, access: f.access, kind: f.kind },
         }
     }
 
@@ -178,11 +158,7 @@ pub enum Exit {
     Interrupt(u8),
     /// A far JMP/CALL to a code selector other than the current one (e.g. the WOW64
     /// gate 0x33). Nothing was executed: EIP points at the far transfer.
-    FarTransfer {
-        selector: u16,
-        offset: u32,
-        call: bool,
-    },
+    FarTransfer { selector: u16, offset: u32, call: bool },
     /// SYSENTER/SYSCALL executed in user mode (not executed; EIP at the instruction).
     SystemCall,
     /// An embedder breakpoint at `eip` (set with [`crate::Cpu::add_breakpoint`]); the

@@ -106,11 +106,7 @@ pub struct Flags {
 
 impl Default for Flags {
     fn default() -> Self {
-        let mut f = Flags {
-            result: 0,
-            aux: 0,
-            other: 0,
-        };
+        let mut f = Flags { result: 0, aux: 0, other: 0 };
         f.set_eflags(FIXED1 | IF);
         f
     }
@@ -209,15 +205,13 @@ impl Flags {
     #[inline]
     pub fn set_cf(&mut self, cf: bool) {
         let of = self.of();
-        self.aux =
-            (self.aux & !(3 << PO_BIT)) | (cf as u32) << CF_BIT | ((cf ^ of) as u32) << PO_BIT;
+        self.aux = (self.aux & !(3 << PO_BIT)) | (cf as u32) << CF_BIT | ((cf ^ of) as u32) << PO_BIT;
     }
 
     /// Sets CF and OF, keeping SF, ZF, AF and PF.
     #[inline]
     pub fn set_cf_of(&mut self, cf: bool, of: bool) {
-        self.aux =
-            (self.aux & !(3 << PO_BIT)) | (cf as u32) << CF_BIT | ((cf ^ of) as u32) << PO_BIT;
+        self.aux = (self.aux & !(3 << PO_BIT)) | (cf as u32) << CF_BIT | ((cf ^ of) as u32) << PO_BIT;
     }
 
     /// Sets SF, ZF, AF and PF to explicit values, keeping CF and OF.

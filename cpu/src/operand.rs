@@ -81,14 +81,7 @@ impl Cpu {
     /// before paging: null/unusable segment, the 4 GiB limit (#GP, or #SS for SS),
     /// writes through CS, and alignment checking when EFLAGS.AC is on.
     #[inline]
-    pub fn linear(
-        &self,
-        seg: usize,
-        off: u32,
-        len: u32,
-        align: u32,
-        write: bool,
-    ) -> Result<u32, Exception> {
+    pub fn linear(&self, seg: usize, off: u32, len: u32, align: u32, write: bool) -> Result<u32, Exception> {
         let s = &self.seg[seg];
         let fault = || {
             if seg == sreg::SS {
@@ -203,10 +196,7 @@ impl Cpu {
     pub fn loc(&self, ins: &Instruction, i: u32) -> Loc {
         match ins.op_kind(i) {
             OpKind::Register => Loc::Reg(ins.op_register(i)),
-            _ => Loc::Mem {
-                seg: self.memory_seg(ins),
-                off: self.effective_address(ins),
-            },
+            _ => Loc::Mem { seg: self.memory_seg(ins), off: self.effective_address(ins) },
         }
     }
 

@@ -92,11 +92,7 @@ pub struct Segment {
 
 impl Segment {
     pub const fn flat(selector: u16) -> Self {
-        Segment {
-            selector,
-            base: 0,
-            usable: true,
-        }
+        Segment { selector, base: 0, usable: true }
     }
 }
 
@@ -111,45 +107,17 @@ impl DescriptorTable {
     /// The table of a 32-bit process on 64-bit Windows: 0x23 32-bit code, 0x2B data,
     /// 0x33 64-bit code, 0x53 the TEB (FS) segment with base `fs_base`.
     pub fn wow64(fs_base: u32) -> Self {
-        let mut t = DescriptorTable {
-            entries: Default::default(),
-        };
-        t.set(
-            0x23,
-            Descriptor {
-                base: 0,
-                kind: DescKind::Code32,
-            },
-        );
-        t.set(
-            0x2b,
-            Descriptor {
-                base: 0,
-                kind: DescKind::Data,
-            },
-        );
-        t.set(
-            0x33,
-            Descriptor {
-                base: 0,
-                kind: DescKind::Code64,
-            },
-        );
-        t.set(
-            0x53,
-            Descriptor {
-                base: fs_base,
-                kind: DescKind::Data,
-            },
-        );
+        let mut t = DescriptorTable { entries: Default::default() };
+        t.set(0x23, Descriptor { base: 0, kind: DescKind::Code32 });
+        t.set(0x2b, Descriptor { base: 0, kind: DescKind::Data });
+        t.set(0x33, Descriptor { base: 0, kind: DescKind::Code64 });
+        t.set(0x53, Descriptor { base: fs_base, kind: DescKind::Data });
         t
     }
 
     /// An empty table: only null selectors can be loaded.
     pub fn new() -> Self {
-        DescriptorTable {
-            entries: Default::default(),
-        }
+        DescriptorTable { entries: Default::default() }
     }
 
     /// Adds or replaces the descriptor for `selector` (RPL and TI bits ignored).
@@ -158,9 +126,7 @@ impl DescriptorTable {
     }
 
     pub fn get(&self, selector: u16) -> Option<Descriptor> {
-        self.entries
-            .get(&(selector >> 3 | (selector & 4) << 11))
-            .copied()
+        self.entries.get(&(selector >> 3 | (selector & 4) << 11)).copied()
     }
 }
 
@@ -182,14 +148,10 @@ pub struct Registers {
 impl Registers {
     /// The eight general registers in encoding order.
     pub fn gpr(&self) -> [u32; 8] {
-        [
-            self.eax, self.ecx, self.edx, self.ebx, self.esp, self.ebp, self.esi, self.edi,
-        ]
+        [self.eax, self.ecx, self.edx, self.ebx, self.esp, self.ebp, self.esi, self.edi]
     }
 
     pub fn set_gpr(&mut self, g: [u32; 8]) {
-        [
-            self.eax, self.ecx, self.edx, self.ebx, self.esp, self.ebp, self.esi, self.edi,
-        ] = g;
+        [self.eax, self.ecx, self.edx, self.ebx, self.esp, self.ebp, self.esi, self.edi] = g;
     }
 }

@@ -101,31 +101,18 @@ impl fmt::Display for StateError {
 impl std::error::Error for StateError {}
 
 fn err<T>(field: &str, message: impl Into<String>) -> Result<T, StateError> {
-    Err(StateError {
-        field: field.to_string(),
-        message: message.into(),
-    })
+    Err(StateError { field: field.to_string(), message: message.into() })
 }
 
 fn get_u32(obj: &Map<String, Value>, key: &str, path: &str) -> Result<Option<u32>, StateError> {
-    let field = if path.is_empty() {
-        key.to_string()
-    } else {
-        format!("{path}.{key}")
-    };
+    let field = if path.is_empty() { key.to_string() } else { format!("{path}.{key}") };
     match obj.get(key) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::Number(n)) => match n.as_u64() {
             Some(v) if v <= u32::MAX as u64 => Ok(Some(v as u32)),
-            _ => err(
-                &field,
-                format!("expected an integer in 0..=4294967295, found {n}"),
-            ),
+            _ => err(&field, format!("expected an integer in 0..=4294967295, found {n}")),
         },
-        Some(other) => err(
-            &field,
-            format!("expected an integer, found {}", kind(other)),
-        ),
+        Some(other) => err(&field, format!("expected an integer, found {}", kind(other))),
     }
 }
 
@@ -142,19 +129,10 @@ fn kind(v: &Value) -> &'static str {
 
 fn parse_wide(v: &Value, field: &str, digits: usize) -> Result<u128, StateError> {
     let Value::String(s) = v else {
-        return err(
-            field,
-            format!(
-                "expected a string of {digits} hex digits, found {}",
-                kind(v)
-            ),
-        );
+        return err(field, format!("expected a string of {digits} hex digits, found {}", kind(v)));
     };
     if s.len() != digits || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return err(
-            field,
-            format!("expected exactly {digits} hex digits, found {s:?}"),
-        );
+        return err(field, format!("expected exactly {digits} hex digits, found {s:?}"));
     }
     Ok(u128::from_str_radix(s, 16).expect("validated hex"))
 }
@@ -181,15 +159,12 @@ fn hex_string(bytes: &[u8]) -> String {
     s
 }
 
-const REG_NAMES: [&str; 10] = [
-    "eax", "ecx", "edx", "ebx", "esp", "ebp", "esi", "edi", "eip", "eflags",
-];
+const REG_NAMES: [&str; 10] = ["eax", "ecx", "edx", "ebx", "esp", "ebp", "esi", "edi", "eip", "eflags"];
 
 impl MachineState {
     /// Parses one state from JSON text.
     pub fn parse(text: &str) -> Result<MachineState, StateError> {
-        let v: Value =
-            serde_json::from_str(text).or_else(|e| err("", format!("invalid JSON: {e}")))?;
+        let v: Value = serde_json::from_str(text).or_else(|e| err("", format!("invalid JSON: {e}")))?;
         Self::from_json(&v)
     }
 
@@ -201,15 +176,7 @@ impl MachineState {
         for key in obj.keys() {
             if !matches!(
                 key.as_str(),
-                "regs"
-                    | "fs_base"
-                    | "gs_base"
-                    | "x87"
-                    | "mxcsr"
-                    | "xmm"
-                    | "memory"
-                    | "exit"
-                    | "version"
+                "regs" | "fs_base" | "gs_base" | "x87" | "mxcsr" | "xmm" | "memory" | "exit" | "version"
             ) {
                 return err(key, "unknown field");
             }
@@ -217,9 +184,7 @@ impl MachineState {
         let mut st = MachineState::default();
         let regs = match obj.get("regs") {
             Some(Value::Object(r)) => r,
-            Some(other) => {
-                return err("regs", format!("expected an object, found {}", kind(other)))
-            }
+            Some(other) => return err("regs", format!("expected an object, found {}", kind(other))),
             None => return err("regs", "missing"),
         };
         for key in regs.keys() {
@@ -231,8 +196,7 @@ impl MachineState {
         for (i, name) in REG_NAMES.iter().enumerate() {
             vals[i] = get_u32(regs, name, "regs")?.unwrap_or(if *name == "eflags" { 2 } else { 0 });
         }
-        st.regs
-            .set_gpr(vals[..8].try_into().expect("eight registers"));
+        st.regs.set_gpr(vals[..8].try_into().expect("eight registers"));
         st.regs.eip = vals[8];
         st.regs.eflags = vals[9];
         st.fs_base = get_u32(obj, "fs_base", "")?.unwrap_or(0);
@@ -284,12 +248,7 @@ impl MachineState {
                     st.memory.push(parse_region(r, &format!("memory[{i}]"))?);
                 }
             }
-            Some(other) => {
-                return err(
-                    "memory",
-                    format!("expected an array, found {}", kind(other)),
-                )
-            }
+            Some(other) => return err("memory", format!("expected an array, found {}", kind(other))),
         }
         st.check_overlaps()?;
         Ok(st)
@@ -308,10 +267,7 @@ impl MachineState {
         for w in spans.windows(2) {
             let (a, b) = (&w[0], &w[1]);
             if b.0 < a.1 {
-                return err(
-                    &format!("memory[{}]", b.2),
-                    format!("overlaps memory[{}]", a.2),
-                );
+                return err(&format!("memory[{}]", b.2), format!("overlaps memory[{}]", a.2));
             }
             let (ra, rb) = (&self.memory[a.2], &self.memory[b.2]);
             let (pa, la) = ra.pages();
@@ -319,10 +275,7 @@ impl MachineState {
             if pb < pa + la && ra.prot != rb.prot {
                 return err(
                     &format!("memory[{}]", b.2),
-                    format!(
-                        "shares a page with memory[{}] but has a different protection",
-                        a.2
-                    ),
+                    format!("shares a page with memory[{}] but has a different protection", a.2),
                 );
             }
         }
@@ -342,10 +295,7 @@ impl MachineState {
         o.insert("gs_base".into(), json!(self.gs_base));
         if let Some(x) = &self.x87 {
             let st: Vec<String> = x.st.iter().map(|v| format!("{v:020x}")).collect();
-            o.insert(
-                "x87".into(),
-                json!({"fcw": x.fcw, "fsw": x.fsw, "ftw": x.ftw, "st": st}),
-            );
+            o.insert("x87".into(), json!({"fcw": x.fcw, "fsw": x.fsw, "ftw": x.ftw, "st": st}));
         }
         if let Some(m) = self.mxcsr {
             o.insert("mxcsr".into(), json!(m));
@@ -393,9 +343,7 @@ impl MachineState {
                 }
                 pg += PAGE_SIZE;
             }
-            cpu.mem
-                .poke(r.addr as u64, &r.bytes)
-                .or_else(|e| err(&format!("memory[{i}]"), e.to_string()))?;
+            cpu.mem.poke(r.addr as u64, &r.bytes).or_else(|e| err(&format!("memory[{i}]"), e.to_string()))?;
         }
         Ok(())
     }
@@ -444,27 +392,18 @@ fn parse_region(v: &Value, path: &str) -> Result<MemRegion, StateError> {
         Some(Value::String(s)) => match Prot::parse(s) {
             Some(p) => p,
             None => {
-                return err(
-                    &format!("{path}.prot"),
-                    format!("expected a subset of \"rwx\", found {s:?}"),
-                )
+                return err(&format!("{path}.prot"), format!("expected a subset of \"rwx\", found {s:?}"))
             }
         },
         Some(other) => {
-            return err(
-                &format!("{path}.prot"),
-                format!("expected a string, found {}", kind(other)),
-            )
+            return err(&format!("{path}.prot"), format!("expected a string, found {}", kind(other)))
         }
     };
     let bytes = match o.get("hex") {
         None | Some(Value::Null) => Vec::new(),
         Some(Value::String(s)) => parse_hex_bytes(s, &format!("{path}.hex"))?,
         Some(other) => {
-            return err(
-                &format!("{path}.hex"),
-                format!("expected a string, found {}", kind(other)),
-            )
+            return err(&format!("{path}.hex"), format!("expected a string, found {}", kind(other)))
         }
     };
     let size = get_u32(o, "size", path)?;
@@ -481,12 +420,7 @@ fn parse_region(v: &Value, path: &str) -> Result<MemRegion, StateError> {
     if bytes.len() as u64 > size as u64 {
         return err(&format!("{path}.hex"), "longer than `size`");
     }
-    Ok(MemRegion {
-        addr,
-        size,
-        prot: prot.normalized(),
-        bytes,
-    })
+    Ok(MemRegion { addr, size, prot: prot.normalized(), bytes })
 }
 
 impl ExitInfo {
@@ -510,9 +444,7 @@ impl ExitInfo {
                 e.reason = "interrupt";
                 e.vector = Some(n);
             }
-            Exit::FarTransfer {
-                selector, offset, ..
-            } => {
+            Exit::FarTransfer { selector, offset, .. } => {
                 e.reason = "far_transfer";
                 e.selector = Some(selector);
                 e.addr = Some(offset);
@@ -527,9 +459,7 @@ impl ExitInfo {
                         e.addr = Some(addr);
                         e.access = Some(access.name());
                     }
-                    Detail::Unimplemented(code) => {
-                        e.detail = Some(format!("not implemented: {code:?}"))
-                    }
+                    Detail::Unimplemented(code) => e.detail = Some(format!("not implemented: {code:?}")),
                     Detail::Invalid | Detail::None => {}
                 }
                 if exception.is_trap() && exception.vector != crate::exception::vector::DB {
@@ -553,15 +483,7 @@ impl ExitInfo {
             o.insert("error_code".into(), json!(c));
         }
         if let Some(a) = self.addr {
-            o.insert(
-                if self.selector.is_some() {
-                    "offset"
-                } else {
-                    "addr"
-                }
-                .into(),
-                json!(a),
-            );
+            o.insert(if self.selector.is_some() { "offset" } else { "addr" }.into(), json!(a));
         }
         if let Some(s) = self.selector {
             o.insert("selector".into(), json!(s));

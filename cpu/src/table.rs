@@ -34,11 +34,8 @@ impl Table {
         for c in Code::values() {
             by_mnemonic[c.mnemonic() as usize].push(c);
         }
-        let mut t = Table {
-            handlers: vec![unimplemented as Handler; n],
-            implemented: vec![false; n],
-            by_mnemonic,
-        };
+        let mut t =
+            Table { handlers: vec![unimplemented as Handler; n], implemented: vec![false; n], by_mnemonic };
         t.code(Code::INVALID, invalid);
         t
     }
@@ -80,10 +77,7 @@ fn table() -> &'static Built {
     TABLE.get_or_init(|| {
         let mut t = Table::new();
         crate::ops::register_all(&mut t);
-        Built {
-            handlers: t.handlers,
-            implemented: t.implemented,
-        }
+        Built { handlers: t.handlers, implemented: t.implemented }
     })
 }
 

@@ -72,11 +72,7 @@ fn faulting_store_changes_nothing() {
     assert_eq!(e.error_code, Some(0b111)); // present, write, user
     assert_eq!(
         e.detail,
-        Detail::Page {
-            addr: DATA + 0x1000,
-            access: Access::Write,
-            kind: FaultKind::Protection
-        }
+        Detail::Page { addr: DATA + 0x1000, access: Access::Write, kind: FaultKind::Protection }
     );
     assert_eq!(eip, CODE);
     assert_eq!(cpu.registers(), before);
@@ -108,9 +104,7 @@ fn rep_movs_fault_is_restartable() {
     assert_eq!(cpu.gpr[gpr::ECX], 24, "16 iterations completed");
     assert_eq!(cpu.gpr[gpr::EDI], DATA + 0x1000);
     // Make the page writable and resume: the instruction finishes the remaining 24.
-    cpu.mem
-        .protect(DATA as u64 + 0x1000, 0x1000, Prot::RW)
-        .unwrap();
+    cpu.mem.protect(DATA as u64 + 0x1000, 0x1000, Prot::RW).unwrap();
     assert_eq!(cpu.run(10), Exit::Hlt);
     assert_eq!((cpu.gpr[gpr::ECX], cpu.insns()), (0, 1));
 }
@@ -125,23 +119,13 @@ fn int80_stops_after_other_ints_fault() {
     assert_eq!(cpu.run(10), Exit::Interrupt(0x80));
     assert_eq!(cpu.eip, CODE + 2);
     let (e, eip) = exc(cpu.run(10));
-    assert_eq!(
-        (e.vector, e.error_code, eip),
-        (vector::GP, Some(0x21 << 3 | 2), CODE + 2)
-    );
+    assert_eq!((e.vector, e.error_code, eip), (vector::GP, Some(0x21 << 3 | 2), CODE + 2));
 }
 
 #[test]
 fn far_jump_to_gate_selector_stops_before() {
     let mut cpu = cpu_with(|a| a.db(&[0xea, 0x78, 0x56, 0x34, 0x12, 0x33, 0x00]));
-    assert_eq!(
-        cpu.run(10),
-        Exit::FarTransfer {
-            selector: 0x33,
-            offset: 0x1234_5678,
-            call: false
-        }
-    );
+    assert_eq!(cpu.run(10), Exit::FarTransfer { selector: 0x33, offset: 0x1234_5678, call: false });
     assert_eq!((cpu.eip, cpu.insns()), (CODE, 0));
 }
 
@@ -164,11 +148,7 @@ fn instruction_crossing_into_unmapped_page_faults_on_fetch() {
     assert_eq!(eip, CODE + 0xffe);
     assert_eq!(
         e.detail,
-        Detail::Page {
-            addr: CODE + 0x1000,
-            access: Access::Execute,
-            kind: FaultKind::Unmapped
-        }
+        Detail::Page { addr: CODE + 0x1000, access: Access::Execute, kind: FaultKind::Unmapped }
     );
     assert_eq!(e.error_code, Some(0b10100));
 }
@@ -190,10 +170,7 @@ fn trap_flag_single_steps() {
     });
     cpu.set_eflags(0x302);
     let (e, eip) = exc(cpu.run(10));
-    assert_eq!(
-        (e.vector, eip, cpu.gpr[0], cpu.insns()),
-        (vector::DB, CODE + 1, 1, 1)
-    );
+    assert_eq!((e.vector, eip, cpu.gpr[0], cpu.insns()), (vector::DB, CODE + 1, 1, 1));
 }
 
 #[test]
@@ -244,11 +221,7 @@ fn hooks_see_every_instruction_and_can_be_added_mid_run() {
         }),
     );
     assert_eq!(cpu.run(100), Exit::Hlt);
-    assert_eq!(
-        seen.borrow().len() as u64,
-        cpu.insns() + 1,
-        "the HLT is seen too"
-    );
+    assert_eq!(seen.borrow().len() as u64, cpu.insns() + 1, "the HLT is seen too");
     assert!(*late.borrow() > 0, "a hook added mid-run runs");
 }
 
@@ -259,12 +232,7 @@ fn write_hooks_report_and_can_stop() {
         a.mov(dword_ptr(DATA + 0x100), eax)?;
         a.hlt()
     });
-    cpu.add_mem_hook(
-        DATA + 0x100..=DATA + 0x103,
-        false,
-        true,
-        Box::new(|_, _, _| HookAction::Stop),
-    );
+    cpu.add_mem_hook(DATA + 0x100..=DATA + 0x103, false, true, Box::new(|_, _, _| HookAction::Stop));
     assert_eq!(cpu.run(10), Exit::HookStop);
     assert_eq!(cpu.insns(), 2);
 }

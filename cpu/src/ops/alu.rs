@@ -62,11 +62,7 @@ fn binary(cpu: &mut Cpu, ins: &Instruction, op: Op) -> Step {
     let loc = cpu.loc(ins, 0);
     let b = cpu.read_op(ins, 1, size)?;
     let writes = !matches!(op, Op::Cmp | Op::Test);
-    let a = if writes {
-        cpu.read_loc_rmw(loc, size)?
-    } else {
-        cpu.read_loc(loc, size)?
-    };
+    let a = if writes { cpu.read_loc_rmw(loc, size)? } else { cpu.read_loc(loc, size)? };
     // Compute on a copy of the flags so that a faulting store leaves them untouched.
     let saved = cpu.flags;
     let r = compute(cpu, op, size, a, b);
@@ -91,17 +87,9 @@ fn inc_dec(cpu: &mut Cpu, ins: &Instruction, dec: bool) -> Step {
     let size = op_size(ins, 0);
     let loc = cpu.loc(ins, 0);
     let a = cpu.read_loc_rmw(loc, size)?;
-    let r = if dec {
-        a.wrapping_sub(1)
-    } else {
-        a.wrapping_add(1)
-    } & size.mask();
+    let r = if dec { a.wrapping_sub(1) } else { a.wrapping_add(1) } & size.mask();
     cpu.write_loc(loc, size, r)?;
-    let of = if dec {
-        a == size.sign()
-    } else {
-        r == size.sign()
-    };
+    let of = if dec { a == size.sign() } else { r == size.sign() };
     let af = if dec { a & 0xf == 0 } else { r & 0xf == 0 };
     let cf = cpu.flags.cf();
     cpu.flags.set_result(size, r, cf, of, af);

@@ -5,7 +5,7 @@ use iced_x86::{Instruction, Mnemonic};
 
 use crate::cpu::{Cpu, Step};
 use crate::exception::Exception;
-use crate::flags::{Size, PARITY};
+use crate::flags::Size;
 use crate::regs::gpr::EAX;
 use crate::table::Table;
 
@@ -32,17 +32,9 @@ fn decimal_adjust(cpu: &mut Cpu, sub: bool) {
         adj += 0x60;
         cf = true;
     }
-    let r = if sub {
-        old.wrapping_sub(adj)
-    } else {
-        old.wrapping_add(adj)
-    } & 0xff;
+    let r = if sub { old.wrapping_sub(adj) } else { old.wrapping_add(adj) } & 0xff;
     set_al(cpu, r);
-    let of = if sub {
-        (old ^ adj) & (old ^ r) & 0x80 != 0
-    } else {
-        !(old ^ adj) & (old ^ r) & 0x80 != 0
-    };
+    let of = if sub { (old ^ adj) & (old ^ r) & 0x80 != 0 } else { !(old ^ adj) & (old ^ r) & 0x80 != 0 };
     cpu.flags.set_result(Size::B8, r, cf, of, af);
 }
 
@@ -56,35 +48,18 @@ fn das(cpu: &mut Cpu, _: &Instruction) -> Step {
     Ok(())
 }
 
-/// AAA/AAS: OF = SF = ZF = 0; PF is the parity of AL after the +-6 adjustment (before
-/// masking to the low nibble), or of the unchanged AL.
+/// AAA/AAS: AX += 0x106 (AAA) or AX -= 0x106 (AAS) when AL's low nibble is above 9
+/// or AF is set, then AL &= 0x0F; CF = AF = whether it adjusted. AMD family 19h (Zen 4)
+/// sets SF, ZF, PF and OF as a 16-bit ADD/SUB of AX and the adjustment (0 or 0x106),
+/// computed before AL is masked.
 fn ascii_adjust(cpu: &mut Cpu, sub: bool) {
     let ax = cpu.gpr[EAX] & 0xffff;
     let adjust = (ax & 0xf) > 9 || cpu.flags.af();
-    let (new_ax, pf_byte) = if adjust {
-        let t = if sub {
-            ax.wrapping_sub(6)
-        } else {
-            ax.wrapping_add(6)
-        } & 0xffff;
-        let ah = if sub {
-            (t >> 8).wrapping_sub(1)
-        } else {
-            (t >> 8) + 1
-        } & 0xff;
-        (ah << 8 | (t & 0xf), t & 0xff)
-    } else {
-        (ax & 0xff0f, ax & 0xff)
-    };
-    cpu.gpr[EAX] = (cpu.gpr[EAX] & !0xffff) | new_ax;
-    let mut f = cpu.eflags() & !crate::flags::bits::ARITH;
-    if adjust {
-        f |= crate::flags::bits::AF | crate::flags::bits::CF;
-    }
-    if PARITY[pf_byte as usize] {
-        f |= crate::flags::bits::PF;
-    }
-    cpu.set_eflags(f);
+    let b = if adjust { 0x106 } else { 0 };
+    let t = if sub { ax.wrapping_sub(b) } else { ax.wrapping_add(b) } & 0xffff;
+    cpu.gpr[EAX] = (cpu.gpr[EAX] & !0xffff) | (t & 0xff0f);
+    let of = if sub { (ax ^ b) & (ax ^ t) & 0x8000 != 0 } else { !(ax ^ b) & (ax ^ t) & 0x8000 != 0 };
+    cpu.flags.set_result(Size::B16, t, adjust, of, adjust);
 }
 
 fn aaa(cpu: &mut Cpu, _: &Instruction) -> Step {

@@ -3,9 +3,9 @@
 use iced_x86::{Instruction, Mnemonic, OpKind};
 
 use crate::cpu::{Cpu, Step};
-use crate::flags::{bits, Size};
+use crate::flags::{bits, Size, PARITY};
 use crate::operand::{op_size, Loc};
-use crate::regs::gpr::{EAX, EDX};
+use crate::regs::gpr::EDX;
 use crate::table::Table;
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -26,20 +26,13 @@ fn bt(cpu: &mut Cpu, ins: &Instruction, op: BitOp) -> Step {
         if let Loc::Mem { seg, off } = loc {
             let signed = size.sext(raw) as i32;
             let unit = (signed >> size.bits().trailing_zeros()) as u32;
-            loc = Loc::Mem {
-                seg,
-                off: off.wrapping_add(unit.wrapping_mul(size.bytes())),
-            };
+            loc = Loc::Mem { seg, off: off.wrapping_add(unit.wrapping_mul(size.bytes())) };
         }
         raw & (size.bits() - 1)
     } else {
         raw & (size.bits() - 1)
     };
-    let v = if op == BitOp::Test {
-        cpu.read_loc(loc, size)?
-    } else {
-        cpu.read_loc_rmw(loc, size)?
-    };
+    let v = if op == BitOp::Test { cpu.read_loc(loc, size)? } else { cpu.read_loc_rmw(loc, size)? };
     let cf = v >> bit & 1 != 0;
     let r = match op {
         BitOp::Test => v,
@@ -67,21 +60,25 @@ fn btc(cpu: &mut Cpu, ins: &Instruction) -> Step {
     bt(cpu, ins, BitOp::Complement)
 }
 
-/// BSF/BSR: ZF = (source == 0); on a zero source the destination is left unchanged
-/// (AMD documents this); CF, OF, SF, AF, PF keep their values on AMD family 19h.
+/// BSF/BSR: on a zero source the destination is left unchanged (AMD documents this).
+/// Flags on AMD family 19h (Zen 4): ZF = (source == 0), PF = parity of the index (of 0
+/// for a zero source), CF = OF = SF = AF = 0.
 fn bit_scan(cpu: &mut Cpu, ins: &Instruction, reverse: bool) -> Step {
     let size = op_size(ins, 0);
     let src = cpu.read_op(ins, 1, size)?;
+    let idx = if src == 0 {
+        0
+    } else if reverse {
+        31 - src.leading_zeros()
+    } else {
+        src.trailing_zeros()
+    };
     if src != 0 {
-        let idx = if reverse {
-            31 - src.leading_zeros()
-        } else {
-            src.trailing_zeros()
-        };
         cpu.write_op(ins, 0, size, idx)?;
     }
-    cpu.flags
-        .set_masked(if src == 0 { bits::ZF } else { 0 }, bits::ZF);
+    let pf = if PARITY[idx as usize] { bits::PF } else { 0 };
+    let zf = if src == 0 { bits::ZF } else { 0 };
+    cpu.flags.set_masked(pf | zf, bits::ARITH);
     Ok(())
 }
 
@@ -96,12 +93,12 @@ fn popcnt(cpu: &mut Cpu, ins: &Instruction) -> Step {
     let size = op_size(ins, 0);
     let src = cpu.read_op(ins, 1, size)?;
     cpu.write_op(ins, 0, size, src.count_ones())?;
-    cpu.flags
-        .set_eflags((cpu.eflags() & !bits::ARITH) | if src == 0 { bits::ZF } else { 0 });
+    cpu.flags.set_eflags((cpu.eflags() & !bits::ARITH) | if src == 0 { bits::ZF } else { 0 });
     Ok(())
 }
 
-/// LZCNT/TZCNT: CF = (source == 0), ZF = (result == 0); OF, SF, AF, PF undefined.
+/// LZCNT/TZCNT: CF = (source == 0), ZF = (result == 0). Undefined on paper; on AMD
+/// family 19h (Zen 4) SF = AF = PF = 0 and OF keeps its value.
 fn count_zeros(cpu: &mut Cpu, ins: &Instruction, leading: bool) -> Step {
     let size = op_size(ins, 0);
     let src = cpu.read_op(ins, 1, size)?;
@@ -114,7 +111,7 @@ fn count_zeros(cpu: &mut Cpu, ins: &Instruction, leading: bool) -> Step {
     };
     cpu.write_op(ins, 0, size, r)?;
     let v = if src == 0 { bits::CF } else { 0 } | if r == 0 { bits::ZF } else { 0 };
-    cpu.flags.set_masked(v, bits::CF | bits::ZF);
+    cpu.flags.set_masked(v, bits::ARITH & !bits::OF);
     Ok(())
 }
 
@@ -125,12 +122,11 @@ fn tzcnt(cpu: &mut Cpu, ins: &Instruction) -> Step {
     count_zeros(cpu, ins, false)
 }
 
-/// Sets the flags of the BMI1/BMI2 logic group: SF and ZF from the result, CF as
-/// given, OF = 0; AF and PF are left unchanged.
+/// Sets the flags of the BMI1/BMI2 logic group: SF, ZF from the result, CF as given,
+/// OF = 0; AF and PF are undefined on paper, and AMD family 19h (Zen 4) gives AF = 0 and
+/// PF = parity of the result.
 fn bmi_flags(cpu: &mut Cpu, r: u32, cf: bool) {
-    let v = (r == 0) as u32 * bits::ZF | (r >> 31) * bits::SF | cf as u32 * bits::CF;
-    cpu.flags
-        .set_masked(v, bits::ZF | bits::SF | bits::CF | bits::OF);
+    cpu.flags.set_result(Size::B32, r, cf, false, false);
 }
 
 fn andn(cpu: &mut Cpu, ins: &Instruction) -> Step {
@@ -147,13 +143,12 @@ fn bextr(cpu: &mut Cpu, ins: &Instruction) -> Step {
     let ctl = cpu.read_op(ins, 2, Size::B32)?;
     let start = ctl & 0xff;
     let len = (ctl >> 8) & 0xff;
-    let r = if start >= 32 {
-        0
-    } else {
-        (src >> start) & ((1u64 << len.min(32)) - 1)
-    } as u32;
+    let r = if start >= 32 { 0 } else { (src >> start) & ((1u64 << len.min(32)) - 1) } as u32;
     cpu.write_op(ins, 0, Size::B32, r)?;
-    bmi_flags(cpu, r, false);
+    // Zen 4: ZF and PF from the result, CF = OF = SF = 0, AF = 1.
+    let pf = if PARITY[(r & 0xff) as usize] { bits::PF } else { 0 };
+    let zf = if r == 0 { bits::ZF } else { 0 };
+    cpu.flags.set_masked(pf | zf | bits::AF, bits::ARITH);
     Ok(())
 }
 
@@ -184,11 +179,7 @@ fn blsr(cpu: &mut Cpu, ins: &Instruction) -> Step {
 fn bzhi(cpu: &mut Cpu, ins: &Instruction) -> Step {
     let src = cpu.read_op(ins, 1, Size::B32)?;
     let n = cpu.read_op(ins, 2, Size::B32)? & 0xff;
-    let r = if n >= 32 {
-        src
-    } else {
-        src & ((1u32 << n) - 1)
-    };
+    let r = if n >= 32 { src } else { src & ((1u32 << n) - 1) };
     cpu.write_op(ins, 0, Size::B32, r)?;
     bmi_flags(cpu, r, n > 31);
     Ok(())
@@ -260,11 +251,7 @@ fn shrx(cpu: &mut Cpu, ins: &Instruction) -> Step {
 fn adx(cpu: &mut Cpu, ins: &Instruction, use_of: bool) -> Step {
     let a = cpu.read_op(ins, 0, Size::B32)? as u64;
     let b = cpu.read_op(ins, 1, Size::B32)? as u64;
-    let c = if use_of {
-        cpu.flags.of()
-    } else {
-        cpu.flags.cf()
-    } as u64;
+    let c = if use_of { cpu.flags.of() } else { cpu.flags.cf() } as u64;
     let s = a + b + c;
     cpu.write_op(ins, 0, Size::B32, s as u32)?;
     let carry = s >> 32 != 0;
@@ -332,5 +319,4 @@ pub fn register(t: &mut Table) {
     t.mnemonic(Mnemonic::Adox, adox);
     t.mnemonic(Mnemonic::Bswap, bswap);
     t.mnemonic(Mnemonic::Movbe, movbe);
-    let _ = (EAX, 0);
 }

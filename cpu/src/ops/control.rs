@@ -44,30 +44,17 @@ fn call(cpu: &mut Cpu, ins: &Instruction) -> Step {
         return far(cpu, ins, true);
     }
     let target = near_target(cpu, ins)?;
-    let size = if ins.stack_pointer_increment() == -2 {
-        Size::B16
-    } else {
-        Size::B32
-    };
+    let size = if ins.stack_pointer_increment() == -2 { Size::B16 } else { Size::B32 };
     cpu.push(size, cpu.eip & size.mask())?;
     cpu.eip = target;
     Ok(())
 }
 
 fn ret(cpu: &mut Cpu, ins: &Instruction) -> Step {
-    let size = if matches!(ins.code(), Code::Retnw | Code::Retnw_imm16) {
-        Size::B16
-    } else {
-        Size::B32
-    };
+    let size = if matches!(ins.code(), Code::Retnw | Code::Retnw_imm16) { Size::B16 } else { Size::B32 };
     let target = cpu.peek_stack(size, 0)?;
-    let extra = if ins.op_count() > 0 {
-        ins.immediate(0) as u32 & 0xffff
-    } else {
-        0
-    };
-    cpu.gpr[crate::regs::gpr::ESP] =
-        cpu.gpr[crate::regs::gpr::ESP].wrapping_add(size.bytes() + extra);
+    let extra = if ins.op_count() > 0 { ins.immediate(0) as u32 & 0xffff } else { 0 };
+    cpu.gpr[crate::regs::gpr::ESP] = cpu.gpr[crate::regs::gpr::ESP].wrapping_add(size.bytes() + extra);
     cpu.eip = target;
     Ok(())
 }
@@ -111,11 +98,7 @@ fn loop_(cpu: &mut Cpu, ins: &Instruction) -> Step {
 }
 
 fn jcxz(cpu: &mut Cpu, ins: &Instruction) -> Step {
-    let c = if counter_is_cx(ins) {
-        cpu.gpr[ECX] & 0xffff
-    } else {
-        cpu.gpr[ECX]
-    };
+    let c = if counter_is_cx(ins) { cpu.gpr[ECX] & 0xffff } else { cpu.gpr[ECX] };
     if c == 0 {
         cpu.eip = near_target(cpu, ins)?;
     }
@@ -146,11 +129,13 @@ fn far(cpu: &mut Cpu, ins: &Instruction, is_call: bool) -> Step {
     };
     check_code_selector(cpu, selector, offset, is_call)?;
     if is_call {
+        // CS (zero-extended) then EIP, stored one after the other: a fault on the
+        // second store leaves the first in memory and ESP unchanged (AMD family 19h).
         let sp = cpu.gpr[crate::regs::gpr::ESP];
         let n = osize.bytes();
-        cpu.probe_write(sreg::SS, sp.wrapping_sub(2 * n), 2 * n, n)?;
-        cpu.push(osize, cpu.seg[sreg::CS].selector as u32)?;
-        cpu.push(osize, cpu.eip & osize.mask())?;
+        cpu.write_mem(sreg::SS, sp.wrapping_sub(n), osize, cpu.seg[sreg::CS].selector as u32)?;
+        cpu.write_mem(sreg::SS, sp.wrapping_sub(2 * n), osize, cpu.eip & osize.mask())?;
+        cpu.gpr[crate::regs::gpr::ESP] = sp.wrapping_sub(2 * n);
     }
     cpu.seg[sreg::CS].selector = selector;
     cpu.eip = offset;
@@ -165,34 +150,24 @@ fn check_code_selector(cpu: &Cpu, selector: u16, offset: u32, is_call: bool) -> 
     match cpu.descriptors.get(selector) {
         Some(d) if d.kind == DescKind::Code32 && selector & 3 == 3 => Ok(()),
         Some(d) if d.kind == DescKind::Code64 && selector & 3 == 3 => {
-            Err(Stop::Before(Exit::FarTransfer {
-                selector,
-                offset,
-                call: is_call,
-            }))
+            Err(Stop::Before(Exit::FarTransfer { selector, offset, call: is_call }))
         }
         _ => Err(Exception::gp(selector as u32 & 0xfffc).into()),
     }
 }
 
 fn retf(cpu: &mut Cpu, ins: &Instruction) -> Step {
-    let size = if matches!(ins.code(), Code::Retfw | Code::Retfw_imm16) {
-        Size::B16
-    } else {
-        Size::B32
-    };
+    let size = if matches!(ins.code(), Code::Retfw | Code::Retfw_imm16) { Size::B16 } else { Size::B32 };
     let offset = cpu.peek_stack(size, 0)?;
     let selector = cpu.peek_stack(Size::B16, size.bytes())? as u16;
+    let extra = if ins.op_count() > 0 { ins.immediate(0) as u32 & 0xffff } else { 0 };
     if selector & 3 != 3 {
-        // A return to an outer privilege level is impossible from CPL 3; an inner one is #GP.
+        // RPL != CPL: AMD family 19h starts an inter-privilege return, reading the outer
+        // SS then ESP above the released bytes, before it finds the selector unusable.
+        outer_stack_reads(cpu, size, 2 * size.bytes() + extra)?;
         return Err(Exception::gp(selector as u32 & 0xfffc).into());
     }
     check_code_selector(cpu, selector, offset, false)?;
-    let extra = if ins.op_count() > 0 {
-        ins.immediate(0) as u32 & 0xffff
-    } else {
-        0
-    };
     let esp = &mut cpu.gpr[crate::regs::gpr::ESP];
     *esp = esp.wrapping_add(2 * size.bytes() + extra);
     cpu.seg[sreg::CS].selector = selector;
@@ -200,13 +175,17 @@ fn retf(cpu: &mut Cpu, ins: &Instruction) -> Step {
     Ok(())
 }
 
+/// The reads of an inter-privilege RETF/IRET: the outer SS at `depth + n`, then the
+/// outer ESP at `depth`, both relative to ESP.
+fn outer_stack_reads(cpu: &mut Cpu, size: Size, depth: u32) -> Result<(), Stop> {
+    cpu.peek_stack(size, depth + size.bytes())?;
+    cpu.peek_stack(size, depth)?;
+    Ok(())
+}
+
 /// IRET within CPL 3: pops EIP, CS, EFLAGS; IF, IOPL and VM are not changed by CPL-3 code.
 fn iret(cpu: &mut Cpu, ins: &Instruction) -> Step {
-    let size = if ins.code() == Code::Iretw {
-        Size::B16
-    } else {
-        Size::B32
-    };
+    let size = if ins.code() == Code::Iretw { Size::B16 } else { Size::B32 };
     let n = size.bytes();
     if cpu.flags.eflags() & bits::NT != 0 {
         // A task return needs a TSS; user mode has none to return to.
@@ -216,6 +195,7 @@ fn iret(cpu: &mut Cpu, ins: &Instruction) -> Step {
     let selector = cpu.peek_stack(Size::B16, n)? as u16;
     let fl = cpu.peek_stack(size, 2 * n)?;
     if selector & 3 != 3 {
+        outer_stack_reads(cpu, size, 3 * n)?;
         return Err(Exception::gp(selector as u32 & 0xfffc).into());
     }
     check_code_selector(cpu, selector, offset, false)?;

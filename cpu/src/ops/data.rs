@@ -106,8 +106,7 @@ fn cmpxchg8b(cpu: &mut Cpu, ins: &Instruction) -> Step {
         cpu.gpr[EAX] = m as u32;
         cpu.gpr[EDX] = (m >> 32) as u32;
     }
-    cpu.flags
-        .set_masked(if equal { bits::ZF } else { 0 }, bits::ZF);
+    cpu.flags.set_masked(if equal { bits::ZF } else { 0 }, bits::ZF);
     Ok(())
 }
 
@@ -131,11 +130,7 @@ fn cwde(cpu: &mut Cpu, _: &Instruction) -> Step {
 }
 
 fn cwd(cpu: &mut Cpu, _: &Instruction) -> Step {
-    let hi = if cpu.gpr[EAX] & 0x8000 != 0 {
-        0xffff
-    } else {
-        0
-    };
+    let hi = if cpu.gpr[EAX] & 0x8000 != 0 { 0xffff } else { 0 };
     cpu.gpr[EDX] = (cpu.gpr[EDX] & !0xffff) | hi;
     Ok(())
 }
@@ -154,8 +149,7 @@ fn lahf(cpu: &mut Cpu, _: &Instruction) -> Step {
 
 fn sahf(cpu: &mut Cpu, _: &Instruction) -> Step {
     let ah = cpu.gpr[EAX] >> 8 & 0xff;
-    cpu.flags
-        .set_masked(ah, bits::SF | bits::ZF | bits::AF | bits::PF | bits::CF);
+    cpu.flags.set_masked(ah, bits::SF | bits::ZF | bits::AF | bits::PF | bits::CF);
     Ok(())
 }
 
@@ -183,11 +177,7 @@ fn cmovcc(cpu: &mut Cpu, ins: &Instruction) -> Step {
 fn xlat(cpu: &mut Cpu, ins: &Instruction) -> Step {
     let seg = cpu.memory_seg(ins);
     let al = cpu.gpr[EAX] & 0xff;
-    let off = if is_addr16(ins) {
-        (cpu.gpr[EBX] + al) & 0xffff
-    } else {
-        cpu.gpr[EBX].wrapping_add(al)
-    };
+    let off = if is_addr16(ins) { (cpu.gpr[EBX] + al) & 0xffff } else { cpu.gpr[EBX].wrapping_add(al) };
     let v = cpu.read_mem(seg, off, Size::B8)?;
     cpu.gpr[EAX] = (cpu.gpr[EAX] & !0xff) | v;
     Ok(())
@@ -219,10 +209,7 @@ pub fn register(t: &mut Table) {
                 let info = c.op_code();
                 (0..info.op_count()).all(|i| {
                     use iced_x86::OpCodeOperandKind as K;
-                    !matches!(
-                        info.op_kind(i),
-                        K::seg_reg | K::cr_reg | K::dr_reg | K::tr_reg
-                    )
+                    !matches!(info.op_kind(i), K::seg_reg | K::cr_reg | K::dr_reg | K::tr_reg)
                 })
             };
             if ok {
@@ -287,16 +274,7 @@ pub fn register(t: &mut Table) {
         cmovcc,
     );
     t.mnemonic(Mnemonic::Xlatb, xlat);
-    t.mnemonics(
-        &[
-            Mnemonic::Clc,
-            Mnemonic::Stc,
-            Mnemonic::Cmc,
-            Mnemonic::Cld,
-            Mnemonic::Std,
-        ],
-        flag_op,
-    );
+    t.mnemonics(&[Mnemonic::Clc, Mnemonic::Stc, Mnemonic::Cmc, Mnemonic::Cld, Mnemonic::Std], flag_op);
     t.mnemonic(Mnemonic::Salc, salc);
     let _ = OpKind::Register;
 }

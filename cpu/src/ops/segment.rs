@@ -24,11 +24,7 @@ pub fn load(cpu: &mut Cpu, s: usize, selector: u16) -> Result<(), Exception> {
         if s == sreg::SS {
             return Err(Exception::gp(0));
         }
-        cpu.seg[s] = Segment {
-            selector,
-            base: 0,
-            usable: false,
-        };
+        cpu.seg[s] = Segment { selector, base: 0, usable: false };
         return Ok(());
     }
     let err = Exception::gp(selector as u32 & 0xfffc);
@@ -42,11 +38,7 @@ pub fn load(cpu: &mut Cpu, s: usize, selector: u16) -> Result<(), Exception> {
     if !ok {
         return Err(err);
     }
-    cpu.seg[s] = Segment {
-        selector,
-        base: d.base,
-        usable: true,
-    };
+    cpu.seg[s] = Segment { selector, base: d.base, usable: true };
     Ok(())
 }
 
@@ -91,43 +83,36 @@ fn load_far_pointer(cpu: &mut Cpu, ins: &Instruction) -> Step {
 }
 
 /// ARPL r/m16, r16: raise the destination's RPL to the source's; ZF tells if it did.
+/// The destination is read without write intent and stored only when adjusted.
 fn arpl(cpu: &mut Cpu, ins: &Instruction) -> Step {
     let loc = cpu.loc(ins, 0);
-    let d = cpu.read_loc_rmw(loc, Size::B16)?;
+    let d = cpu.read_loc(loc, Size::B16)?;
     let s = cpu.read_reg(ins.op_register(1)) & 0xffff;
     let adjust = d & 3 < s & 3;
     if adjust {
         cpu.write_loc(loc, Size::B16, (d & !3) | (s & 3))?;
     }
-    cpu.flags
-        .set_masked(if adjust { bits::ZF } else { 0 }, bits::ZF);
+    cpu.flags.set_masked(if adjust { bits::ZF } else { 0 }, bits::ZF);
     Ok(())
 }
 
-/// Access rights (as LAR returns them: bits 8..16 and 20..24 of the descriptor's high
-/// dword, limit bits masked) of a flat, present, accessed DPL-3 descriptor.
+/// Access rights as LAR returns them on AMD: bits 8..24 of the descriptor's high dword
+/// (including limit bits 19:16, which Intel masks) of a flat, present, accessed DPL-3
+/// descriptor with 4 KiB granularity.
 fn access_rights(kind: DescKind) -> u32 {
     match kind {
-        DescKind::Code32 => 0x00c0_fb00,
-        DescKind::Code64 => 0x00a0_fb00,
-        DescKind::Data => 0x00c0_f300,
+        DescKind::Code32 => 0x00cf_fb00,
+        DescKind::Code64 => 0x00af_fb00,
+        DescKind::Data => 0x00cf_f300,
     }
 }
 
 /// LAR/LSL/VERR/VERW: ZF = 1 and a result when the selector names a descriptor visible
 /// at CPL 3; otherwise ZF = 0 and the destination is unchanged.
 fn descriptor_query(cpu: &mut Cpu, ins: &Instruction) -> Step {
-    let src = if ins.mnemonic() == Mnemonic::Verr || ins.mnemonic() == Mnemonic::Verw {
-        0
-    } else {
-        1
-    };
+    let src = if ins.mnemonic() == Mnemonic::Verr || ins.mnemonic() == Mnemonic::Verw { 0 } else { 1 };
     let sel = cpu.read_op(ins, src, Size::B16)? as u16;
-    let d = if sel & !3 == 0 {
-        None
-    } else {
-        cpu.descriptors.get(sel)
-    };
+    let d = if sel & !3 == 0 { None } else { cpu.descriptors.get(sel) };
     let ok = match (ins.mnemonic(), d) {
         (_, None) => false,
         (Mnemonic::Verr, Some(d)) => {
@@ -139,15 +124,10 @@ fn descriptor_query(cpu: &mut Cpu, ins: &Instruction) -> Step {
     if ok && src == 1 {
         let kind = d.map(|d| d.kind).unwrap_or(DescKind::Data);
         let size = op_size(ins, 0);
-        let v = if ins.mnemonic() == Mnemonic::Lar {
-            access_rights(kind)
-        } else {
-            0xffff_ffff
-        };
+        let v = if ins.mnemonic() == Mnemonic::Lar { access_rights(kind) } else { 0xffff_ffff };
         cpu.write_op(ins, 0, size, v & size.mask())?;
     }
-    cpu.flags
-        .set_masked(if ok { bits::ZF } else { 0 }, bits::ZF);
+    cpu.flags.set_masked(if ok { bits::ZF } else { 0 }, bits::ZF);
     Ok(())
 }
 
@@ -155,25 +135,15 @@ pub fn register(t: &mut Table) {
     for c in Code::values() {
         if c.mnemonic() == Mnemonic::Mov {
             let info = c.op_code();
-            if (0..info.op_count()).any(|i| info.op_kind(i) == iced_x86::OpCodeOperandKind::seg_reg)
-            {
+            if (0..info.op_count()).any(|i| info.op_kind(i) == iced_x86::OpCodeOperandKind::seg_reg) {
                 t.code(c, mov_sreg);
             }
         }
     }
     t.mnemonics(
-        &[
-            Mnemonic::Lds,
-            Mnemonic::Les,
-            Mnemonic::Lfs,
-            Mnemonic::Lgs,
-            Mnemonic::Lss,
-        ],
+        &[Mnemonic::Lds, Mnemonic::Les, Mnemonic::Lfs, Mnemonic::Lgs, Mnemonic::Lss],
         load_far_pointer,
     );
     t.mnemonic(Mnemonic::Arpl, arpl);
-    t.mnemonics(
-        &[Mnemonic::Lar, Mnemonic::Lsl, Mnemonic::Verr, Mnemonic::Verw],
-        descriptor_query,
-    );
+    t.mnemonics(&[Mnemonic::Lar, Mnemonic::Lsl, Mnemonic::Verr, Mnemonic::Verw], descriptor_query);
 }

@@ -35,11 +35,7 @@ fn msb2(size: Size, v: u32) -> bool {
 
 fn shift(cpu: &mut Cpu, ins: &Instruction, kind: Kind) -> Step {
     let size = op_size(ins, 0);
-    let count = if ins.op_count() > 1 {
-        cpu.read_op(ins, 1, Size::B8)?
-    } else {
-        1
-    } & 31;
+    let count = if ins.op_count() > 1 { cpu.read_op(ins, 1, Size::B8)? } else { 1 } & 31;
     let loc = cpu.loc(ins, 0);
     let a = cpu.read_loc_rmw(loc, size)?;
     if count == 0 {
@@ -61,20 +57,12 @@ fn shift(cpu: &mut Cpu, ins: &Instruction, kind: Kind) -> Step {
         }
         Kind::Rol => {
             let c = count % bits;
-            let r = if c == 0 {
-                a
-            } else {
-                ((a << c) | (a >> (bits - c))) & m
-            };
+            let r = if c == 0 { a } else { ((a << c) | (a >> (bits - c))) & m };
             (r, r & 1 != 0)
         }
         Kind::Ror => {
             let c = count % bits;
-            let r = if c == 0 {
-                a
-            } else {
-                ((a >> c) | (a << (bits - c))) & m
-            };
+            let r = if c == 0 { a } else { ((a >> c) | (a << (bits - c))) & m };
             (r, msb(size, r))
         }
         Kind::Rcl | Kind::Rcr => {
@@ -129,27 +117,27 @@ fn double_shift(cpu: &mut Cpu, ins: &Instruction, left: bool) -> Step {
             }
         }
         _ => {
-            // 16-bit operands: AMD family 19h behaves as if the 16-bit destination and
-            // source were concatenated into a 48-bit value dest:src:dest (left) or
-            // src:dest... see UNDEFINED.md; counts above 16 rotate further through it.
+            // 16-bit operands: the manuals leave counts above 16 undefined. AMD family 19h
+            // (Zen 4) shifts through a 48-bit value that repeats the source:
+            // dest:src:src for SHLD, src:src:dest for SHRD (dest at the low end).
             let (a, b) = (a as u64, b as u64);
             if left {
-                let t = a << 32 | b << 16 | a;
-                let s = t << count;
-                ((s >> 32) as u32 & 0xffff, (t >> (48 - count)) & 1 != 0)
+                let t = a << 32 | b << 16 | b;
+                (((t << count) >> 32) as u32 & 0xffff, (t >> (48 - count)) & 1 != 0)
             } else {
-                let t = a << 32 | b << 16 | a;
-                let t = (t & 0xffff) | (b << 16) | (a << 32);
-                let s = t >> count;
-                (s as u32 & 0xffff, (t >> (count - 1)) & 1 != 0)
+                let t = b << 32 | b << 16 | a;
+                ((t >> count) as u32 & 0xffff, (t >> (count - 1)) & 1 != 0)
             }
         }
     };
     cpu.write_loc(loc, size, r)?;
-    let of = if left {
-        msb(size, r) ^ cf
-    } else {
-        msb(size, r) ^ msb2(size, r)
+    // Zen 4, 16-bit operands: counts above 16 give CF = 0, and SHLD's OF equals CF
+    // for counts of 16 and above.
+    let cf = cf && !(size == Size::B16 && count > 16);
+    let of = match (left, size == Size::B16 && count >= 16) {
+        (true, true) => cf,
+        (true, false) => msb(size, r) ^ cf,
+        (false, _) => msb(size, r) ^ msb2(size, r),
     };
     cpu.flags.set_result(size, r, cf, of, true);
     Ok(())

@@ -36,8 +36,8 @@ impl Cpu {
 }
 
 /// Operand size of a stack instruction (16 with the 0x66 prefix, else 32).
-fn stack_size(ins: &Instruction) -> Size {
-    if ins.stack_pointer_increment().unsigned_abs() == 2 {
+pub(crate) fn stack_size(ins: &Instruction) -> Size {
+    if ins.code().op_code().operand_size() == 16 {
         Size::B16
     } else {
         Size::B32
@@ -56,17 +56,11 @@ fn push(cpu: &mut Cpu, ins: &Instruction) -> Step {
     cpu.push(size, v)
 }
 
-/// PUSH Sreg: with a 32-bit operand AMD family 19h stores only the 16-bit selector
-/// and leaves the upper half of the stack slot unchanged.
+/// PUSH Sreg: with a 32-bit operand AMD family 19h stores the selector zero-extended
+/// (Intel's recent cores store only 16 bits).
 fn push_sreg(cpu: &mut Cpu, size: Size, s: usize) -> Step {
-    let sp = cpu.gpr[ESP].wrapping_sub(size.bytes());
-    if size == Size::B32 {
-        cpu.probe_write(sreg::SS, sp, 4, 4)?;
-    }
     let sel = cpu.seg[s].selector as u32;
-    cpu.write_mem(sreg::SS, sp, Size::B16, sel)?;
-    cpu.gpr[ESP] = sp;
-    Ok(())
+    cpu.push(size, sel)
 }
 
 fn pop(cpu: &mut Cpu, ins: &Instruction) -> Step {
@@ -100,12 +94,13 @@ fn pop(cpu: &mut Cpu, ins: &Instruction) -> Step {
     Ok(())
 }
 
+/// PUSHA: the eight stores happen one after the other; if one faults, the earlier ones
+/// stay in memory (as on AMD family 19h) while ESP keeps its old value.
 fn pusha(cpu: &mut Cpu, ins: &Instruction) -> Step {
     let size = stack_size(ins);
     let n = size.bytes();
     let sp0 = cpu.gpr[ESP];
     let top = sp0.wrapping_sub(8 * n);
-    cpu.probe_write(sreg::SS, top, 8 * n, n)?;
     for i in 0..8 {
         let sp = sp0.wrapping_sub((i as u32 + 1) * n);
         cpu.write_mem(sreg::SS, sp, size, cpu.gpr[i])?;
@@ -153,42 +148,32 @@ fn popf(cpu: &mut Cpu, ins: &Instruction) -> Step {
     Ok(())
 }
 
-/// ENTER imm16, imm8: the nesting level is taken modulo 32. Nothing is stored unless
-/// the whole frame, including the final ESP, is writable.
+/// ENTER imm16, imm8 (nesting level modulo 32). As on AMD family 19h the stores happen
+/// in order — EBP, the display copied from the old frame, the new frame pointer — and
+/// only then is the final stack pointer probed for writing; a fault at any point leaves
+/// the stores already made in memory and the registers unchanged.
 fn enter(cpu: &mut Cpu, ins: &Instruction) -> Step {
     let size = stack_size(ins);
     let n = size.bytes();
     let alloc = ins.immediate(0) as u32 & 0xffff;
     let level = ins.immediate(1) as u32 & 31;
-    let sp0 = cpu.gpr[ESP];
-    let frame = sp0.wrapping_sub(n);
-    let final_sp = frame
-        .wrapping_sub((level.saturating_sub(1) + (level > 0) as u32) * n)
-        .wrapping_sub(alloc);
-    // Read the display entries first (they can fault), then check the stores.
-    let mut display = Vec::with_capacity(level as usize);
     let ebp = cpu.gpr[EBP];
-    for i in 1..level {
-        let off = ebp.wrapping_sub(i * n);
-        display.push(cpu.read_mem(sreg::SS, off, size)?);
-    }
-    let pushes = 1 + level.saturating_sub(1) + (level > 0) as u32;
-    let low = sp0.wrapping_sub(pushes * n);
-    cpu.probe_write(sreg::SS, low, pushes * n, n)?;
-    // The hardware probes the final stack pointer with a write.
-    cpu.probe_write(sreg::SS, final_sp, n, 1)?;
-    cpu.write_mem(sreg::SS, frame, size, cpu.gpr[EBP])?;
-    let mut sp = frame;
-    for v in display {
-        sp = sp.wrapping_sub(n);
-        cpu.write_mem(sreg::SS, sp, size, v)?;
-    }
+    let mut sp = cpu.gpr[ESP].wrapping_sub(n);
+    cpu.write_mem(sreg::SS, sp, size, ebp)?;
+    let frame = sp;
     if level > 0 {
+        for i in 1..level {
+            let v = cpu.read_mem(sreg::SS, ebp.wrapping_sub(i * n), size)?;
+            sp = sp.wrapping_sub(n);
+            cpu.write_mem(sreg::SS, sp, size, v)?;
+        }
         sp = sp.wrapping_sub(n);
         cpu.write_mem(sreg::SS, sp, size, frame)?;
     }
+    let final_sp = sp.wrapping_sub(alloc);
+    cpu.probe_write(sreg::SS, final_sp, n, n)?;
     write_sized(cpu, EBP, size, frame);
-    cpu.gpr[ESP] = sp.wrapping_sub(alloc);
+    cpu.gpr[ESP] = final_sp;
     Ok(())
 }
 

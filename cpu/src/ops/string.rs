@@ -6,7 +6,8 @@
 
 use iced_x86::{Instruction, Mnemonic, OpKind};
 
-use crate::cpu::{Cpu, Step};
+use crate::cpu::{Cpu, Step, Stop};
+use crate::exception::{vector, Exception};
 use crate::flags::Size;
 use crate::regs::gpr::{EAX, ECX, EDI, ESI};
 use crate::regs::{sreg, sreg_index};
@@ -28,12 +29,8 @@ fn elem_size(ins: &Instruction) -> Size {
 
 /// Whether the instruction uses 16-bit addressing (SI/DI/CX).
 fn addr16(ins: &Instruction) -> bool {
-    (0..ins.op_count()).any(|i| {
-        matches!(
-            ins.op_kind(i),
-            OpKind::MemorySegSI | OpKind::MemorySegDI | OpKind::MemoryESDI
-        )
-    })
+    (0..ins.op_count())
+        .any(|i| matches!(ins.op_kind(i), OpKind::MemorySegSI | OpKind::MemorySegDI | OpKind::MemoryESDI))
 }
 
 /// The source segment (DS unless overridden).
@@ -48,11 +45,7 @@ fn string(cpu: &mut Cpu, ins: &Instruction, kind: Kind) -> Step {
     let size = elem_size(ins);
     let a16 = addr16(ins);
     let amask = if a16 { 0xffff } else { 0xffff_ffff };
-    let step = if cpu.flags.df() {
-        size.bytes().wrapping_neg()
-    } else {
-        size.bytes()
-    };
+    let step = if cpu.flags.df() { size.bytes().wrapping_neg() } else { size.bytes() };
     let src_seg = source_seg(ins);
     let rep = ins.has_rep_prefix() || ins.has_repne_prefix();
     let repne = ins.has_repne_prefix();
@@ -89,10 +82,10 @@ fn string(cpu: &mut Cpu, ins: &Instruction, kind: Kind) -> Step {
                 advance(cpu, ESI);
             }
             Kind::Cmps => {
-                let a = cpu.read_mem(src_seg, si, size)?;
+                // AMD family 19h reads ES:EDI first (it is the one a fault reports).
                 let b = cpu.read_mem(sreg::ES, di, size)?;
-                cpu.flags
-                    .set_sub(size, a, b, a.wrapping_sub(b) & size.mask());
+                let a = cpu.read_mem(src_seg, si, size)?;
+                cpu.flags.set_sub(size, a, b, a.wrapping_sub(b) & size.mask());
                 advance(cpu, ESI);
                 advance(cpu, EDI);
                 terminate = true;
@@ -100,8 +93,7 @@ fn string(cpu: &mut Cpu, ins: &Instruction, kind: Kind) -> Step {
             Kind::Scas => {
                 let a = cpu.gpr[EAX] & size.mask();
                 let b = cpu.read_mem(sreg::ES, di, size)?;
-                cpu.flags
-                    .set_sub(size, a, b, a.wrapping_sub(b) & size.mask());
+                cpu.flags.set_sub(size, a, b, a.wrapping_sub(b) & size.mask());
                 advance(cpu, EDI);
                 terminate = true;
             }
@@ -112,6 +104,11 @@ fn string(cpu: &mut Cpu, ins: &Instruction, kind: Kind) -> Step {
         cpu.gpr[ECX] = (cpu.gpr[ECX] & !amask) | (cpu.gpr[ECX].wrapping_sub(1) & amask);
         if terminate && cpu.flags.zf() == repne {
             return Ok(());
+        }
+        if cpu.flags.tf() && count(cpu) != 0 {
+            // Single stepping traps after every iteration, with EIP still at the
+            // instruction until the last one.
+            return Err(Stop::Exc(Exception::new(vector::DB)));
         }
     }
 }

@@ -18,9 +18,7 @@ fn cpuid(cpu: &mut Cpu, _: &Instruction) -> Step {
 }
 
 fn tsc(cpu: &Cpu) -> u64 {
-    cpu.config
-        .tsc_start
-        .wrapping_add(cpu.config.tsc_per_insn.wrapping_mul(cpu.insns()))
+    cpu.config.tsc_start.wrapping_add(cpu.config.tsc_per_insn.wrapping_mul(cpu.insns()))
 }
 
 fn rdtsc(cpu: &mut Cpu, _: &Instruction) -> Step {
@@ -83,6 +81,10 @@ pub fn register(t: &mut Table) {
             Mnemonic::Prefetch,
             Mnemonic::Reservednop,
             Mnemonic::Endbr32,
+            Mnemonic::Prefetchit0,
+            Mnemonic::Prefetchit1,
+            Mnemonic::Cldemote,
+            Mnemonic::Prefetchwt1,
         ],
         nop,
     );
@@ -90,6 +92,10 @@ pub fn register(t: &mut Table) {
     t.mnemonic(Mnemonic::Wait, nop);
     t.mnemonic(Mnemonic::Clflush, clflush);
     t.mnemonics(&[Mnemonic::Ud0, Mnemonic::Ud1, Mnemonic::Ud2], ud);
+    // 0F 0D is AMD's PREFETCH group: its register forms are #UD.
+    for c in [Code::Reservednop_rm16_r16_0F0D, Code::Reservednop_rm32_r32_0F0D] {
+        t.code(c, ud);
+    }
     // SYSENTER is #UD in compatibility mode on AMD processors.
     t.mnemonic(Mnemonic::Sysenter, ud);
     t.mnemonic(Mnemonic::Syscall, syscall);
@@ -135,9 +141,7 @@ pub fn register(t: &mut Table) {
         if c.mnemonic() == Mnemonic::Mov {
             let info = c.op_code();
             use iced_x86::OpCodeOperandKind as K;
-            if (0..info.op_count())
-                .any(|i| matches!(info.op_kind(i), K::cr_reg | K::dr_reg | K::tr_reg))
-            {
+            if (0..info.op_count()).any(|i| matches!(info.op_kind(i), K::cr_reg | K::dr_reg | K::tr_reg)) {
                 t.code(c, gp0);
             }
         }

@@ -4,3 +4,6 @@
 //! the exact final state, so that the interpreter can be compared against real hardware.
 
 pub mod native;
+pub mod compare;
+pub mod gen;
+pub mod suite;

@@ -1,0 +1,153 @@
+//! The hardware-comparison suite: generate cases per code, run them on the host CPU and
+//! in the interpreter, and report every mismatch.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use iced_x86::Code;
+use x86wow_cpu::coverage::{codes, Family};
+
+use crate::compare::{diff, from_native, interpret, native_case, Outcome};
+use crate::gen::{self, GenCase, Rng, Skip};
+use crate::native::NativeRunner;
+
+/// One case where hardware and interpreter disagree.
+#[derive(Debug, Clone)]
+pub struct Mismatch {
+    pub case: GenCase,
+    pub seed: u64,
+    pub differences: Vec<String>,
+    pub hw: Option<Outcome>,
+    pub emu: Option<Outcome>,
+}
+
+impl Mismatch {
+    /// A human-readable report, with the initial state as JSON so the case can be
+    /// replayed with `x86wow exec`.
+    pub fn report(&self) -> String {
+        let mut s = String::new();
+        let _ =
+            writeln!(s, "MISMATCH {:?} `{}` (case seed {:#x})", self.case.codes, self.case.text, self.seed);
+        for d in &self.differences {
+            let _ = writeln!(s, "  {d}");
+        }
+        let mut st = self.case.state.clone();
+        // Keep the report short: code page trimmed to the instruction, data elided.
+        for r in &mut st.memory {
+            if r.addr == gen::CODE {
+                let off = (self.case.state.regs.eip - gen::CODE) as usize;
+                let end = (off + 16).min(r.bytes.len());
+                r.bytes[..off].fill(0xf4);
+                let _ = end;
+            }
+        }
+        let regs = &self.case.state.regs;
+        let _ = writeln!(
+            s,
+            "  initial: eax={:#x} ecx={:#x} edx={:#x} ebx={:#x} esp={:#x} ebp={:#x} esi={:#x} edi={:#x} eflags={:#x} fs_base={:#x} gs_base={:#x}",
+            regs.eax, regs.ecx, regs.edx, regs.ebx, regs.esp, regs.ebp, regs.esi, regs.edi, regs.eflags,
+            self.case.state.fs_base, self.case.state.gs_base
+        );
+        s
+    }
+}
+
+/// Totals of a suite run.
+#[derive(Debug, Default, Clone)]
+pub struct Report {
+    pub cases: u64,
+    /// Cases compared per code (the first code of each case).
+    pub per_code: BTreeMap<String, u64>,
+    pub skipped: BTreeMap<String, String>,
+    pub mismatches: Vec<Mismatch>,
+    /// Cases that could not be compared (runner problems).
+    pub errors: Vec<String>,
+}
+
+impl Report {
+    pub fn summary(&self) -> String {
+        format!(
+            "{} cases over {} codes, {} mismatches, {} errors, {} codes skipped",
+            self.cases,
+            self.per_code.len(),
+            self.mismatches.len(),
+            self.errors.len(),
+            self.skipped.len()
+        )
+    }
+}
+
+/// Seed of case `i` of a run with `seed`: every case can be regenerated alone.
+pub fn case_seed(seed: u64, code: Code, i: u64) -> u64 {
+    seed ^ (code as u64).wrapping_mul(0x1000_0000_01b3) ^ i.wrapping_mul(0x9e37_79b9_7f4a_7c15)
+}
+
+/// Generates `per_code` cases for each code of `family` and compares them.
+pub fn run_family(runner: &mut NativeRunner, family: Family, per_code: u64, seed: u64) -> Report {
+    run_codes(runner, &codes(family), per_code, seed)
+}
+
+pub fn run_codes(runner: &mut NativeRunner, list: &[Code], per_code: u64, seed: u64) -> Report {
+    let mut report = Report::default();
+    let mut batch: Vec<(GenCase, u64)> = Vec::new();
+    for &code in list {
+        for i in 0..per_code {
+            let cs = case_seed(seed, code, i);
+            let mut rng = Rng::new(cs);
+            match gen::single(&mut rng, code) {
+                Ok(c) => batch.push((c, cs)),
+                Err(Skip::Unsafe(why)) => {
+                    report.skipped.insert(format!("{code:?}"), why.to_string());
+                    break;
+                }
+                Err(Skip::NoGenerator(why)) => {
+                    report.skipped.insert(format!("{code:?}"), why);
+                    break;
+                }
+            }
+            if batch.len() >= 2000 {
+                compare_batch(runner, &mut batch, &mut report);
+            }
+        }
+    }
+    compare_batch(runner, &mut batch, &mut report);
+    report
+}
+
+/// Runs and compares a batch, emptying it.
+pub fn compare_batch(runner: &mut NativeRunner, batch: &mut Vec<(GenCase, u64)>, report: &mut Report) {
+    let native: Vec<_> = batch.iter().map(|(c, _)| native_case(&c.state)).collect();
+    let outcomes = runner.run(&native);
+    for ((case, seed), o) in batch.drain(..).zip(outcomes) {
+        let hw = match from_native(&o) {
+            Ok(h) => h,
+            Err(e) => {
+                report.errors.push(format!("{:?} `{}` seed {seed:#x}: {e}", case.codes, case.text));
+                continue;
+            }
+        };
+        report.cases += 1;
+        *report.per_code.entry(format!("{:?}", case.codes[0])).or_default() += 1;
+        match interpret(&case.state, &o.selectors, 100_000) {
+            Ok(emu) => {
+                let d = diff(&hw, &emu, &case.state);
+                if !d.is_empty() {
+                    report.mismatches.push(Mismatch {
+                        case,
+                        seed,
+                        differences: d,
+                        hw: Some(hw),
+                        emu: Some(emu),
+                    });
+                }
+            }
+            Err(e) => report.mismatches.push(Mismatch {
+                case,
+                seed,
+                differences: vec![format!("interpreter: {e}")],
+                hw: Some(hw),
+                emu: None,
+            }),
+        }
+    }
+}
