@@ -4,6 +4,7 @@
 
 mod bigf;
 mod round;
+pub mod sse;
 pub mod types;
 pub mod x87;
 
@@ -13,5 +14,7 @@ pub use types::{Exceptions, F80Class, FpResult, Mxcsr, Precision, Rounding, X87C
 mod hw;
 #[cfg(all(test, target_arch = "x86_64"))]
 mod hwtests;
+#[cfg(all(test, target_arch = "x86_64"))]
+mod ssetests;
 #[cfg(test)]
 mod testutil;

@@ -109,3 +109,66 @@ impl Rng {
         0x40 | masks | (pc << 8) | ((self.below(4) as u16) << 10)
     }
 }
+
+impl Rng {
+    /// A biased f32 bit pattern.
+    pub fn f32bits(&mut self) -> u32 {
+        let s = (self.bool() as u32) << 31;
+        let r = self.next() as u32;
+        let frac = match self.below(6) {
+            0 => r & 0x7F_FFFF,
+            1 => 0,
+            2 => 0x7F_FFFF,
+            3 => (r & 0x7F_FFFF) | 1,
+            4 => (r & 0x7F_FFFF) & !((1 << self.below(23)) - 1),
+            _ => (r & 0x7F_FFFF) | ((1 << self.below(23)) - 1),
+        };
+        let e = match self.below(16) {
+            0 => 0,
+            1 => 0xFF,
+            2 => 1 + self.below(3) as u32,
+            3 => 0xFE - self.below(3) as u32,
+            4..=8 => 0x7F - 12 + self.below(40) as u32,
+            9 => 0x7F + 20 + self.below(50) as u32,
+            _ => self.below(256) as u32,
+        };
+        let mut frac = frac;
+        if e == 0xFF && frac == 0 && self.below(3) != 0 {
+            frac = 1 + (r & 0x3F_FFFF) | if self.bool() { 0x40_0000 } else { 0 };
+        }
+        s | (e << 23) | frac
+    }
+
+    /// A biased f64 bit pattern.
+    pub fn f64bits(&mut self) -> u64 {
+        let s = (self.bool() as u64) << 63;
+        let r = self.next();
+        let m = (1u64 << 52) - 1;
+        let mut frac = match self.below(6) {
+            0 => r & m,
+            1 => 0,
+            2 => m,
+            3 => (r & m) | 1,
+            4 => (r & m) & !((1 << self.below(52)) - 1),
+            _ => (r & m) | ((1 << self.below(52)) - 1),
+        };
+        let e = match self.below(16) {
+            0 => 0,
+            1 => 0x7FF,
+            2 => 1 + self.below(3),
+            3 => 0x7FE - self.below(3),
+            4..=8 => 0x3FF - 12 + self.below(80),
+            9 => if self.bool() { 0x3FF - 155 + self.below(35) } else { 0x3FF + 120 + self.below(15) }, // f32 limits
+            _ => self.below(0x800),
+        } & 0x7FF;
+        if e == 0x7FF && frac == 0 && self.below(3) != 0 {
+            frac = 1 + (r & (m >> 1)) | if self.bool() { 1 << 51 } else { 0 };
+        }
+        s | (e << 52) | frac
+    }
+
+    /// A random MXCSR with all exceptions masked.
+    pub fn mxcsr(&mut self) -> u32 {
+        0x1F80 | ((self.below(4) as u32) << 13) | if self.below(4) == 0 { 0x8000 } else { 0 } | if self.below(4) == 0 { 0x40 } else { 0 }
+    }
+}
