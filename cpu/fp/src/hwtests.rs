@@ -723,3 +723,69 @@ fn debug_f2xm1() {
         let _ = x87::f2xm1(a, X87Control::default());
     }
 }
+
+#[test]
+#[ignore]
+fn explore_small_c1() {
+    let mut rng = Rng(19);
+    for op in ["fsin", "fptan", "fpatan", "f2xm1", "fyl2xp1"] {
+        let mut tab = std::collections::BTreeMap::new();
+        for _ in 0..20000 {
+            let e = rng.below(70) as u16;
+            let s = (rng.bool() as u16) << 15;
+            let a = F80::new(s | (0x3FFF - e), rng.signif());
+            let b = if op == "fpatan" { F80::ONE } else { F80::new(0x3FFF, 1 << 63) };
+            let fcw = 0x037F;
+            let (h, (s0, s1, _fl, c1, _)) = trans::run(op, fcw, a, b);
+            let (res, hres) = if op == "fptan" { (s1, h.st1) } else { (s0, h.st0) };
+            let hc1 = h.sw & SW_C1 != 0;
+            let k = (e / 5 * 5, res == hres, c1, hc1);
+            *tab.entry(k).or_insert(0) += 1;
+        }
+        eprintln!("{op}: {:?}", tab);
+    }
+}
+
+#[test]
+#[ignore]
+fn explore_fyl2xp1_domain() {
+    let mut rng = Rng(23);
+    let mut tab = std::collections::BTreeMap::new();
+    for _ in 0..20000 {
+        let s = (rng.bool() as u16) << 15;
+        let a = F80::new(s | (0x3FFF - rng.below(4) as u16), rng.signif());
+        let b = F80::ONE;
+        let (h, (s0, _, _, _, _)) = trans::run("fyl2xp1", 0x037F, a, b);
+        // bucket by |x| in 1/32 steps
+        let v = f64::from_bits(((a.biased_exp() as u64 - 16383 + 1023) << 52) | ((a.signif << 1) >> 12));
+        let k = ((v * 32.0) as i32, s != 0, trans::ulps(h.st0, s0).min(9));
+        *tab.entry(k).or_insert(0) += 1;
+    }
+    for (k, v) in tab { eprintln!("{k:?}: {v}"); }
+}
+
+#[test]
+#[ignore]
+fn explore_tan_tiny_c1() {
+    let mut rng = Rng(29);
+    let mut tab = std::collections::BTreeMap::new();
+    for _ in 0..20000 {
+        let a = F80::new((rng.bool() as u16) << 15 | (0x3FFF - 40 - rng.below(20) as u16), rng.signif());
+        let h = hw::fptan_push(0x037F, a);
+        let hc1 = h.sw & SW_C1 != 0;
+        let k = (a.signif & 3, a.sign(), hc1);
+        *tab.entry(k).or_insert(0) += 1;
+    }
+    for (k, v) in tab { eprintln!("{k:?}: {v}"); }
+}
+
+#[test]
+#[ignore]
+fn explore_fyl2xp1_neg() {
+    for v in [-1.0f64, -1.5, -2.0, -3.0, -0.75, -1e10, 1.5, 3.0] {
+        let a = F80::from_f64_bits(v.to_bits());
+        let h = hw::fyl2xp1(0x037F, a, F80::ONE);
+        let m = x87::fyl2xp1(a, F80::ONE, X87Control::default());
+        eprintln!("x={v}: hw {:04x}:{:016x} sw={:04x} | mine {:04x}:{:016x} {:?}", h.st0.se, h.st0.signif, h.sw, m.value.se, m.value.signif, m.flags);
+    }
+}

@@ -425,6 +425,12 @@ pub fn fyl2xp1(x: F80, y: F80, ctl: X87Control) -> TransResult {
         (Opnd::Fin(_), Opnd::Inf(s)) => exact(inf(s ^ xs), flags, ctl),
         (Opnd::Fin(_), Opnd::Zero(s)) => exact(zero(s ^ xs), flags, ctl),
         (Opnd::Fin(u), Opnd::Fin(v)) => {
+            // PE is signalled even for exact results (measured).
+            let flags = flags | Exceptions::PRECISION;
+            if u.sign && u.exp >= 0 {
+                // x <= -1: the measured hardware returns x itself (with PE).
+                return exact(x, flags, ctl);
+            }
             let bx = BF::from_unpacked(u);
             let l = if u.exp < -1 {
                 // |x| < 0.5: 2 atanh(x / (2 + x))
