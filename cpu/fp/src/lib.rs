@@ -3,6 +3,7 @@
 #![cfg_attr(test, deny(unsafe_code))]
 
 mod bigf;
+mod rcp_tables;
 mod round;
 pub mod sse;
 pub mod types;

@@ -169,3 +169,110 @@ fn hw_sse_dot_product() {
     }
     assert_eq!(bad, 0);
 }
+
+/// RCPSS/RSQRTSS structure exploration (see crate docs):
+/// `cargo test --release -p x86wow-fp explore_rcp -- --ignored --nocapture`.
+#[test]
+#[ignore]
+fn explore_rcp() {
+    for (name, f, base) in [("rcpss", hw::rcpss as fn(u32, u128, u128) -> hw::SseOut, 0x3F80_0000u32), ("rsqrtss", hw::rsqrtss, 0x3F80_0000u32)] {
+        let run = |x: u32| f(0x1F80, 0, x as u128).x as u32;
+        // exponent independence (even exponent steps for rsqrt)
+        let mut dep = 0;
+        for m in (0..(1u32 << 23)).step_by(997) {
+            let r0 = run(base | m);
+            for k in [2i32, 4, -2, -20, 40] {
+                let x = (base as i32 + (k << 23)) as u32 | m;
+                let r = run(x);
+                if r & 0x7F_FFFF != r0 & 0x7F_FFFF {
+                    dep += 1;
+                }
+            }
+        }
+        // table over mantissas (two exponents for rsqrt)
+        let mut outs = Vec::with_capacity(1 << 24);
+        for e in 0..2u32 {
+            for m in 0..(1u32 << 23) {
+                outs.push(run((base + (e << 23)) | m) & 0x7F_FFFF);
+            }
+        }
+        let low_bits = outs.iter().fold(0u32, |acc, &o| acc | (o & 0xFFF));
+        let mut distinct = outs.clone();
+        distinct.sort_unstable();
+        distinct.dedup();
+        // depends only on top k input bits?
+        let mut only_top = 23;
+        for k in (1..=23).rev() {
+            let shift = 23 - k;
+            let ok = (0..2usize).all(|e| (0..(1usize << 23)).all(|m| outs[e * (1 << 23) + m] == outs[e * (1 << 23) + ((m >> shift) << shift)]));
+            if !ok {
+                break;
+            }
+            only_top = k;
+        }
+        eprintln!("{name}: exponent-dependent mantissas {dep}; distinct outputs {}; OR of low 12 output bits {low_bits:03x}; depends only on top {only_top} mantissa bits", distinct.len());
+    }
+}
+
+#[test]
+#[ignore]
+fn dump_rcp_tables() {
+    use std::io::Write;
+    let mut f = std::fs::File::create("/tmp/rcp_tables.txt").unwrap();
+    for i in 0..4096u32 {
+        let x = 0x3F80_0000 | (i << 11);
+        let r = hw::rcpss(0x1F80, 0, x as u128).x as u32;
+        let s0 = hw::rsqrtss(0x1F80, 0, x as u128).x as u32;
+        let s1 = hw::rsqrtss(0x1F80, 0, (x + (1 << 23)) as u128).x as u32;
+        writeln!(f, "{i} {r:08x} {s0:08x} {s1:08x}").unwrap();
+    }
+}
+
+fn rcp_sweep(step: usize, csrs: &[u32]) -> (u64, u64) {
+    let mut n = 0u64;
+    let mut bad = 0u64;
+    for &csr in csrs {
+        let mut x: u64 = 0;
+        while x < 1 << 32 {
+            let v = x as u32;
+            let h = hw::rcpss(csr, 0, v as u128);
+            let r = sse::rcp_f32(v);
+            n += 1;
+            if h.x as u32 != r || h.mxcsr & 0x3F != 0 {
+                bad += 1;
+                if bad < 10 {
+                    eprintln!("rcpss csr={csr:04x} x={v:08x}: hw {:08x} flags {:02x} | sw {r:08x}", h.x as u32, h.mxcsr & 0x3F);
+                }
+            }
+            let h = hw::rsqrtss(csr, 0, v as u128);
+            let r = sse::rsqrt_f32(v);
+            n += 1;
+            if h.x as u32 != r || h.mxcsr & 0x3F != 0 {
+                bad += 1;
+                if bad < 10 {
+                    eprintln!("rsqrtss csr={csr:04x} x={v:08x}: hw {:08x} flags {:02x} | sw {r:08x}", h.x as u32, h.mxcsr & 0x3F);
+                }
+            }
+            x += step as u64;
+        }
+    }
+    (n, bad)
+}
+
+#[test]
+fn hw_rcp_rsqrt_sampled() {
+    let (n, bad) = rcp_sweep(4099, &[0x1F80, 0x9FC0 | 0x6000]);
+    eprintln!("rcp/rsqrt sampled: {n} cases, {bad} mismatches");
+    assert_eq!(bad, 0);
+}
+
+/// Exhaustive: all 2^32 inputs for both instructions under the default MXCSR and
+/// under FTZ|DAZ|RC=toward-zero:
+/// `cargo test --release -p x86wow-fp soak_rcp_exhaustive -- --ignored --nocapture`.
+#[test]
+#[ignore]
+fn soak_rcp_exhaustive() {
+    let (n, bad) = rcp_sweep(1, &[0x1F80, 0xFFC0]);
+    eprintln!("rcp/rsqrt exhaustive: {n} cases, {bad} mismatches");
+    assert_eq!(bad, 0);
+}
