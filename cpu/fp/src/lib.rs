@@ -18,4 +18,6 @@ mod hwtests;
 #[cfg(all(test, target_arch = "x86_64"))]
 mod ssetests;
 #[cfg(test)]
+mod proptests;
+#[cfg(test)]
 mod testutil;
