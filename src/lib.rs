@@ -9,3 +9,4 @@ pub use x86wow_mmu as mmu;
 pub mod bench;
 pub mod coverage;
 pub mod exec;
+pub mod cli;

@@ -29,6 +29,36 @@ enum Command {
         #[arg(long)]
         missing: bool,
     },
+    /// Run a 32-bit Windows console program (PE32) under the WOW64 model.
+    #[command(disable_help_flag = true)]
+    Run {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// Step debugger for a program or a machine state.
+    #[command(disable_help_flag = true)]
+    Debug {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// Run two execution engines side by side and report the first divergence.
+    #[command(disable_help_flag = true)]
+    Lockstep {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// Record a trace of a run, or check another engine's trace against x86wow.
+    #[command(disable_help_flag = true)]
+    Trace {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// Export hardware-confirmed per-instruction test vectors.
+    #[command(disable_help_flag = true)]
+    Vectors {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
     /// Run the built-in workloads and report MIPS.
     Bench {
         /// Only the named workload(s).
@@ -49,6 +79,11 @@ fn main() {
         Command::Exec { input, output, max_insns } => x86wow::exec::run(&input, output.as_deref(), max_insns),
         Command::Coverage { missing } => x86wow::coverage::print(missing),
         Command::Bench { workload, runs, json } => x86wow::bench::run(&workload, runs, json),
+        Command::Run { args } => x86wow::cli::run(&args),
+        Command::Debug { args } => x86wow::cli::debug(&args),
+        Command::Lockstep { args } => x86wow::cli::lockstep(&args),
+        Command::Trace { args } => x86wow::cli::trace(&args),
+        Command::Vectors { args } => x86wow::cli::vectors(&args),
     };
     std::process::exit(code);
 }

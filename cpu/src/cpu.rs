@@ -2,7 +2,7 @@
 
 use std::collections::HashSet;
 
-use iced_x86::{Decoder, DecoderError, DecoderOptions, Instruction};
+use iced_x86::{Decoder, DecoderError, DecoderOptions, Instruction, Mnemonic};
 use x86wow_mmu::Memory;
 
 use crate::config::Config;
@@ -13,6 +13,12 @@ use crate::table;
 
 /// Longest legal instruction; a longer one raises #GP(0).
 pub const MAX_INSN_LEN: usize = 15;
+
+/// Length of legacy prefixes plus a two-byte (0F xx) opcode at the start of `bytes`.
+fn opcode_end(bytes: &[u8]) -> usize {
+    const PREFIXES: [u8; 11] = [0x26, 0x2e, 0x36, 0x3e, 0x64, 0x65, 0x66, 0x67, 0xf0, 0xf2, 0xf3];
+    bytes.iter().take_while(|b| PREFIXES.contains(b)).count() + 2
+}
 
 /// How a handler ends an instruction other than normally.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -277,7 +283,17 @@ impl Cpu {
         match decoder.last_error() {
             DecoderError::None => Ok(ins),
             DecoderError::NoMoreBytes if n < MAX_INSN_LEN => {
-                // The instruction runs into bytes that cannot be fetched.
+                // The instruction runs into bytes that cannot be fetched. UD0/UD1/UD2
+                // raise #UD from their opcode alone, before the rest is fetched.
+                let mut padded = buf;
+                padded[n..].fill(0);
+                let mut d = Decoder::with_ip(32, &padded, eip as u64, self.decoder_options);
+                let guess = d.decode();
+                if matches!(guess.mnemonic(), Mnemonic::Ud0 | Mnemonic::Ud1 | Mnemonic::Ud2)
+                    && n >= opcode_end(&buf[..n])
+                {
+                    return Err(Exception::ud());
+                }
                 let at = lin.wrapping_add(n as u32);
                 match self.mem.check(at as u64, 1, x86wow_mmu::Access::Execute) {
                     Err(f) => Err(Exception::page_fault(f)),

@@ -4,7 +4,7 @@ use iced_x86::{Instruction, Mnemonic, OpKind};
 
 use crate::cpu::{Cpu, Step};
 use crate::flags::{bits, Size, PARITY};
-use crate::operand::{op_size, Loc};
+use crate::operand::{is_addr16, op_size, Loc};
 use crate::regs::gpr::EDX;
 use crate::table::Table;
 
@@ -26,7 +26,10 @@ fn bt(cpu: &mut Cpu, ins: &Instruction, op: BitOp) -> Step {
         if let Loc::Mem { seg, off } = loc {
             let signed = size.sext(raw) as i32;
             let unit = (signed >> size.bits().trailing_zeros()) as u32;
-            loc = Loc::Mem { seg, off: off.wrapping_add(unit.wrapping_mul(size.bytes())) };
+            // The adjusted offset wraps like any effective address: at 64 KiB under
+            // 16-bit addressing.
+            let amask = if is_addr16(ins) { 0xffff } else { u32::MAX };
+            loc = Loc::Mem { seg, off: off.wrapping_add(unit.wrapping_mul(size.bytes())) & amask };
         }
         raw & (size.bits() - 1)
     } else {

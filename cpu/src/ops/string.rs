@@ -82,9 +82,17 @@ fn string(cpu: &mut Cpu, ins: &Instruction, kind: Kind) -> Step {
                 advance(cpu, ESI);
             }
             Kind::Cmps => {
-                // AMD family 19h reads ES:EDI first (it is the one a fault reports).
-                let b = cpu.read_mem(sreg::ES, di, size)?;
-                let a = cpu.read_mem(src_seg, si, size)?;
+                // AMD family 19h reads ES:EDI first, except in REPE CMPSB (its fast
+                // memcmp path), which reads DS:ESI first; the first read is the one a
+                // fault reports.
+                let esi_first = rep && !repne && size == Size::B8;
+                let (a, b) = if esi_first {
+                    let a = cpu.read_mem(src_seg, si, size)?;
+                    (a, cpu.read_mem(sreg::ES, di, size)?)
+                } else {
+                    let b = cpu.read_mem(sreg::ES, di, size)?;
+                    (cpu.read_mem(src_seg, si, size)?, b)
+                };
                 cpu.flags.set_sub(size, a, b, a.wrapping_sub(b) & size.mask());
                 advance(cpu, ESI);
                 advance(cpu, EDI);

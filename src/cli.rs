@@ -1,0 +1,32 @@
+//! Entry points of the subcommands that live in their own modules. Each takes the raw
+//! arguments after the subcommand name and returns the process exit code.
+
+/// `x86wow run PROGRAM.exe [ARGS...]`.
+pub fn run(args: &[String]) -> i32 {
+    not_yet("run", args)
+}
+
+/// `x86wow debug PROGRAM.exe|STATE.json`.
+pub fn debug(args: &[String]) -> i32 {
+    not_yet("debug", args)
+}
+
+/// `x86wow lockstep ...`.
+pub fn lockstep(args: &[String]) -> i32 {
+    not_yet("lockstep", args)
+}
+
+/// `x86wow trace record|check ...`.
+pub fn trace(args: &[String]) -> i32 {
+    not_yet("trace", args)
+}
+
+/// `x86wow vectors ...`.
+pub fn vectors(args: &[String]) -> i32 {
+    not_yet("vectors", args)
+}
+
+fn not_yet(name: &str, _args: &[String]) -> i32 {
+    eprintln!("x86wow {name}: not available in this build yet");
+    2
+}
