@@ -115,7 +115,7 @@ impl BF {
         self.m == Z4
     }
 
-    fn norm(neg: bool, exp: i32, m: [u64; 4]) -> BF {
+    pub(crate) fn norm(neg: bool, exp: i32, m: [u64; 4]) -> BF {
         let l = lz(&m);
         if l == 256 {
             return BF::ZERO;
@@ -214,6 +214,31 @@ impl BF {
             neg: x.neg,
             exp: x.exp + 1 - l as i32,
             m: [r[1] | jam, r[2], r[3], r[4]],
+        }
+    }
+
+    /// Rounds to `p` significant bits (nearest, ties away from zero): models the
+    /// hardware's 68-bit internal format.
+    pub fn round_sig(self, p: u32) -> BF {
+        if self.is_zero() || p >= 256 {
+            return self;
+        }
+        let drop = 256 - p;
+        let hb = drop - 1;
+        let half = (self.m[(hb / 64) as usize] >> (hb % 64)) & 1 != 0;
+        let mut m = self.m;
+        let (w, b) = ((drop / 64) as usize, drop % 64);
+        for limb in m.iter_mut().take(w) {
+            *limb = 0;
+        }
+        if b > 0 {
+            m[w] &= !((1u64 << b) - 1);
+        }
+        let r = BF { m, ..self };
+        if half {
+            r.add(BF::norm(self.neg, self.exp - p as i32 + 1, [0, 0, 0, 1 << 63]))
+        } else {
+            r
         }
     }
 

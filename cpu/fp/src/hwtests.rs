@@ -2,7 +2,8 @@
 
 use crate::hw;
 use crate::testutil::Rng;
-use crate::types::{FpResult, X87Control, F80};
+use crate::types::{Exceptions, FpResult, X87Control, F80};
+use crate::x87::Opnd;
 use crate::x87;
 
 pub(crate) const SW_C1: u16 = 1 << 9;
@@ -787,5 +788,210 @@ fn explore_fyl2xp1_neg() {
         let h = hw::fyl2xp1(0x037F, a, F80::ONE);
         let m = x87::fyl2xp1(a, F80::ONE, X87Control::default());
         eprintln!("x={v}: hw {:04x}:{:016x} sw={:04x} | mine {:04x}:{:016x} {:?}", h.st0.se, h.st0.signif, h.sw, m.value.se, m.value.signif, m.flags);
+    }
+}
+
+#[test]
+#[ignore]
+fn explore_flagonly() {
+    let op = std::env::var("OP").unwrap_or("fyl2x".into());
+    let mut rng = Rng(1000);
+    let mut tab = std::collections::BTreeMap::new();
+    let mut shown = 0;
+    for _ in 0..20000 {
+        let (a, b) = trans::operands(&mut rng, &op);
+        let (h, (s0, s1, fl, c1, _)) = trans::run(&op, 0x037F, a, b);
+        let (res, hres) = if op == "fptan" { (s1, h.st1) } else { (s0, h.st0) };
+        if res != hres { continue; }
+        let hfl = (h.sw & 0x3F) as u8;
+        let hc1 = h.sw & SW_C1 != 0;
+        if hfl != fl || hc1 != c1 {
+            *tab.entry((hfl, fl, hc1, c1)).or_insert(0) += 1;
+            if shown < 12 {
+                shown += 1;
+                eprintln!("a={:04x}:{:016x} b={:04x}:{:016x} res={:04x}:{:016x}", a.se, a.signif, b.se, b.signif, res.se, res.signif);
+            }
+        }
+    }
+    eprintln!("{op}: {tab:?}");
+}
+
+/// Quantizes a BF to `p` significant bits (round to nearest or truncate).
+fn quant(v: crate::bigf::BF, p: u32, trunc: bool) -> crate::bigf::BF {
+    if v.is_zero() {
+        return v;
+    }
+    let mut m = v.m;
+    let drop = 256 - p;
+    let (w, b) = ((drop / 64) as usize, drop % 64);
+    let half_set = {
+        let hb = drop - 1;
+        (m[(hb / 64) as usize] >> (hb % 64)) & 1 != 0
+    };
+    for i in 0..w {
+        m[i] = 0;
+    }
+    if b > 0 {
+        m[w] &= !((1u64 << b) - 1);
+    }
+    let mut r = crate::bigf::BF { m, ..v };
+    if !trunc && half_set {
+        let ulp = crate::bigf::BF::norm(v.neg, v.exp - p as i32 + 1, [0, 0, 0, 1 << 63]);
+        r = r.add(ulp);
+    }
+    r
+}
+
+#[test]
+#[ignore]
+fn explore_fyl2x_model() {
+    use crate::bigf::BF;
+    let mut cases = Vec::new();
+    let mut rng = Rng(1000);
+    for _ in 0..20000 {
+        let (a, b) = trans::operands(&mut rng, "fyl2x");
+        let h = hw::fyl2x(0x037F, a, b);
+        cases.push((a, b, h));
+    }
+    for p in [0u32, 64, 66, 67, 68, 69, 70, 72] {
+        for trunc in [false, true] {
+            let mut ok = 0;
+            for &(a, b, h) in &cases {
+                let (Opnd::Fin(u), Opnd::Fin(v)) = (crate::x87::unpack(a).0, crate::x87::unpack(b).0) else { continue };
+                let l = crate::x87::trans::log2_bf(u);
+                let l = if p == 0 { l } else { quant(l, p, trunc) };
+                let r = crate::x87::trans::round_bf(l.mul(BF::from_unpacked(v)), X87Control::default(), Exceptions::PRECISION);
+                if r.value == h.st0 && r.c1 == (h.sw & SW_C1 != 0) {
+                    ok += 1;
+                }
+            }
+            eprintln!("p={p} trunc={trunc}: {ok}/{}", cases.len());
+        }
+    }
+}
+
+#[test]
+#[ignore]
+fn explore_fyl2x_model2() {
+    use crate::bigf::{log2e, BF};
+    let mut cases = Vec::new();
+    let mut rng = Rng(1000);
+    for _ in 0..20000 {
+        let (a, b) = trans::operands(&mut rng, "fyl2x");
+        let h = hw::fyl2x(0x037F, a, b);
+        cases.push((a, b, h));
+    }
+    let q = |v: BF| quant(v, 68, false);
+    for model in 1..=6 {
+        let mut ok = 0;
+        for &(a, b, h) in &cases {
+            let (Opnd::Fin(u), Opnd::Fin(v)) = (crate::x87::unpack(a).0, crate::x87::unpack(b).0) else { continue };
+            // split x = m * 2^e, m in [sqrt(1/2), sqrt 2) or [1, 2)
+            let (mut e, mut m) = (u.exp, BF::from_unpacked(crate::round::Unpacked { sign: false, exp: 0, sig: u.sig }));
+            if model >= 5 {
+                // m in [1,2)
+            } else if u.sig > 0xB504_F333_F9DE_6484_597D_89B3_754A_BE9F {
+                m = m.scale(-1);
+                e += 1;
+            }
+            let ln = crate::x87::trans::ln_near1(m);
+            let l2m = ln.mul(log2e());
+            let k = BF::from_i64(e as i64);
+            let l = match model {
+                1 => q(k.add(q(l2m))),
+                2 => q(k.add(l2m)),
+                3 => q(k.add(q(q(ln).mul(q(log2e()))))),
+                4 => k.add(q(l2m)),
+                5 => q(k.add(l2m)),
+                _ => q(k.add(q(l2m))),
+            };
+            let prod = l.mul(BF::from_unpacked(v));
+            let r = crate::x87::trans::round_bf(prod, X87Control::default(), Exceptions::PRECISION);
+            if r.value == h.st0 && r.c1 == (h.sw & SW_C1 != 0) {
+                ok += 1;
+            }
+        }
+        eprintln!("model {model}: {ok}/{}", cases.len());
+    }
+}
+
+#[test]
+#[ignore]
+fn explore_models() {
+    use crate::bigf::{ln2, BF};
+    use crate::x87::trans::*;
+    let q = |v: BF| quant(v, 68, false);
+    let fin = |x: F80| match crate::x87::unpack(x).0 {
+        Opnd::Fin(u) => Some(u),
+        _ => None,
+    };
+    type Model = Box<dyn Fn(F80, F80) -> Option<BF>>;
+    let ops: Vec<(&str, Vec<(&str, Model)>)> = vec![
+        ("fptan", vec![
+            ("exact", Box::new(move |a, _| fin(a).map(|u| { let (s, c) = sin_cos(u); s.div(c) }))),
+            ("q(s)/q(c)", Box::new(move |a, _| fin(a).map(|u| { let (s, c) = sin_cos(u); q(s).div(q(c)) }))),
+            ("q(q(s)/q(c))", Box::new(move |a, _| fin(a).map(|u| { let (s, c) = sin_cos(u); q(q(s).div(q(c))) }))),
+        ]),
+        ("fsin", vec![
+            ("exact", Box::new(move |a, _| fin(a).map(|u| sin_cos(u).0))),
+            ("q", Box::new(move |a, _| fin(a).map(|u| q(sin_cos(u).0)))),
+        ]),
+        ("fpatan", vec![
+            ("exact", Box::new(move |x, y| {
+                let (fx, fy) = (fin(x)?, fin(y)?);
+                let (bx, by) = (BF::from_unpacked(fx).abs(), BF::from_unpacked(fy).abs());
+                let small = (fy.exp, fy.sig) <= (fx.exp, fx.sig);
+                let mut t = if small { atan_unit(by.div(bx)) } else { pi66().scale(-1).sub(atan_unit(bx.div(by))) };
+                if fx.sign { t = pi66().sub(t); }
+                Some(if fy.sign { t.neg() } else { t })
+            })),
+            ("q(ratio)", Box::new(move |x, y| {
+                let (fx, fy) = (fin(x)?, fin(y)?);
+                let (bx, by) = (BF::from_unpacked(fx).abs(), BF::from_unpacked(fy).abs());
+                let small = (fy.exp, fy.sig) <= (fx.exp, fx.sig);
+                let mut t = if small { q(atan_unit(q(by.div(bx)))) } else { pi66().scale(-1).sub(q(atan_unit(q(bx.div(by))))) };
+                if fx.sign { t = pi66().sub(t); }
+                Some(if fy.sign { t.neg() } else { t })
+            })),
+            ("q(atan)", Box::new(move |x, y| {
+                let (fx, fy) = (fin(x)?, fin(y)?);
+                let (bx, by) = (BF::from_unpacked(fx).abs(), BF::from_unpacked(fy).abs());
+                let small = (fy.exp, fy.sig) <= (fx.exp, fx.sig);
+                let mut t = if small { q(atan_unit(by.div(bx))) } else { pi66().scale(-1).sub(q(atan_unit(bx.div(by)))) };
+                if fx.sign { t = pi66().sub(t); }
+                Some(if fy.sign { t.neg() } else { t })
+            })),
+        ]),
+        ("f2xm1", vec![
+            ("exact", Box::new(move |a, _| fin(a).map(|u| expm1_small(BF::from_unpacked(u).mul(ln2()))))),
+            ("q(x ln2)", Box::new(move |a, _| fin(a).map(|u| expm1_small(q(BF::from_unpacked(u).mul(q(ln2()))))))),
+            ("q(x ln2) exact ln2", Box::new(move |a, _| fin(a).map(|u| expm1_small(q(BF::from_unpacked(u).mul(ln2())))))),
+        ]),
+        ("fyl2xp1", vec![
+            ("exact", Box::new(move |a, b| { let (u, v) = (fin(a)?, fin(b)?); let bx = BF::from_unpacked(u); Some(atanh2(bx.div(BF::from_u64(2).add(bx))).mul(crate::bigf::log2e()).mul(BF::from_unpacked(v))) })),
+            ("q(L)", Box::new(move |a, b| { let (u, v) = (fin(a)?, fin(b)?); let bx = BF::from_unpacked(u); Some(q(atanh2(bx.div(BF::from_u64(2).add(bx))).mul(crate::bigf::log2e())).mul(BF::from_unpacked(v))) })),
+        ]),
+    ];
+    for (op, models) in ops {
+        let mut rng = Rng(1000);
+        let mut cases = Vec::new();
+        for _ in 0..20000 {
+            let (a, b) = trans::operands(&mut rng, op);
+            if op == "f2xm1" && a.biased_exp() >= 0x3FFF { continue; }
+            let h = trans::run(op, 0x037F, a, b).0;
+            cases.push((a, b, h));
+        }
+        for (name, m) in &models {
+            let mut ok = 0;
+            for &(a, b, h) in &cases {
+                let Some(v) = m(a, b) else { continue };
+                let r = crate::x87::trans::round_bf(v, X87Control::default(), Exceptions::empty());
+                let hv = if op == "fptan" { h.st1 } else { h.st0 };
+                if r.value == hv && r.c1 == (h.sw & SW_C1 != 0) {
+                    ok += 1;
+                }
+            }
+            eprintln!("{op} {name}: {ok}/{}", cases.len());
+        }
     }
 }
