@@ -105,11 +105,7 @@ fn cmp_n<const N: usize>(a: &[u64; N], b: &[u64; N]) -> core::cmp::Ordering {
 }
 
 impl BF {
-    pub const ZERO: BF = BF {
-        neg: false,
-        exp: 0,
-        m: Z4,
-    };
+    pub const ZERO: BF = BF { neg: false, exp: 0, m: Z4 };
 
     pub fn is_zero(&self) -> bool {
         self.m == Z4
@@ -120,11 +116,7 @@ impl BF {
         if l == 256 {
             return BF::ZERO;
         }
-        BF {
-            neg,
-            exp: exp - l as i32,
-            m: shl(&m, l),
-        }
+        BF { neg, exp: exp - l as i32, m: shl(&m, l) }
     }
 
     pub fn from_u64(v: u64) -> BF {
@@ -132,15 +124,11 @@ impl BF {
     }
 
     pub fn from_unpacked(u: Unpacked) -> BF {
-        BF::norm(
-            u.sign,
-            u.exp,
-            [0, 0, u.sig as u64, (u.sig >> 64) as u64],
-        )
+        BF::norm(u.sign, u.exp, [0, 0, u.sig as u64, (u.sig >> 64) as u64])
     }
 
     /// 128-bit significand with the lower bits jammed.
-    pub fn to_unpacked(&self) -> Unpacked {
+    pub fn to_unpacked(self) -> Unpacked {
         let jam = (self.m[0] | self.m[1]) != 0;
         Unpacked {
             sign: self.neg,
@@ -154,10 +142,7 @@ impl BF {
     }
 
     pub fn neg(self) -> BF {
-        BF {
-            neg: !self.neg,
-            ..self
-        }
+        BF { neg: !self.neg, ..self }
     }
 
     pub fn abs(self) -> BF {
@@ -168,10 +153,7 @@ impl BF {
         if self.is_zero() {
             self
         } else {
-            BF {
-                exp: self.exp + k,
-                ..self
-            }
+            BF { exp: self.exp + k, ..self }
         }
     }
 
@@ -191,30 +173,18 @@ impl BF {
         if o.is_zero() {
             return self;
         }
-        let (x, y) = if self.mag_cmp(&o) != core::cmp::Ordering::Less {
-            (self, o)
-        } else {
-            (o, self)
-        };
+        let (x, y) = if self.mag_cmp(&o) != core::cmp::Ordering::Less { (self, o) } else { (o, self) };
         let d = (x.exp as i64 - y.exp as i64).min(400) as u32;
         let xm = shr_jam(&[0, x.m[0], x.m[1], x.m[2], x.m[3]], 1);
         let ym = shr_jam(&[0, y.m[0], y.m[1], y.m[2], y.m[3]], d + 1);
-        let r = if x.neg == y.neg {
-            add_n(&xm, &ym).0
-        } else {
-            sub_n(&xm, &ym).0
-        };
+        let r = if x.neg == y.neg { add_n(&xm, &ym).0 } else { sub_n(&xm, &ym).0 };
         let l = lz(&r);
         if l == 320 {
             return BF::ZERO;
         }
         let r = shl(&r, l);
         let jam = (r[0] != 0) as u64;
-        BF {
-            neg: x.neg,
-            exp: x.exp + 1 - l as i32,
-            m: [r[1] | jam, r[2], r[3], r[4]],
-        }
+        BF { neg: x.neg, exp: x.exp + 1 - l as i32, m: [r[1] | jam, r[2], r[3], r[4]] }
     }
 
     /// Rounds to `p` significant bits (nearest, ties away from zero): models the
@@ -263,11 +233,7 @@ impl BF {
         let l = lz(&p);
         let p = shl(&p, l);
         let jam = p[..4].iter().any(|&x| x != 0) as u64;
-        BF {
-            neg: self.neg ^ o.neg,
-            exp: self.exp + o.exp + 1 - l as i32,
-            m: [p[4] | jam, p[5], p[6], p[7]],
-        }
+        BF { neg: self.neg ^ o.neg, exp: self.exp + o.exp + 1 - l as i32, m: [p[4] | jam, p[5], p[6], p[7]] }
     }
 
     pub fn from_i64(v: i64) -> BF {
@@ -307,11 +273,7 @@ impl BF {
             }
         }
         q[0] |= (rem != Z4) as u64;
-        BF {
-            neg: self.neg ^ o.neg,
-            exp,
-            m: q,
-        }
+        BF { neg: self.neg ^ o.neg, exp, m: q }
     }
 
     /// Division by a small positive integer.
@@ -330,11 +292,7 @@ impl BF {
         q[0] |= (rem != 0) as u64;
         let l = lz(&q);
         let q = shl(&q, l);
-        BF {
-            neg: self.neg,
-            exp: self.exp - l as i32,
-            m: [q[1] | (q[0] != 0) as u64, q[2], q[3], q[4]],
-        }
+        BF { neg: self.neg, exp: self.exp - l as i32, m: [q[1] | (q[0] != 0) as u64, q[2], q[3], q[4]] }
     }
 
     /// Approximate value as f64 (for initial guesses only).
@@ -342,7 +300,7 @@ impl BF {
         if self.is_zero() {
             return 0.0;
         }
-        let top = self.m[3] as f64 / 9.223372036854775808e18; // [1, 2)
+        let top = self.m[3] as f64 / (1u64 << 63) as f64; // [1, 2)
         let v = top * pow2(self.exp);
         if self.neg {
             -v
@@ -358,10 +316,7 @@ impl BF {
         // Newton iteration from a 50-bit start (exponent handled separately).
         let e = self.exp;
         let half = e.div_euclid(2);
-        let rest = BF {
-            exp: e - 2 * half,
-            ..self
-        }; // in [1, 4)
+        let rest = BF { exp: e - 2 * half, ..self }; // in [1, 4)
         let mut y = BF::from_f64_exact(rest.approx_f64().sqrt());
         for _ in 0..4 {
             y = y.add(rest.div(y)).scale(-1);
@@ -389,13 +344,13 @@ impl BF {
             return if self.neg { i64::MIN } else { i64::MAX };
         }
         let sh = 255 - self.exp;
-        let mut v = shl(&self.m, 0);
+        let mut v = [0u64; 4];
         let n = (sh - 1) as u32;
         let (w, b) = ((n / 64) as usize, n % 64);
-        for i in 0..4 {
+        for (i, limb) in v.iter_mut().enumerate() {
             let lo = if i + w < 4 { self.m[i + w] >> b } else { 0 };
             let hi = if b != 0 && i + w + 1 < 4 { self.m[i + w + 1] << (64 - b) } else { 0 };
-            v[i] = lo | hi;
+            *limb = lo | hi;
         }
         let r = ((v[0] >> 1) | (v[1] << 63)) as i64 + (v[0] & 1) as i64;
         if self.neg {
@@ -414,41 +369,17 @@ fn pow2(e: i32) -> f64 {
 /// pi to 256 bits.
 #[cfg(test)]
 pub(crate) fn pi() -> BF {
-    BF::from_limbs(
-        1,
-        [
-            0x020bbea63b139b22,
-            0x29024e088a67cc74,
-            0xc4c6628b80dc1cd1,
-            0xc90fdaa22168c234,
-        ],
-    )
+    BF::from_limbs(1, [0x020bbea63b139b22, 0x29024e088a67cc74, 0xc4c6628b80dc1cd1, 0xc90fdaa22168c234])
 }
 
 /// ln 2 to 256 bits.
 pub(crate) fn ln2() -> BF {
-    BF::from_limbs(
-        -1,
-        [
-            0x8a0d175b8baafa2b,
-            0x40f343267298b62d,
-            0xc9e3b39803f2f6af,
-            0xb17217f7d1cf79ab,
-        ],
-    )
+    BF::from_limbs(-1, [0x8a0d175b8baafa2b, 0x40f343267298b62d, 0xc9e3b39803f2f6af, 0xb17217f7d1cf79ab])
 }
 
 /// log2(e) to 256 bits.
 pub(crate) fn log2e() -> BF {
-    BF::from_limbs(
-        0,
-        [
-            0x8b25166cd1a13247,
-            0xeb577aa8dd695a58,
-            0xbe87fed0691d3e88,
-            0xb8aa3b295c17f0bb,
-        ],
-    )
+    BF::from_limbs(0, [0x8b25166cd1a13247, 0xeb577aa8dd695a58, 0xbe87fed0691d3e88, 0xb8aa3b295c17f0bb])
 }
 
 #[cfg(test)]

@@ -3,17 +3,15 @@
 use crate::hw;
 use crate::testutil::Rng;
 use crate::types::{Exceptions, FpResult, X87Control, F80};
-use crate::x87::Opnd;
 use crate::x87;
+use crate::x87::Opnd;
 
 pub(crate) const SW_C1: u16 = 1 << 9;
 
 /// Compares an op's result with the hardware's ST(0) and status word.
 pub(crate) fn x87_matches(r: &FpResult<F80>, a: F80, out: &hw::X87Out) -> bool {
     let want_val = if r.write { r.value } else { a };
-    out.st0 == want_val
-        && (out.sw & 0x3F) as u8 == r.flags.bits()
-        && ((out.sw & SW_C1) != 0) == r.c1
+    out.st0 == want_val && (out.sw & 0x3F) as u8 == r.flags.bits() && ((out.sw & SW_C1) != 0) == r.c1
 }
 
 pub(crate) fn describe(r: &FpResult<F80>, out: &hw::X87Out) -> String {
@@ -110,17 +108,9 @@ fn hw_x87_prem() {
                 rng.f80_near(a)
             };
             let fcw = rng.fcw();
-            let out = if ieee {
-                hw::fprem1(fcw, a, b)
-            } else {
-                hw::fprem(fcw, a, b)
-            };
+            let out = if ieee { hw::fprem1(fcw, a, b) } else { hw::fprem(fcw, a, b) };
             let ctl = X87Control::from_fcw(fcw);
-            let r = if ieee {
-                x87::fprem1(a, b, ctl)
-            } else {
-                x87::fprem(a, b, ctl)
-            };
+            let r = if ieee { x87::fprem1(a, b, ctl) } else { x87::fprem(a, b, ctl) };
             let (c0, c1, c2, c3) = r.value.condition_codes();
             let want = if r.write { r.value.rem } else { a };
             let cc = |sw: u16| (sw >> 8) & 0x47;
@@ -159,11 +149,7 @@ fn hw_x87_compare_fxam_fxtract() {
         let fcw = rng.fcw();
         let ctl = X87Control::from_fcw(fcw);
         for quiet in [false, true] {
-            let out = if quiet {
-                hw::fucom(fcw, a, b)
-            } else {
-                hw::fcom(fcw, a, b)
-            };
+            let out = if quiet { hw::fucom(fcw, a, b) } else { hw::fcom(fcw, a, b) };
             let r = x87::compare(a, b, ctl, quiet);
             let (c3, c2, c0) = r.value.x87_cc();
             let mine = (c0 as u16) | ((c2 as u16) << 2) | ((c3 as u16) << 6);
@@ -193,14 +179,9 @@ fn hw_x87_compare_fxam_fxtract() {
         // FXTRACT
         let out = hw::fxtract(fcw, a);
         let r = x87::fxtract(a, ctl);
-        let (want0, want1) = if r.write {
-            (r.value.1, r.value.0)
-        } else {
-            (a, F80::ZERO)
-        };
-        let ok = (out.sw & 0x3F) as u8 == r.flags.bits()
-            && out.st0 == want0
-            && (!r.write || out.st1 == want1);
+        let (want0, want1) = if r.write { (r.value.1, r.value.0) } else { (a, F80::ZERO) };
+        let ok =
+            (out.sw & 0x3F) as u8 == r.flags.bits() && out.st0 == want0 && (!r.write || out.st1 == want1);
         if !ok {
             bad += 1;
             if bad <= 10 {
@@ -214,7 +195,8 @@ fn hw_x87_compare_fxam_fxtract() {
 #[test]
 fn hw_x87_constants() {
     use x87::Constant::*;
-    let table: [(x87::Constant, fn(u16) -> hw::X87Out); 7] = [
+    type Loader = fn(u16) -> hw::X87Out;
+    let table: [(x87::Constant, Loader); 7] = [
         (One, hw::fld1),
         (L2T, hw::fldl2t),
         (L2E, hw::fldl2e),
@@ -256,10 +238,7 @@ fn hw_x87_conversions() {
             // values in integer range
             let v = (rng.next() as i64) >> rng.below(64);
             let f = x87::from_i64(v);
-            a = F80::new(
-                f.se.wrapping_sub(rng.below(3) as u16),
-                f.signif ^ rng.below(16),
-            );
+            a = F80::new(f.se.wrapping_sub(rng.below(3) as u16), f.signif ^ rng.below(16));
         }
         let fcw = rng.fcw();
         let ctl = X87Control::from_fcw(fcw);
@@ -275,60 +254,28 @@ fn hw_x87_conversions() {
         };
         let (m, sw) = hw::fist16(fcw, a);
         let r = x87::to_i16(a, ctl, Round).map(|v| v as i64);
-        note(
-            "fist16",
-            chk(m, sw, 2, r),
-            format!("fcw={fcw:04x} a={a:?} hw={m:x?} sw={sw:04x} r={r:?}"),
-        );
+        note("fist16", chk(m, sw, 2, r), format!("fcw={fcw:04x} a={a:?} hw={m:x?} sw={sw:04x} r={r:?}"));
         let (m, sw) = hw::fist32(fcw, a);
         let r = x87::to_i32(a, ctl, Round).map(|v| v as i64);
-        note(
-            "fist32",
-            chk(m, sw, 4, r),
-            format!("fcw={fcw:04x} a={a:?} hw={m:x?} sw={sw:04x} r={r:?}"),
-        );
+        note("fist32", chk(m, sw, 4, r), format!("fcw={fcw:04x} a={a:?} hw={m:x?} sw={sw:04x} r={r:?}"));
         let (m, sw) = hw::fistp64(fcw, a);
         let r = x87::to_i64(a, ctl, Round);
-        note(
-            "fistp64",
-            chk(m, sw, 8, r),
-            format!("fcw={fcw:04x} a={a:?} hw={m:x?} sw={sw:04x} r={r:?}"),
-        );
+        note("fistp64", chk(m, sw, 8, r), format!("fcw={fcw:04x} a={a:?} hw={m:x?} sw={sw:04x} r={r:?}"));
         let (m, sw) = hw::fisttp16(fcw, a);
         let r = x87::to_i16(a, ctl, Truncate).map(|v| v as i64);
-        note(
-            "fisttp16",
-            chk(m, sw, 2, r),
-            format!("fcw={fcw:04x} a={a:?} hw={m:x?} sw={sw:04x} r={r:?}"),
-        );
+        note("fisttp16", chk(m, sw, 2, r), format!("fcw={fcw:04x} a={a:?} hw={m:x?} sw={sw:04x} r={r:?}"));
         let (m, sw) = hw::fisttp32(fcw, a);
         let r = x87::to_i32(a, ctl, Truncate).map(|v| v as i64);
-        note(
-            "fisttp32",
-            chk(m, sw, 4, r),
-            format!("fcw={fcw:04x} a={a:?} hw={m:x?} sw={sw:04x} r={r:?}"),
-        );
+        note("fisttp32", chk(m, sw, 4, r), format!("fcw={fcw:04x} a={a:?} hw={m:x?} sw={sw:04x} r={r:?}"));
         let (m, sw) = hw::fisttp64(fcw, a);
         let r = x87::to_i64(a, ctl, Truncate);
-        note(
-            "fisttp64",
-            chk(m, sw, 8, r),
-            format!("fcw={fcw:04x} a={a:?} hw={m:x?} sw={sw:04x} r={r:?}"),
-        );
+        note("fisttp64", chk(m, sw, 8, r), format!("fcw={fcw:04x} a={a:?} hw={m:x?} sw={sw:04x} r={r:?}"));
         let (m, sw) = hw::fst32(fcw, a);
         let r = x87::to_f32(a, ctl).map(|v| v as i64);
-        note(
-            "fst32",
-            chk(m, sw, 4, r),
-            format!("fcw={fcw:04x} a={a:?} hw={m:x?} sw={sw:04x} r={r:?}"),
-        );
+        note("fst32", chk(m, sw, 4, r), format!("fcw={fcw:04x} a={a:?} hw={m:x?} sw={sw:04x} r={r:?}"));
         let (m, sw) = hw::fst64(fcw, a);
         let r = x87::to_f64(a, ctl).map(|v| v as i64);
-        note(
-            "fst64",
-            chk(m, sw, 8, r),
-            format!("fcw={fcw:04x} a={a:?} hw={m:x?} sw={sw:04x} r={r:?}"),
-        );
+        note("fst64", chk(m, sw, 8, r), format!("fcw={fcw:04x} a={a:?} hw={m:x?} sw={sw:04x} r={r:?}"));
         // FBSTP
         let mut b = a;
         if i % 2 == 0 {
@@ -360,7 +307,7 @@ fn hw_x87_conversions() {
         let want = if r.write { r.value } else { F80::INDEFINITE };
         note(
             "fld32",
-            (r.write && v == want || !r.write) && (sw & 0x3F) as u8 == r.flags.bits(),
+            (!r.write || v == want) && (sw & 0x3F) as u8 == r.flags.bits(),
             format!("fcw={fcw:04x} {f32b:08x} hw={v:?} sw={sw:04x} r={r:?}"),
         );
         let f64b = match rng.below(4) {
@@ -372,7 +319,7 @@ fn hw_x87_conversions() {
         let r = x87::from_f64(f64b, ctl);
         note(
             "fld64",
-            (r.write && v == r.value || !r.write) && (sw & 0x3F) as u8 == r.flags.bits(),
+            (!r.write || v == r.value) && (sw & 0x3F) as u8 == r.flags.bits(),
             format!("fcw={fcw:04x} {f64b:016x} hw={v:?} sw={sw:04x} r={r:?}"),
         );
         // FBLD with arbitrary bytes
@@ -430,7 +377,8 @@ fn explore_fprem_step() {
 fn dump_trans() {
     use std::io::Write;
     let n: usize = std::env::var("DUMP_N").ok().and_then(|v| v.parse().ok()).unwrap_or(1000);
-    let fcw: u16 = std::env::var("DUMP_FCW").ok().and_then(|v| u16::from_str_radix(&v, 16).ok()).unwrap_or(0x37F);
+    let fcw: u16 =
+        std::env::var("DUMP_FCW").ok().and_then(|v| u16::from_str_radix(&v, 16).ok()).unwrap_or(0x37F);
     let mut rng = Rng(77);
     type H = fn(u16, F80, F80) -> hw::X87Out;
     let ops: [(&str, H); 7] = [
@@ -448,14 +396,39 @@ fn dump_trans() {
             // in-domain-ish normal inputs
             let s = (rng.bool() as u16) << 15;
             let (a, b) = match name {
-                "fsin" | "fcos" | "fptan" => (F80::new(s | (0x3FFF - 20 + rng.below(83) as u16), rng.signif()), F80::ONE),
+                "fsin" | "fcos" | "fptan" => {
+                    (F80::new(s | (0x3FFF - 20 + rng.below(83) as u16), rng.signif()), F80::ONE)
+                }
                 "f2xm1" => (F80::new(s | (0x3FFF - 20 + rng.below(20) as u16), rng.signif()), F80::ONE),
-                "fyl2xp1" => (F80::new(s | (0x3FFF - 30 + rng.below(29) as u16), rng.signif()), F80::new(rng.below(2) as u16 * 0x8000 | (0x3FFF - 5 + rng.below(10) as u16), rng.signif())),
-                "fyl2x" => (F80::new(0x3FFF - 100 + rng.below(200) as u16, rng.signif()), F80::new(rng.below(2) as u16 * 0x8000 | (0x3FFF - 5 + rng.below(10) as u16), rng.signif())),
-                _ => (F80::new(s | (0x3FFF - 40 + rng.below(80) as u16), rng.signif()), F80::new(rng.below(2) as u16 * 0x8000 | (0x3FFF - 40 + rng.below(80) as u16), rng.signif())),
+                "fyl2xp1" => (
+                    F80::new(s | (0x3FFF - 30 + rng.below(29) as u16), rng.signif()),
+                    F80::new(
+                        (rng.below(2) as u16 * 0x8000) | (0x3FFF - 5 + rng.below(10) as u16),
+                        rng.signif(),
+                    ),
+                ),
+                "fyl2x" => (
+                    F80::new(0x3FFF - 100 + rng.below(200) as u16, rng.signif()),
+                    F80::new(
+                        (rng.below(2) as u16 * 0x8000) | (0x3FFF - 5 + rng.below(10) as u16),
+                        rng.signif(),
+                    ),
+                ),
+                _ => (
+                    F80::new(s | (0x3FFF - 40 + rng.below(80) as u16), rng.signif()),
+                    F80::new(
+                        (rng.below(2) as u16 * 0x8000) | (0x3FFF - 40 + rng.below(80) as u16),
+                        rng.signif(),
+                    ),
+                ),
             };
             let o = f(fcw, a, b);
-            writeln!(file, "{:04x} {:016x} {:04x} {:016x} {:04x} {:016x} {:04x} {:016x} {:04x}", a.se, a.signif, b.se, b.signif, o.st0.se, o.st0.signif, o.st1.se, o.st1.signif, o.sw).unwrap();
+            writeln!(
+                file,
+                "{:04x} {:016x} {:04x} {:016x} {:04x} {:016x} {:04x} {:016x} {:04x}",
+                a.se, a.signif, b.se, b.signif, o.st0.se, o.st0.signif, o.st1.se, o.st1.signif, o.sw
+            )
+            .unwrap();
         }
     }
 }
@@ -635,7 +608,9 @@ fn hw_x87_trans_special() {
             // Special operands: zero, infinity, NaN, unsupported encodings, and
             // out-of-range trig arguments (denormals give ordinary rounded results
             // and are covered by the agreement measurement).
-            let special = |v: F80| v.signif == 0 || v.biased_exp() == 0x7FFF || (v.signif >> 63 == 0 && v.biased_exp() != 0);
+            let special = |v: F80| {
+                v.signif == 0 || v.biased_exp() == 0x7FFF || (v.signif >> 63 == 0 && v.biased_exp() != 0)
+            };
             let unary = matches!(op, "fsin" | "fcos" | "fsincos" | "fptan" | "f2xm1");
             let oor = unary && op != "f2xm1" && a.biased_exp() >= 0x3FFF + 63 && a.biased_exp() != 0x7FFF;
             if !(special(a) || (!unary && special(b)) || oor) {
@@ -667,7 +642,10 @@ fn hw_x87_trans_agreement() {
             }
         }
         let rate = st.exact as f64 / st.n as f64;
-        eprintln!("{op}: {}/{} exact, {} flag-only, worst {} ulp", st.exact, st.n, st.flag_only, st.worst_ulps);
+        eprintln!(
+            "{op}: {}/{} exact, {} flag-only, worst {} ulp",
+            st.exact, st.n, st.flag_only, st.worst_ulps
+        );
         assert!(rate >= 0.9, "{op}: agreement {rate}");
         assert!(st.worst_ulps <= 1, "{op}: worst {} ulps", st.worst_ulps);
     }
@@ -686,7 +664,11 @@ fn soak_trans() {
                 let st = trans::measure(op, fcw, n, 1000 + rc as u64);
                 eprintln!(
                     "{op:8} pc={pc} rc={rc}: {:6}/{:6} exact ({:.3}%), flag-only {}, worst {} ulp",
-                    st.exact, st.n, 100.0 * st.exact as f64 / st.n as f64, st.flag_only, st.worst_ulps
+                    st.exact,
+                    st.n,
+                    100.0 * st.exact as f64 / st.n as f64,
+                    st.flag_only,
+                    st.worst_ulps
                 );
             }
         }
@@ -705,13 +687,17 @@ fn explore_c1() {
             let (h, (s0, s1, _fl, c1, _)) = trans::run(op, fcw, a, b);
             let res = if op == "fptan" { s1 } else { s0 };
             let hres = if op == "fptan" { h.st1 } else { h.st0 };
-            if hres != res { continue; }
+            if hres != res {
+                continue;
+            }
             let hc1 = h.sw & SW_C1 != 0;
             let key = (op, fcw >> 10, a.sign(), res.sign(), c1, hc1);
             *tab.entry(key).or_insert(0) += 1;
         }
     }
-    for (k, v) in tab { eprintln!("{k:?}: {v}"); }
+    for (k, v) in tab {
+        eprintln!("{k:?}: {v}");
+    }
 }
 
 #[test]
@@ -762,7 +748,9 @@ fn explore_fyl2xp1_domain() {
         let k = ((v * 32.0) as i32, s != 0, trans::ulps(h.st0, s0).min(9));
         *tab.entry(k).or_insert(0) += 1;
     }
-    for (k, v) in tab { eprintln!("{k:?}: {v}"); }
+    for (k, v) in tab {
+        eprintln!("{k:?}: {v}");
+    }
 }
 
 #[test]
@@ -777,7 +765,9 @@ fn explore_tan_tiny_c1() {
         let k = (a.signif & 3, a.sign(), hc1);
         *tab.entry(k).or_insert(0) += 1;
     }
-    for (k, v) in tab { eprintln!("{k:?}: {v}"); }
+    for (k, v) in tab {
+        eprintln!("{k:?}: {v}");
+    }
 }
 
 #[test]
@@ -787,7 +777,10 @@ fn explore_fyl2xp1_neg() {
         let a = F80::from_f64_bits(v.to_bits());
         let h = hw::fyl2xp1(0x037F, a, F80::ONE);
         let m = x87::fyl2xp1(a, F80::ONE, X87Control::default());
-        eprintln!("x={v}: hw {:04x}:{:016x} sw={:04x} | mine {:04x}:{:016x} {:?}", h.st0.se, h.st0.signif, h.sw, m.value.se, m.value.signif, m.flags);
+        eprintln!(
+            "x={v}: hw {:04x}:{:016x} sw={:04x} | mine {:04x}:{:016x} {:?}",
+            h.st0.se, h.st0.signif, h.sw, m.value.se, m.value.signif, m.flags
+        );
     }
 }
 
@@ -802,14 +795,19 @@ fn explore_flagonly() {
         let (a, b) = trans::operands(&mut rng, &op);
         let (h, (s0, s1, fl, c1, _)) = trans::run(&op, 0x037F, a, b);
         let (res, hres) = if op == "fptan" { (s1, h.st1) } else { (s0, h.st0) };
-        if res != hres { continue; }
+        if res != hres {
+            continue;
+        }
         let hfl = (h.sw & 0x3F) as u8;
         let hc1 = h.sw & SW_C1 != 0;
         if hfl != fl || hc1 != c1 {
             *tab.entry((hfl, fl, hc1, c1)).or_insert(0) += 1;
             if shown < 12 {
                 shown += 1;
-                eprintln!("a={:04x}:{:016x} b={:04x}:{:016x} res={:04x}:{:016x}", a.se, a.signif, b.se, b.signif, res.se, res.signif);
+                eprintln!(
+                    "a={:04x}:{:016x} b={:04x}:{:016x} res={:04x}:{:016x}",
+                    a.se, a.signif, b.se, b.signif, res.se, res.signif
+                );
             }
         }
     }
@@ -828,8 +826,8 @@ fn quant(v: crate::bigf::BF, p: u32, trunc: bool) -> crate::bigf::BF {
         let hb = drop - 1;
         (m[(hb / 64) as usize] >> (hb % 64)) & 1 != 0
     };
-    for i in 0..w {
-        m[i] = 0;
+    for limb in m.iter_mut().take(w) {
+        *limb = 0;
     }
     if b > 0 {
         m[w] &= !((1u64 << b) - 1);
@@ -857,10 +855,16 @@ fn explore_fyl2x_model() {
         for trunc in [false, true] {
             let mut ok = 0;
             for &(a, b, h) in &cases {
-                let (Opnd::Fin(u), Opnd::Fin(v)) = (crate::x87::unpack(a).0, crate::x87::unpack(b).0) else { continue };
+                let (Opnd::Fin(u), Opnd::Fin(v)) = (crate::x87::unpack(a).0, crate::x87::unpack(b).0) else {
+                    continue;
+                };
                 let l = crate::x87::trans::log2_bf(u);
                 let l = if p == 0 { l } else { quant(l, p, trunc) };
-                let r = crate::x87::trans::round_bf(l.mul(BF::from_unpacked(v)), X87Control::default(), Exceptions::PRECISION);
+                let r = crate::x87::trans::round_bf(
+                    l.mul(BF::from_unpacked(v)),
+                    X87Control::default(),
+                    Exceptions::PRECISION,
+                );
                 if r.value == h.st0 && r.c1 == (h.sw & SW_C1 != 0) {
                     ok += 1;
                 }
@@ -885,9 +889,12 @@ fn explore_fyl2x_model2() {
     for model in 1..=6 {
         let mut ok = 0;
         for &(a, b, h) in &cases {
-            let (Opnd::Fin(u), Opnd::Fin(v)) = (crate::x87::unpack(a).0, crate::x87::unpack(b).0) else { continue };
+            let (Opnd::Fin(u), Opnd::Fin(v)) = (crate::x87::unpack(a).0, crate::x87::unpack(b).0) else {
+                continue;
+            };
             // split x = m * 2^e, m in [sqrt(1/2), sqrt 2) or [1, 2)
-            let (mut e, mut m) = (u.exp, BF::from_unpacked(crate::round::Unpacked { sign: false, exp: 0, sig: u.sig }));
+            let (mut e, mut m) =
+                (u.exp, BF::from_unpacked(crate::round::Unpacked { sign: false, exp: 0, sig: u.sig }));
             if model >= 5 {
                 // m in [1,2)
             } else if u.sig > 0xB504_F333_F9DE_6484_597D_89B3_754A_BE9F {
@@ -926,58 +933,154 @@ fn explore_models() {
         _ => None,
     };
     type Model = Box<dyn Fn(F80, F80) -> Option<BF>>;
-    let ops: Vec<(&str, Vec<(&str, Model)>)> = vec![
-        ("fptan", vec![
-            ("exact", Box::new(move |a, _| fin(a).map(|u| { let (s, c) = sin_cos(u); s.div(c) }))),
-            ("q(s)/q(c)", Box::new(move |a, _| fin(a).map(|u| { let (s, c) = sin_cos(u); q(s).div(q(c)) }))),
-            ("q(q(s)/q(c))", Box::new(move |a, _| fin(a).map(|u| { let (s, c) = sin_cos(u); q(q(s).div(q(c))) }))),
-        ]),
-        ("fsin", vec![
-            ("exact", Box::new(move |a, _| fin(a).map(|u| sin_cos(u).0))),
-            ("q", Box::new(move |a, _| fin(a).map(|u| q(sin_cos(u).0)))),
-        ]),
-        ("fpatan", vec![
-            ("exact", Box::new(move |x, y| {
-                let (fx, fy) = (fin(x)?, fin(y)?);
-                let (bx, by) = (BF::from_unpacked(fx).abs(), BF::from_unpacked(fy).abs());
-                let small = (fy.exp, fy.sig) <= (fx.exp, fx.sig);
-                let mut t = if small { atan_unit(by.div(bx)) } else { pi66().scale(-1).sub(atan_unit(bx.div(by))) };
-                if fx.sign { t = pi66().sub(t); }
-                Some(if fy.sign { t.neg() } else { t })
-            })),
-            ("q(ratio)", Box::new(move |x, y| {
-                let (fx, fy) = (fin(x)?, fin(y)?);
-                let (bx, by) = (BF::from_unpacked(fx).abs(), BF::from_unpacked(fy).abs());
-                let small = (fy.exp, fy.sig) <= (fx.exp, fx.sig);
-                let mut t = if small { q(atan_unit(q(by.div(bx)))) } else { pi66().scale(-1).sub(q(atan_unit(q(bx.div(by))))) };
-                if fx.sign { t = pi66().sub(t); }
-                Some(if fy.sign { t.neg() } else { t })
-            })),
-            ("q(atan)", Box::new(move |x, y| {
-                let (fx, fy) = (fin(x)?, fin(y)?);
-                let (bx, by) = (BF::from_unpacked(fx).abs(), BF::from_unpacked(fy).abs());
-                let small = (fy.exp, fy.sig) <= (fx.exp, fx.sig);
-                let mut t = if small { q(atan_unit(by.div(bx))) } else { pi66().scale(-1).sub(q(atan_unit(bx.div(by)))) };
-                if fx.sign { t = pi66().sub(t); }
-                Some(if fy.sign { t.neg() } else { t })
-            })),
-        ]),
-        ("f2xm1", vec![
-            ("exact", Box::new(move |a, _| fin(a).map(|u| expm1_small(BF::from_unpacked(u).mul(ln2()))))),
-            ("q(x ln2)", Box::new(move |a, _| fin(a).map(|u| expm1_small(q(BF::from_unpacked(u).mul(q(ln2()))))))),
-            ("q(x ln2) exact ln2", Box::new(move |a, _| fin(a).map(|u| expm1_small(q(BF::from_unpacked(u).mul(ln2())))))),
-        ]),
-        ("fyl2xp1", vec![
-            ("exact", Box::new(move |a, b| { let (u, v) = (fin(a)?, fin(b)?); let bx = BF::from_unpacked(u); Some(atanh2(bx.div(BF::from_u64(2).add(bx))).mul(crate::bigf::log2e()).mul(BF::from_unpacked(v))) })),
-            ("q(L)", Box::new(move |a, b| { let (u, v) = (fin(a)?, fin(b)?); let bx = BF::from_unpacked(u); Some(q(atanh2(bx.div(BF::from_u64(2).add(bx))).mul(crate::bigf::log2e())).mul(BF::from_unpacked(v))) })),
-        ]),
+    type OpModels = Vec<(&'static str, Vec<(&'static str, Model)>)>;
+    let ops: OpModels = vec![
+        (
+            "fptan",
+            vec![
+                (
+                    "exact",
+                    Box::new(move |a, _| {
+                        fin(a).map(|u| {
+                            let (s, c) = sin_cos(u);
+                            s.div(c)
+                        })
+                    }),
+                ),
+                (
+                    "q(s)/q(c)",
+                    Box::new(move |a, _| {
+                        fin(a).map(|u| {
+                            let (s, c) = sin_cos(u);
+                            q(s).div(q(c))
+                        })
+                    }),
+                ),
+                (
+                    "q(q(s)/q(c))",
+                    Box::new(move |a, _| {
+                        fin(a).map(|u| {
+                            let (s, c) = sin_cos(u);
+                            q(q(s).div(q(c)))
+                        })
+                    }),
+                ),
+            ],
+        ),
+        (
+            "fsin",
+            vec![
+                ("exact", Box::new(move |a, _| fin(a).map(|u| sin_cos(u).0))),
+                ("q", Box::new(move |a, _| fin(a).map(|u| q(sin_cos(u).0)))),
+            ],
+        ),
+        (
+            "fpatan",
+            vec![
+                (
+                    "exact",
+                    Box::new(move |x, y| {
+                        let (fx, fy) = (fin(x)?, fin(y)?);
+                        let (bx, by) = (BF::from_unpacked(fx).abs(), BF::from_unpacked(fy).abs());
+                        let small = (fy.exp, fy.sig) <= (fx.exp, fx.sig);
+                        let mut t = if small {
+                            atan_unit(by.div(bx))
+                        } else {
+                            pi66().scale(-1).sub(atan_unit(bx.div(by)))
+                        };
+                        if fx.sign {
+                            t = pi66().sub(t);
+                        }
+                        Some(if fy.sign { t.neg() } else { t })
+                    }),
+                ),
+                (
+                    "q(ratio)",
+                    Box::new(move |x, y| {
+                        let (fx, fy) = (fin(x)?, fin(y)?);
+                        let (bx, by) = (BF::from_unpacked(fx).abs(), BF::from_unpacked(fy).abs());
+                        let small = (fy.exp, fy.sig) <= (fx.exp, fx.sig);
+                        let mut t = if small {
+                            q(atan_unit(q(by.div(bx))))
+                        } else {
+                            pi66().scale(-1).sub(q(atan_unit(q(bx.div(by)))))
+                        };
+                        if fx.sign {
+                            t = pi66().sub(t);
+                        }
+                        Some(if fy.sign { t.neg() } else { t })
+                    }),
+                ),
+                (
+                    "q(atan)",
+                    Box::new(move |x, y| {
+                        let (fx, fy) = (fin(x)?, fin(y)?);
+                        let (bx, by) = (BF::from_unpacked(fx).abs(), BF::from_unpacked(fy).abs());
+                        let small = (fy.exp, fy.sig) <= (fx.exp, fx.sig);
+                        let mut t = if small {
+                            q(atan_unit(by.div(bx)))
+                        } else {
+                            pi66().scale(-1).sub(q(atan_unit(bx.div(by))))
+                        };
+                        if fx.sign {
+                            t = pi66().sub(t);
+                        }
+                        Some(if fy.sign { t.neg() } else { t })
+                    }),
+                ),
+            ],
+        ),
+        (
+            "f2xm1",
+            vec![
+                ("exact", Box::new(move |a, _| fin(a).map(|u| expm1_small(BF::from_unpacked(u).mul(ln2()))))),
+                (
+                    "q(x ln2)",
+                    Box::new(move |a, _| fin(a).map(|u| expm1_small(q(BF::from_unpacked(u).mul(q(ln2())))))),
+                ),
+                (
+                    "q(x ln2) exact ln2",
+                    Box::new(move |a, _| fin(a).map(|u| expm1_small(q(BF::from_unpacked(u).mul(ln2()))))),
+                ),
+            ],
+        ),
+        (
+            "fyl2xp1",
+            vec![
+                (
+                    "exact",
+                    Box::new(move |a, b| {
+                        let (u, v) = (fin(a)?, fin(b)?);
+                        let bx = BF::from_unpacked(u);
+                        Some(
+                            atanh2(bx.div(BF::from_u64(2).add(bx)))
+                                .mul(crate::bigf::log2e())
+                                .mul(BF::from_unpacked(v)),
+                        )
+                    }),
+                ),
+                (
+                    "q(L)",
+                    Box::new(move |a, b| {
+                        let (u, v) = (fin(a)?, fin(b)?);
+                        let bx = BF::from_unpacked(u);
+                        Some(
+                            q(atanh2(bx.div(BF::from_u64(2).add(bx))).mul(crate::bigf::log2e()))
+                                .mul(BF::from_unpacked(v)),
+                        )
+                    }),
+                ),
+            ],
+        ),
     ];
     for (op, models) in ops {
         let mut rng = Rng(1000);
         let mut cases = Vec::new();
         for _ in 0..20000 {
             let (a, b) = trans::operands(&mut rng, op);
-            if op == "f2xm1" && a.biased_exp() >= 0x3FFF { continue; }
+            if op == "f2xm1" && a.biased_exp() >= 0x3FFF {
+                continue;
+            }
             let h = trans::run(op, 0x037F, a, b).0;
             cases.push((a, b, h));
         }

@@ -63,11 +63,8 @@ fn never_panics_sse() {
     let mut rng = Rng(0xBEEF);
     for i in 0..20000 {
         let csr = Mxcsr::from_bits(rng.next() as u32);
-        let (a, b) = if i % 2 == 0 {
-            (rng.next() as u32, rng.next() as u32)
-        } else {
-            (rng.f32bits(), rng.f32bits())
-        };
+        let (a, b) =
+            if i % 2 == 0 { (rng.next() as u32, rng.next() as u32) } else { (rng.f32bits(), rng.f32bits()) };
         let (c, d) = if i % 2 == 0 { (rng.next(), rng.next()) } else { (rng.f64bits(), rng.f64bits()) };
         let imm = rng.next() as u8;
         let _ = sse::add_f32(a, b, csr);

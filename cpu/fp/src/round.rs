@@ -21,18 +21,10 @@ impl Unpacked {
     /// Normalizes a nonzero significand so that bit 127 is set.
     pub fn normalized(sign: bool, exp: i32, sig: u128) -> Unpacked {
         if sig == 0 {
-            return Unpacked {
-                sign,
-                exp: 0,
-                sig: 0,
-            };
+            return Unpacked { sign, exp: 0, sig: 0 };
         }
         let lz = sig.leading_zeros();
-        Unpacked {
-            sign,
-            exp: exp - lz as i32,
-            sig: sig << lz,
-        }
+        Unpacked { sign, exp: exp - lz as i32, sig: sig << lz }
     }
 }
 
@@ -45,22 +37,10 @@ pub(crate) struct Format {
     pub emax: i32,
 }
 
-pub(crate) const F32: Format = Format {
-    p: 24,
-    emin: -126,
-    emax: 127,
-};
-pub(crate) const F64: Format = Format {
-    p: 53,
-    emin: -1022,
-    emax: 1023,
-};
+pub(crate) const F32: Format = Format { p: 24, emin: -126, emax: 127 };
+pub(crate) const F64: Format = Format { p: 53, emin: -1022, emax: 1023 };
 pub(crate) const fn f80(p: u32) -> Format {
-    Format {
-        p,
-        emin: -16382,
-        emax: 16383,
-    }
+    Format { p, emin: -16382, emax: 16383 }
 }
 
 /// How a tiny result is delivered.
@@ -106,11 +86,7 @@ pub(crate) fn shift_round(sig: u128, drop: u32, neg: bool, rm: Rounding) -> (u12
     } else if drop == 128 {
         (0u128, sig, Some(1u128 << 127))
     } else {
-        (
-            sig >> drop,
-            sig & ((1u128 << drop) - 1),
-            Some(1u128 << (drop - 1)),
-        )
+        (sig >> drop, sig & ((1u128 << drop) - 1), Some(1u128 << (drop - 1)))
     };
     let inexact = rem != 0;
     let inc = match rm {
@@ -158,14 +134,7 @@ pub(crate) fn round_pack(
 ) -> Rounded {
     let sign = x.sign;
     if x.sig == 0 {
-        return Rounded {
-            sign,
-            kind: Kind::Zero,
-            exp: 0,
-            sig: 0,
-            flags: Exceptions::empty(),
-            up: false,
-        };
+        return Rounded { sign, kind: Kind::Zero, exp: 0, sig: 0, flags: Exceptions::empty(), up: false };
     }
     let p = fmt.p;
     let mut e = x.exp;
@@ -217,14 +186,7 @@ pub(crate) fn round_pack(
                 flags |= Exceptions::UNDERFLOW;
             }
             if q == 0 {
-                return Rounded {
-                    sign,
-                    kind: Kind::Zero,
-                    exp: 0,
-                    sig: 0,
-                    flags,
-                    up: false,
-                };
+                return Rounded { sign, kind: Kind::Zero, exp: 0, sig: 0, flags, up: false };
             }
             return Rounded {
                 sign,
@@ -266,23 +228,9 @@ pub(crate) fn round_pack(
             Rounding::Down => sign,
         };
         return if to_inf {
-            Rounded {
-                sign,
-                kind: Kind::Inf,
-                exp: 0,
-                sig: 1 << 63,
-                flags,
-                up: true,
-            }
+            Rounded { sign, kind: Kind::Inf, exp: 0, sig: 1 << 63, flags, up: true }
         } else {
-            Rounded {
-                sign,
-                kind: Kind::Finite,
-                exp: fmt.emax,
-                sig: max_sig(p),
-                flags,
-                up: false,
-            }
+            Rounded { sign, kind: Kind::Finite, exp: fmt.emax, sig: max_sig(p), flags, up: false }
         };
     }
     r
@@ -301,11 +249,7 @@ fn normal_round(x: Unpacked, p: u32, rm: Rounding) -> Rounded {
         kind: Kind::Finite,
         exp: e,
         sig: (q << (64 - p)) as u64,
-        flags: if inexact {
-            Exceptions::PRECISION
-        } else {
-            Exceptions::empty()
-        },
+        flags: if inexact { Exceptions::PRECISION } else { Exceptions::empty() },
         up: inc,
     }
 }

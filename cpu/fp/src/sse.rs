@@ -21,16 +21,8 @@ struct SFmt {
     fmt: Format,
 }
 
-const S32: SFmt = SFmt {
-    fbits: 23,
-    ebits: 8,
-    fmt: F32,
-};
-const S64: SFmt = SFmt {
-    fbits: 52,
-    ebits: 11,
-    fmt: F64,
-};
+const S32: SFmt = SFmt { fbits: 23, ebits: 8, fmt: F32 };
+const S64: SFmt = SFmt { fbits: 52, ebits: 11, fmt: F64 };
 
 /// The default QNaN ("QNaN floating-point indefinite") for f32.
 pub const F32_INDEFINITE: u32 = 0xFFC0_0000;
@@ -77,11 +69,7 @@ impl SFmt {
             Kind::Inf => self.inf(r.sign),
             Kind::Finite => {
                 let frac = (r.sig << 1) >> (64 - self.fbits);
-                let e = if r.sig >> 63 == 0 {
-                    0
-                } else {
-                    (r.exp + self.bias()) as u64
-                };
+                let e = if r.sig >> 63 == 0 { 0 } else { (r.exp + self.bias()) as u64 };
                 self.zero(r.sign) | (e << self.fbits) | frac
             }
         }
@@ -113,14 +101,7 @@ fn unpack(f: SFmt, x: u64, daz: bool) -> (Op, bool) {
         return (Op::Fin(u), true);
     }
     let sig = ((1u128 << f.fbits) | m as u128) << (127 - f.fbits);
-    (
-        Op::Fin(Unpacked {
-            sign: s,
-            exp: e as i32 - f.bias(),
-            sig,
-        }),
-        false,
-    )
+    (Op::Fin(Unpacked { sign: s, exp: e as i32 - f.bias(), sig }), false)
 }
 
 fn result<T>(value: T, flags: Exceptions, csr: Mxcsr) -> FpResult<T> {
@@ -139,11 +120,7 @@ fn round_to_rm(f: SFmt, x: Unpacked, csr: Mxcsr, rm: Rounding, flags: Exceptions
     if x.sig == 0 {
         return result(f.zero(x.sign), flags, csr);
     }
-    let tiny = if csr.ftz {
-        TinyMode::FlushToZero
-    } else {
-        TinyMode::Denormalize
-    };
+    let tiny = if csr.ftz { TinyMode::FlushToZero } else { TinyMode::Denormalize };
     let r = round_pack(x, f.fmt, rm, csr.masks, None, tiny);
     result(f.pack(&r), flags | r.flags, csr)
 }
@@ -151,11 +128,7 @@ fn round_to_rm(f: SFmt, x: Unpacked, csr: Mxcsr, rm: Rounding, flags: Exceptions
 /// NaN propagation for two-source arithmetic: the first source's NaN (quieted) if it
 /// is a NaN, else the second's; IE if either is an SNaN.
 fn nan2(f: SFmt, a: u64, b: u64, csr: Mxcsr) -> FpResult<u64> {
-    let flags = if f.is_snan(a) || f.is_snan(b) {
-        Exceptions::INVALID
-    } else {
-        Exceptions::empty()
-    };
+    let flags = if f.is_snan(a) || f.is_snan(b) { Exceptions::INVALID } else { Exceptions::empty() };
     let v = if f.is_nan(a) { f.quiet(a) } else { f.quiet(b) };
     result(v, flags, csr)
 }
@@ -174,11 +147,7 @@ fn arith(f: SFmt, op: Arith, a: u64, b: u64, csr: Mxcsr) -> FpResult<u64> {
     }
     let (ua, da) = unpack(f, a, csr.daz);
     let (ub, db) = unpack(f, b, csr.daz);
-    let den = if da || db {
-        Exceptions::DENORMAL
-    } else {
-        Exceptions::empty()
-    };
+    let den = if da || db { Exceptions::DENORMAL } else { Exceptions::empty() };
     let inv = || result(f.indefinite(), Exceptions::INVALID, csr);
     let down = csr.rounding == Rounding::Down;
     let neg = |o: Op| match o {
@@ -236,11 +205,7 @@ fn sqrt_g(f: SFmt, b: u64, csr: Mxcsr) -> FpResult<u64> {
         return nan2(f, b, b, csr);
     }
     let (u, d) = unpack(f, b, csr.daz);
-    let den = if d {
-        Exceptions::DENORMAL
-    } else {
-        Exceptions::empty()
-    };
+    let den = if d { Exceptions::DENORMAL } else { Exceptions::empty() };
     match u {
         Op::Zero(s) => result(f.zero(s), den, csr),
         Op::Inf(false) => result(b, den, csr),
@@ -293,17 +258,9 @@ fn minmax(f: SFmt, a: u64, b: u64, csr: Mxcsr, max: bool) -> FpResult<u64> {
         // the second operand is returned (after DAZ), unquieted
         return result(daz_val(b, ub), Exceptions::INVALID, csr);
     }
-    let den = if da || db {
-        Exceptions::DENORMAL
-    } else {
-        Exceptions::empty()
-    };
+    let den = if da || db { Exceptions::DENORMAL } else { Exceptions::empty() };
     let ord = order(ua, ub);
-    let pick_a = if max {
-        ord == CompareResult::Greater
-    } else {
-        ord == CompareResult::Less
-    };
+    let pick_a = if max { ord == CompareResult::Greater } else { ord == CompareResult::Less };
     let v = if pick_a { daz_val(a, ua) } else { daz_val(b, ub) };
     result(v, den, csr)
 }
@@ -354,20 +311,12 @@ fn order(a: Op, b: Op) -> CompareResult {
 fn compare_g(f: SFmt, a: u64, b: u64, csr: Mxcsr, signaling: bool) -> FpResult<CompareResult> {
     if f.is_nan(a) || f.is_nan(b) {
         let ie = signaling || f.is_snan(a) || f.is_snan(b);
-        let flags = if ie {
-            Exceptions::INVALID
-        } else {
-            Exceptions::empty()
-        };
+        let flags = if ie { Exceptions::INVALID } else { Exceptions::empty() };
         return result(CompareResult::Unordered, flags, csr);
     }
     let (ua, da) = unpack(f, a, csr.daz);
     let (ub, db) = unpack(f, b, csr.daz);
-    let den = if da || db {
-        Exceptions::DENORMAL
-    } else {
-        Exceptions::empty()
-    };
+    let den = if da || db { Exceptions::DENORMAL } else { Exceptions::empty() };
     result(order(ua, ub), den, csr)
 }
 
@@ -434,11 +383,7 @@ pub fn cmp_f64(a: u64, b: u64, imm: u8, csr: Mxcsr) -> FpResult<bool> {
 /// Converts between formats (CVTSS2SD / CVTSD2SS).
 fn convert(from: SFmt, to: SFmt, x: u64, csr: Mxcsr) -> FpResult<u64> {
     if from.is_nan(x) {
-        let flags = if from.is_snan(x) {
-            Exceptions::INVALID
-        } else {
-            Exceptions::empty()
-        };
+        let flags = if from.is_snan(x) { Exceptions::INVALID } else { Exceptions::empty() };
         let s = from.sign(x);
         let frac = from.frac(x);
         let frac = if to.fbits >= from.fbits {
@@ -450,11 +395,7 @@ fn convert(from: SFmt, to: SFmt, x: u64, csr: Mxcsr) -> FpResult<u64> {
         return result(v, flags, csr);
     }
     let (u, d) = unpack(from, x, csr.daz);
-    let den = if d {
-        Exceptions::DENORMAL
-    } else {
-        Exceptions::empty()
-    };
+    let den = if d { Exceptions::DENORMAL } else { Exceptions::empty() };
     match u {
         Op::Zero(s) => result(to.zero(s), den, csr),
         Op::Inf(s) => result(to.inf(s), den, csr),
@@ -475,11 +416,7 @@ pub fn f64_to_f32(x: u64, csr: Mxcsr) -> FpResult<u32> {
 
 fn to_int_g(f: SFmt, x: u64, bits: u32, truncate: bool, csr: Mxcsr) -> FpResult<i64> {
     let indefinite = i64::MIN >> (64 - bits);
-    let rm = if truncate {
-        Rounding::TowardZero
-    } else {
-        csr.rounding
-    };
+    let rm = if truncate { Rounding::TowardZero } else { csr.rounding };
     let bad = || result(indefinite, Exceptions::INVALID, csr);
     if f.is_nan(x) {
         return bad();
@@ -494,16 +431,8 @@ fn to_int_g(f: SFmt, x: u64, bits: u32, truncate: bool, csr: Mxcsr) -> FpResult<
                 if (!neg && mag >= limit) || (neg && mag > limit) {
                     return bad();
                 }
-                let v = if neg {
-                    (mag as i64).wrapping_neg()
-                } else {
-                    mag as i64
-                };
-                let flags = if inexact {
-                    Exceptions::PRECISION
-                } else {
-                    Exceptions::empty()
-                };
+                let v = if neg { (mag as i64).wrapping_neg() } else { mag as i64 };
+                let flags = if inexact { Exceptions::PRECISION } else { Exceptions::empty() };
                 result(v, flags, csr)
             }
             None => bad(),
@@ -550,11 +479,7 @@ fn round_g(f: SFmt, x: u64, imm: u8, csr: Mxcsr) -> FpResult<u64> {
     if f.is_nan(x) {
         return nan2(f, x, x, csr);
     }
-    let rm = if imm & 4 != 0 {
-        csr.rounding
-    } else {
-        Rounding::from_bits(imm as u32)
-    };
+    let rm = if imm & 4 != 0 { csr.rounding } else { Rounding::from_bits(imm as u32) };
     // ROUNDSS/SD never raise DE (measured); DAZ still applies.
     let (u, _) = unpack(f, x, csr.daz);
     let den = Exceptions::empty();
@@ -564,11 +489,7 @@ fn round_g(f: SFmt, x: u64, imm: u8, csr: Mxcsr) -> FpResult<u64> {
         Op::Fin(v) if v.exp >= f.fbits as i32 => result(x, den, csr),
         Op::Fin(v) => {
             let (q, inexact, _) = shift_round(v.sig, (127 - v.exp) as u32, v.sign, rm);
-            let pe = if inexact && imm & 8 == 0 {
-                Exceptions::PRECISION
-            } else {
-                Exceptions::empty()
-            };
+            let pe = if inexact && imm & 8 == 0 { Exceptions::PRECISION } else { Exceptions::empty() };
             if q == 0 {
                 return result(f.zero(v.sign), den | pe, csr);
             }
@@ -605,13 +526,7 @@ pub fn packed_f32(
         flags |= r.flags;
         trap |= r.trap;
     }
-    FpResult {
-        value: out,
-        flags,
-        c1: false,
-        write: !trap,
-        trap,
-    }
+    FpResult { value: out, flags, c1: false, write: !trap, trap }
 }
 
 /// Lane-wise f64 operation over two lanes.
@@ -623,13 +538,7 @@ pub fn packed_f64(
     let r0 = op(a[0], b[0]);
     let r1 = op(a[1], b[1]);
     let trap = r0.trap || r1.trap;
-    FpResult {
-        value: [r0.value, r1.value],
-        flags: r0.flags | r1.flags,
-        c1: false,
-        write: !trap,
-        trap,
-    }
+    FpResult { value: [r0.value, r1.value], flags: r0.flags | r1.flags, c1: false, write: !trap, trap }
 }
 
 /// DPPS: dot product of the lanes selected by `imm[7:4]` (unselected products are

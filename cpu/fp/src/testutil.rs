@@ -64,7 +64,7 @@ impl Rng {
             }
             7 => 1 + self.below(4) as u16,
             8 => 0x7FFE - self.below(4) as u16,
-            9 | 10 | 11 => 0x3FF8 + self.below(16) as u16, // near 1
+            9..=11 => 0x3FF8 + self.below(16) as u16, // near 1
             12 => {
                 // integers and half-integers
                 let n = self.below(1 << 20) as i64 - (1 << 19);
@@ -83,28 +83,18 @@ impl Rng {
     pub fn f80_near(&mut self, a: F80) -> F80 {
         match self.below(4) {
             0 => F80::new(
-                (a.se & 0x7FFF)
-                    .wrapping_add(self.below(5) as u16)
-                    .wrapping_sub(2)
-                    & 0x7FFF
+                (a.se & 0x7FFF).wrapping_add(self.below(5) as u16).wrapping_sub(2) & 0x7FFF
                     | (self.bool() as u16) << 15,
                 self.signif(),
             ),
-            1 => F80::new(
-                a.se ^ ((self.bool() as u16) << 15),
-                a.signif ^ self.below(4),
-            ),
+            1 => F80::new(a.se ^ ((self.bool() as u16) << 15), a.signif ^ self.below(4)),
             _ => self.f80(),
         }
     }
 
     /// A control word: random rounding/precision, usually all masked.
     pub fn fcw(&mut self) -> u16 {
-        let masks = if self.below(4) == 0 {
-            self.next() as u16 & 0x3F
-        } else {
-            0x3F
-        };
+        let masks = if self.below(4) == 0 { self.next() as u16 & 0x3F } else { 0x3F };
         let pc = [0u16, 2, 3][self.below(3) as usize];
         0x40 | masks | (pc << 8) | ((self.below(4) as u16) << 10)
     }
@@ -134,7 +124,7 @@ impl Rng {
         };
         let mut frac = frac;
         if e == 0xFF && frac == 0 && self.below(3) != 0 {
-            frac = 1 + (r & 0x3F_FFFF) | if self.bool() { 0x40_0000 } else { 0 };
+            frac = (1 + (r & 0x3F_FFFF)) | if self.bool() { 0x40_0000 } else { 0 };
         }
         s | (e << 23) | frac
     }
@@ -158,17 +148,26 @@ impl Rng {
             2 => 1 + self.below(3),
             3 => 0x7FE - self.below(3),
             4..=8 => 0x3FF - 12 + self.below(80),
-            9 => if self.bool() { 0x3FF - 155 + self.below(35) } else { 0x3FF + 120 + self.below(15) }, // f32 limits
+            9 => {
+                if self.bool() {
+                    0x3FF - 155 + self.below(35)
+                } else {
+                    0x3FF + 120 + self.below(15)
+                }
+            } // f32 limits
             _ => self.below(0x800),
         } & 0x7FF;
         if e == 0x7FF && frac == 0 && self.below(3) != 0 {
-            frac = 1 + (r & (m >> 1)) | if self.bool() { 1 << 51 } else { 0 };
+            frac = (1 + (r & (m >> 1))) | if self.bool() { 1 << 51 } else { 0 };
         }
         s | (e << 52) | frac
     }
 
     /// A random MXCSR with all exceptions masked.
     pub fn mxcsr(&mut self) -> u32 {
-        0x1F80 | ((self.below(4) as u32) << 13) | if self.below(4) == 0 { 0x8000 } else { 0 } | if self.below(4) == 0 { 0x40 } else { 0 }
+        0x1F80
+            | ((self.below(4) as u32) << 13)
+            | if self.below(4) == 0 { 0x8000 } else { 0 }
+            | if self.below(4) == 0 { 0x40 } else { 0 }
     }
 }

@@ -51,12 +51,8 @@ impl Rounding {
     }
 
     /// All four modes, in encoding order.
-    pub const ALL: [Rounding; 4] = [
-        Rounding::NearestEven,
-        Rounding::Down,
-        Rounding::Up,
-        Rounding::TowardZero,
-    ];
+    pub const ALL: [Rounding; 4] =
+        [Rounding::NearestEven, Rounding::Down, Rounding::Up, Rounding::TowardZero];
 }
 
 /// x87 precision control (control word bits 8..=9): the significand width that
@@ -140,21 +136,12 @@ impl F80 {
     /// +0.0
     pub const ZERO: F80 = F80 { signif: 0, se: 0 };
     /// +1.0
-    pub const ONE: F80 = F80 {
-        signif: 1 << 63,
-        se: 0x3FFF,
-    };
+    pub const ONE: F80 = F80 { signif: 1 << 63, se: 0x3FFF };
     /// +infinity
-    pub const INFINITY: F80 = F80 {
-        signif: 1 << 63,
-        se: 0x7FFF,
-    };
+    pub const INFINITY: F80 = F80 { signif: 1 << 63, se: 0x7FFF };
     /// The default QNaN ("real indefinite"): sign 1, exponent 0x7FFF, significand
     /// 0xC000000000000000.
-    pub const INDEFINITE: F80 = F80 {
-        signif: 0xC000_0000_0000_0000,
-        se: 0xFFFF,
-    };
+    pub const INDEFINITE: F80 = F80 { signif: 0xC000_0000_0000_0000, se: 0xFFFF };
 
     /// Builds a value from its raw parts.
     pub const fn new(se: u16, signif: u64) -> F80 {
@@ -165,10 +152,7 @@ impl F80 {
     pub fn from_le_bytes(b: [u8; 10]) -> F80 {
         let mut s = [0u8; 8];
         s.copy_from_slice(&b[..8]);
-        F80 {
-            signif: u64::from_le_bytes(s),
-            se: u16::from_le_bytes([b[8], b[9]]),
-        }
+        F80 { signif: u64::from_le_bytes(s), se: u16::from_le_bytes([b[8], b[9]]) }
     }
 
     /// The 10-byte little-endian memory image.
@@ -191,18 +175,12 @@ impl F80 {
 
     /// The value with its sign bit flipped (FCHS).
     pub fn negate(self) -> F80 {
-        F80 {
-            signif: self.signif,
-            se: self.se ^ 0x8000,
-        }
+        F80 { signif: self.signif, se: self.se ^ 0x8000 }
     }
 
     /// The value with its sign bit cleared (FABS).
     pub fn abs(self) -> F80 {
-        F80 {
-            signif: self.signif,
-            se: self.se & 0x7FFF,
-        }
+        F80 { signif: self.signif, se: self.se & 0x7FFF }
     }
 
     /// Classifies the bit pattern.
@@ -232,10 +210,7 @@ impl F80 {
     /// True for encodings the 80387 and later reject as operands (unnormals,
     /// pseudo-NaNs, pseudo-infinities).
     pub fn is_unsupported(self) -> bool {
-        matches!(
-            self.class(),
-            F80Class::Unnormal | F80Class::PseudoInfinity | F80Class::PseudoNaN
-        )
+        matches!(self.class(), F80Class::Unnormal | F80Class::PseudoInfinity | F80Class::PseudoNaN)
     }
 
     /// Exact conversion from a host `f64` (bit-level; no host FPU involved).
@@ -271,28 +246,16 @@ pub struct FpResult<T> {
 impl<T> FpResult<T> {
     pub(crate) fn new(value: T, flags: Exceptions, c1: bool, masks: Exceptions) -> Self {
         let unmasked = flags & !masks;
-        let no_write = unmasked
-            .intersects(Exceptions::INVALID | Exceptions::DENORMAL | Exceptions::ZERO_DIVIDE);
+        let no_write =
+            unmasked.intersects(Exceptions::INVALID | Exceptions::DENORMAL | Exceptions::ZERO_DIVIDE);
         let pre = Exceptions::INVALID | Exceptions::DENORMAL | Exceptions::ZERO_DIVIDE;
         let flags = if no_write { flags & pre } else { flags };
-        FpResult {
-            value,
-            flags,
-            c1: c1 && !no_write,
-            write: !no_write,
-            trap: !unmasked.is_empty(),
-        }
+        FpResult { value, flags, c1: c1 && !no_write, write: !no_write, trap: !unmasked.is_empty() }
     }
 
     /// Maps the value, keeping flags.
     pub fn map<U>(self, f: impl FnOnce(T) -> U) -> FpResult<U> {
-        FpResult {
-            value: f(self.value),
-            flags: self.flags,
-            c1: self.c1,
-            write: self.write,
-            trap: self.trap,
-        }
+        FpResult { value: f(self.value), flags: self.flags, c1: self.c1, write: self.write, trap: self.trap }
     }
 }
 
@@ -326,10 +289,7 @@ impl X87Control {
 
     /// Encodes back to a control word (reserved bit 6 set as FNINIT does).
     pub fn to_fcw(self) -> u16 {
-        0x0040
-            | self.masks.bits() as u16
-            | ((self.precision as u16) << 8)
-            | ((self.rounding as u16) << 10)
+        0x0040 | self.masks.bits() as u16 | ((self.precision as u16) << 8) | ((self.rounding as u16) << 10)
     }
 }
 

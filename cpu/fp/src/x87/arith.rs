@@ -7,11 +7,7 @@ use crate::types::{Exceptions, FpResult, Rounding, X87Control, F80};
 
 /// Exact sum of two nonzero finite values (jammed); sig == 0 for an exact zero.
 pub(crate) fn add_exact(a: Unpacked, b: Unpacked) -> Unpacked {
-    let (x, y) = if (a.exp, a.sig) >= (b.exp, b.sig) {
-        (a, b)
-    } else {
-        (b, a)
-    };
+    let (x, y) = if (a.exp, a.sig) >= (b.exp, b.sig) { (a, b) } else { (b, a) };
     let d = (x.exp as i64 - y.exp as i64).min(200) as u32;
     let xs = shr_jam(x.sig, 1);
     let ys = shr_jam(y.sig, d.saturating_add(1));
@@ -73,11 +69,7 @@ pub(crate) fn div_exact(a: Unpacked, b: Unpacked) -> Unpacked {
             q |= 1;
         }
     }
-    Unpacked {
-        sign: a.sign ^ b.sign,
-        exp,
-        sig: q | (rem_hi != 0) as u128,
-    }
+    Unpacked { sign: a.sign ^ b.sign, exp, sig: q | (rem_hi != 0) as u128 }
 }
 
 /// Correctly rounded square root significand (jammed) of a positive normalized value.
@@ -86,22 +78,14 @@ pub(crate) fn sqrt_exact(a: Unpacked) -> Unpacked {
     // 250-bit radicand (m << s) with s chosen for parity; root < 2^125.
     let e = a.exp - 127;
     // radicand = a.sig << s, s in {121, 122}: 249/250 bits.
-    let s: i32 = if (e - 121).rem_euclid(2) == 0 {
-        121
-    } else {
-        122
-    };
+    let s: i32 = if (e - 121).rem_euclid(2) == 0 { 121 } else { 122 };
     let hi = a.sig >> (128 - s); // bits above 128 of the radicand
     let lo = a.sig << s; // low 128 bits
     let mut rem: u128 = 0;
     let mut root: u128 = 0;
     for i in (0..125).rev() {
         let pos = 2 * i as u32; // bit position of the low bit of the pair
-        let pair = if pos >= 128 {
-            (hi >> (pos - 128)) & 3
-        } else {
-            (lo >> pos) & 3
-        };
+        let pair = if pos >= 128 { (hi >> (pos - 128)) & 3 } else { (lo >> pos) & 3 };
         rem = (rem << 2) | pair;
         let trial = (root << 2) | 1;
         if rem >= trial {
@@ -115,13 +99,7 @@ pub(crate) fn sqrt_exact(a: Unpacked) -> Unpacked {
     Unpacked::normalized(false, (e - s) / 2 + 127, root | (rem != 0) as u128)
 }
 
-fn fin_or_zero(
-    x: Unpacked,
-    p: u32,
-    ctl: X87Control,
-    flags: Exceptions,
-    zero_sign: bool,
-) -> FpResult<F80> {
+fn fin_or_zero(x: Unpacked, p: u32, ctl: X87Control, flags: Exceptions, zero_sign: bool) -> FpResult<F80> {
     if x.sig == 0 {
         exact(zero(zero_sign), flags, ctl)
     } else {
@@ -173,9 +151,7 @@ fn addsub(a: F80, b: F80, negate_b: bool, ctl: X87Control) -> FpResult<F80> {
             let s = if sa == sb { sa } else { down };
             exact(zero(s), flags, ctl)
         }
-        (Opnd::Zero(_), Opnd::Fin(x)) | (Opnd::Fin(x), Opnd::Zero(_)) => {
-            round_reg(x, p, ctl, flags)
-        }
+        (Opnd::Zero(_), Opnd::Fin(x)) | (Opnd::Fin(x), Opnd::Zero(_)) => round_reg(x, p, ctl, flags),
         (Opnd::Fin(x), Opnd::Fin(y)) => fin_or_zero(add_exact(x, y), p, ctl, flags, down),
         _ => invalid(ctl),
     }
@@ -192,9 +168,7 @@ pub fn mul(a: F80, b: F80, ctl: X87Control) -> FpResult<F80> {
         (Opnd::Inf(_), Opnd::Zero(_)) | (Opnd::Zero(_), Opnd::Inf(_)) => invalid(ctl),
         (Opnd::Inf(_), _) | (_, Opnd::Inf(_)) => exact(inf(s), flags, ctl),
         (Opnd::Zero(_), _) | (_, Opnd::Zero(_)) => exact(zero(s), flags, ctl),
-        (Opnd::Fin(x), Opnd::Fin(y)) => {
-            round_reg(mul_exact(x, y), ctl.precision.bits(), ctl, flags)
-        }
+        (Opnd::Fin(x), Opnd::Fin(y)) => round_reg(mul_exact(x, y), ctl.precision.bits(), ctl, flags),
         _ => invalid(ctl),
     }
 }
@@ -212,9 +186,7 @@ pub fn div(a: F80, b: F80, ctl: X87Control) -> FpResult<F80> {
         (_, Opnd::Inf(_)) => exact(zero(s), flags, ctl),
         (Opnd::Zero(_), _) => exact(zero(s), flags, ctl),
         (_, Opnd::Zero(_)) => exact(inf(s), Exceptions::ZERO_DIVIDE, ctl),
-        (Opnd::Fin(x), Opnd::Fin(y)) => {
-            round_reg(div_exact(x, y), ctl.precision.bits(), ctl, flags)
-        }
+        (Opnd::Fin(x), Opnd::Fin(y)) => round_reg(div_exact(x, y), ctl.precision.bits(), ctl, flags),
         _ => invalid(ctl),
     }
 }

@@ -19,10 +19,7 @@ fn from_int(neg: bool, mag: u64) -> F80 {
         return F80::ZERO;
     }
     let lz = mag.leading_zeros();
-    F80 {
-        signif: mag << lz,
-        se: ((neg as u16) << 15) | (16383 + 63 - lz as u16),
-    }
+    F80 { signif: mag << lz, se: ((neg as u16) << 15) | (16383 + 63 - lz as u16) }
 }
 
 /// FILD m16: exact.
@@ -60,9 +57,7 @@ fn to_int(x: F80, ctl: X87Control, mode: IntConv, bits: u32) -> FpResult<i64> {
         IntConv::Round => ctl.rounding,
         IntConv::Truncate => Rounding::TowardZero,
     };
-    let bad = |flags: Exceptions| {
-        FpResult::new(indefinite, flags | Exceptions::INVALID, false, ctl.masks)
-    };
+    let bad = |flags: Exceptions| FpResult::new(indefinite, flags | Exceptions::INVALID, false, ctl.masks);
     // Stores to integer formats never raise DE (measured).
     let (u, _) = unpack(x);
     let dflag = Exceptions::empty();
@@ -74,17 +69,8 @@ fn to_int(x: F80, ctl: X87Control, mode: IntConv, bits: u32) -> FpResult<i64> {
                 if (!neg && mag >= limit) || (neg && mag > limit) {
                     return bad(dflag);
                 }
-                let v = if neg {
-                    (mag as i64).wrapping_neg()
-                } else {
-                    mag as i64
-                };
-                let flags = dflag
-                    | if inexact {
-                        Exceptions::PRECISION
-                    } else {
-                        Exceptions::empty()
-                    };
+                let v = if neg { (mag as i64).wrapping_neg() } else { mag as i64 };
+                let flags = dflag | if inexact { Exceptions::PRECISION } else { Exceptions::empty() };
                 FpResult::new(v, flags, up, ctl.masks)
             }
             None => bad(dflag),
@@ -113,47 +99,24 @@ pub fn to_i64(x: F80, ctl: X87Control, mode: IntConv) -> FpResult<i64> {
 fn widen(sign: bool, exp_field: u32, frac: u64, fbits: u32, bias: i32, emax_field: u32) -> F80 {
     let s = (sign as u16) << 15;
     if exp_field == emax_field {
-        return F80 {
-            signif: (1 << 63) | (frac << (63 - fbits)),
-            se: s | 0x7FFF,
-        };
+        return F80 { signif: (1 << 63) | (frac << (63 - fbits)), se: s | 0x7FFF };
     }
     if exp_field == 0 {
         if frac == 0 {
             return F80 { signif: 0, se: s };
         }
         let u = Unpacked::normalized(sign, 1 - bias - fbits as i32 + 127, frac as u128);
-        return F80 {
-            signif: (u.sig >> 64) as u64,
-            se: s | (u.exp + 16383) as u16,
-        };
+        return F80 { signif: (u.sig >> 64) as u64, se: s | (u.exp + 16383) as u16 };
     }
-    F80 {
-        signif: (1 << 63) | (frac << (63 - fbits)),
-        se: s | (exp_field as i32 - bias + 16383) as u16,
-    }
+    F80 { signif: (1 << 63) | (frac << (63 - fbits)), se: s | (exp_field as i32 - bias + 16383) as u16 }
 }
 
 pub(crate) fn f64_to_f80_raw(bits: u64) -> F80 {
-    widen(
-        bits >> 63 != 0,
-        ((bits >> 52) & 0x7FF) as u32,
-        bits & ((1 << 52) - 1),
-        52,
-        1023,
-        0x7FF,
-    )
+    widen(bits >> 63 != 0, ((bits >> 52) & 0x7FF) as u32, bits & ((1 << 52) - 1), 52, 1023, 0x7FF)
 }
 
 pub(crate) fn f32_to_f80_raw(bits: u32) -> F80 {
-    widen(
-        bits >> 31 != 0,
-        (bits >> 23) & 0xFF,
-        (bits & 0x7F_FFFF) as u64,
-        23,
-        127,
-        0xFF,
-    )
+    widen(bits >> 31 != 0, (bits >> 23) & 0xFF, (bits & 0x7F_FFFF) as u64, 23, 127, 0xFF)
 }
 
 fn load_flags(x: F80, is_denormal: bool, ctl: X87Control) -> FpResult<F80> {
@@ -182,12 +145,7 @@ pub fn from_f64(bits: u64, ctl: X87Control) -> FpResult<F80> {
 }
 
 /// Narrowing store common to FST m32 / m64. Returns (sign, biased exp, fraction).
-fn narrow(
-    x: F80,
-    ctl: X87Control,
-    fmt: crate::round::Format,
-    fbits: u32,
-) -> FpResult<(bool, u32, u64)> {
+fn narrow(x: F80, ctl: X87Control, fmt: crate::round::Format, fbits: u32) -> FpResult<(bool, u32, u64)> {
     let ebits = if fbits == 23 { 8 } else { 11 };
     let emax_field = (1u32 << ebits) - 1;
     let bias = fmt.emax;
@@ -195,26 +153,11 @@ fn narrow(
     // FST to memory never raises DE (measured on Zen 4).
     let (u, _) = unpack(x);
     let dflag = Exceptions::empty();
-    let nan_of = |v: F80| {
-        (
-            v.sign(),
-            emax_field,
-            ((v.signif << 1) >> (64 - fbits)) | (1 << (fbits - 1)),
-        )
-    };
+    let nan_of = |v: F80| (v.sign(), emax_field, ((v.signif << 1) >> (64 - fbits)) | (1 << (fbits - 1)));
     match u {
-        Opnd::Bad => FpResult::new(
-            nan_of(F80::INDEFINITE),
-            Exceptions::INVALID,
-            false,
-            ctl.masks,
-        ),
+        Opnd::Bad => FpResult::new(nan_of(F80::INDEFINITE), Exceptions::INVALID, false, ctl.masks),
         Opnd::NaN => {
-            let flags = if x.class() == F80Class::SNaN {
-                Exceptions::INVALID
-            } else {
-                Exceptions::empty()
-            };
+            let flags = if x.class() == F80Class::SNaN { Exceptions::INVALID } else { Exceptions::empty() };
             FpResult::new(nan_of(x), flags, false, ctl.masks)
         }
         Opnd::Zero(_) => FpResult::new((s, 0, 0), dflag, false, ctl.masks),
@@ -281,14 +224,8 @@ pub const BCD_INDEFINITE: [u8; 10] = [0, 0, 0, 0, 0, 0, 0, 0xC0, 0xFF, 0xFF];
 /// FBSTP: rounds per the rounding control and stores 18 BCD digits; |result| >=
 /// 10^18, NaN, infinity or unsupported give IE and the BCD indefinite.
 pub fn to_bcd(x: F80, ctl: X87Control) -> FpResult<[u8; 10]> {
-    let bad = |flags: Exceptions| {
-        FpResult::new(
-            BCD_INDEFINITE,
-            flags | Exceptions::INVALID,
-            false,
-            ctl.masks,
-        )
-    };
+    let bad =
+        |flags: Exceptions| FpResult::new(BCD_INDEFINITE, flags | Exceptions::INVALID, false, ctl.masks);
     let s = x.sign();
     let (u, _) = match screen1(x, ctl) {
         Ok(v) => v,
@@ -298,15 +235,9 @@ pub fn to_bcd(x: F80, ctl: X87Control) -> FpResult<[u8; 10]> {
     let (mag, flags, up) = match u {
         Opnd::Zero(_) => (0, den, false),
         Opnd::Fin(u) => match to_int_mag(u, ctl.rounding) {
-            Some((_, m, inexact, up)) if m < 1_000_000_000_000_000_000 => (
-                m,
-                den | if inexact {
-                    Exceptions::PRECISION
-                } else {
-                    Exceptions::empty()
-                },
-                up,
-            ),
+            Some((_, m, inexact, up)) if m < 1_000_000_000_000_000_000 => {
+                (m, den | if inexact { Exceptions::PRECISION } else { Exceptions::empty() }, up)
+            }
             _ => return bad(den),
         },
         _ => return bad(den),

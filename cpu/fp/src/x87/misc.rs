@@ -19,12 +19,7 @@ pub struct PremResult {
 impl PremResult {
     /// Condition codes (C0, C1, C2, C3) as FPREM sets them.
     pub fn condition_codes(&self) -> (bool, bool, bool, bool) {
-        (
-            self.quotient & 4 != 0,
-            self.quotient & 1 != 0,
-            self.incomplete,
-            self.quotient & 2 != 0,
-        )
+        (self.quotient & 4 != 0, self.quotient & 1 != 0, self.incomplete, self.quotient & 2 != 0)
     }
 }
 
@@ -47,11 +42,7 @@ pub fn fprem1(a: F80, b: F80, ctl: X87Control) -> FpResult<PremResult> {
 
 fn prem(a: F80, b: F80, ctl: X87Control, ieee: bool) -> FpResult<PremResult> {
     let wrap = |r: FpResult<F80>, q: u64, inc: bool| {
-        let mut out = r.map(|rem| PremResult {
-            rem,
-            quotient: q,
-            incomplete: inc,
-        });
+        let mut out = r.map(|rem| PremResult { rem, quotient: q, incomplete: inc });
         out.c1 = q & 1 != 0;
         out
     };
@@ -73,11 +64,7 @@ fn prem(a: F80, b: F80, ctl: X87Control, ieee: bool) -> FpResult<PremResult> {
                 let qq = aa / mb as u128;
                 let r = aa % mb as u128;
                 let u = Unpacked::normalized(x.sign, x.exp - 63 - n as i32 + 127, r);
-                let res = if r == 0 {
-                    exact(zero(x.sign), flags, ctl)
-                } else {
-                    round_reg(u, 64, ctl, flags)
-                };
+                let res = if r == 0 { exact(zero(x.sign), flags, ctl) } else { round_reg(u, 64, ctl, flags) };
                 let _ = qq;
                 return wrap(res, 0, true);
             }
@@ -99,12 +86,7 @@ fn prem(a: F80, b: F80, ctl: X87Control, ieee: bool) -> FpResult<PremResult> {
             let res = if r == 0 {
                 exact(zero(x.sign), flags, ctl)
             } else {
-                round_reg(
-                    Unpacked::normalized(neg, base - 63 + 127, r),
-                    64,
-                    ctl,
-                    flags,
-                )
+                round_reg(Unpacked::normalized(neg, base - 63 + 127, r), 64, ctl, flags)
             };
             wrap(res, q as u64 & 7, false)
         }
@@ -123,20 +105,12 @@ pub fn frndint(a: F80, ctl: X87Control) -> FpResult<F80> {
         Opnd::Fin(u) if u.exp < 63 => {
             let drop = (127 - u.exp) as u32;
             let (q, inexact, up) = shift_round(u.sig, drop, u.sign, ctl.rounding);
-            let f = flags
-                | if inexact {
-                    Exceptions::PRECISION
-                } else {
-                    Exceptions::empty()
-                };
+            let f = flags | if inexact { Exceptions::PRECISION } else { Exceptions::empty() };
             let v = if q == 0 {
                 zero(u.sign)
             } else {
                 let n = Unpacked::normalized(u.sign, 127, q);
-                F80 {
-                    signif: (n.sig >> 64) as u64,
-                    se: ((u.sign as u16) << 15) | (n.exp + 16383) as u16,
-                }
+                F80 { signif: (n.sig >> 64) as u64, se: ((u.sign as u16) << 15) | (n.exp + 16383) as u16 }
             };
             FpResult::new(v, f, up, ctl.masks)
         }
@@ -166,8 +140,7 @@ pub fn fscale(a: F80, b: F80, ctl: X87Control) -> FpResult<F80> {
                     1 << 40
                 }
             } else {
-                let (m, _, _) =
-                    shift_round(y.sig, (127 - y.exp) as u32, y.sign, Rounding::TowardZero);
+                let (m, _, _) = shift_round(y.sig, (127 - y.exp) as u32, y.sign, Rounding::TowardZero);
                 if y.sign {
                     -(m as i64)
                 } else {
@@ -190,19 +163,13 @@ pub fn fxtract(a: F80, ctl: X87Control) -> FpResult<(F80, F80)> {
         Err(r) => return r.map(|v| (v, v)),
     };
     match ua {
-        Opnd::Zero(s) => FpResult::new(
-            (inf(true), zero(s)),
-            flags | Exceptions::ZERO_DIVIDE,
-            false,
-            ctl.masks,
-        ),
+        Opnd::Zero(s) => {
+            FpResult::new((inf(true), zero(s)), flags | Exceptions::ZERO_DIVIDE, false, ctl.masks)
+        }
         Opnd::Inf(s) => FpResult::new((inf(false), inf(s)), flags, false, ctl.masks),
         Opnd::Fin(u) => {
             let e = super::conv::from_i32(u.exp);
-            let sig = F80 {
-                signif: (u.sig >> 64) as u64,
-                se: ((u.sign as u16) << 15) | 0x3FFF,
-            };
+            let sig = F80 { signif: (u.sig >> 64) as u64, se: ((u.sign as u16) << 15) | 0x3FFF };
             FpResult::new((e, sig), flags, false, ctl.masks)
         }
         _ => invalid(ctl).map(|v| (v, v)),
@@ -244,26 +211,13 @@ impl CompareResult {
 pub fn compare(a: F80, b: F80, ctl: X87Control, quiet: bool) -> FpResult<CompareResult> {
     let (ua, da) = unpack(a);
     let (ub, db) = unpack(b);
-    let mut flags = if da || db {
-        Exceptions::DENORMAL
-    } else {
-        Exceptions::empty()
-    };
+    let mut flags = if da || db { Exceptions::DENORMAL } else { Exceptions::empty() };
     if ua == Opnd::Bad || ub == Opnd::Bad {
-        return FpResult::new(
-            CompareResult::Unordered,
-            Exceptions::INVALID,
-            false,
-            ctl.masks,
-        );
+        return FpResult::new(CompareResult::Unordered, Exceptions::INVALID, false, ctl.masks);
     }
     if ua == Opnd::NaN || ub == Opnd::NaN {
         let snan = a.class() == F80Class::SNaN || b.class() == F80Class::SNaN;
-        flags = if snan || !quiet {
-            Exceptions::INVALID
-        } else {
-            Exceptions::empty()
-        };
+        flags = if snan || !quiet { Exceptions::INVALID } else { Exceptions::empty() };
         return FpResult::new(CompareResult::Unordered, flags, false, ctl.masks);
     }
     let key = |o: Opnd| -> (i8, i32, u128) {
@@ -383,11 +337,7 @@ pub fn constant(c: Constant, rounding: Rounding) -> F80 {
         Constant::Ln2 => LN2128,
     };
     let r = round_pack(
-        Unpacked {
-            sign: false,
-            exp,
-            sig,
-        },
+        Unpacked { sign: false, exp, sig },
         crate::round::f80(64),
         rounding,
         Exceptions::all(),

@@ -13,12 +13,12 @@ pub mod trans;
 
 pub use arith::{add, div, mul, sqrt, sub};
 pub use conv::{
-    from_bcd, from_f32, from_f64, from_i16, from_i32, from_i64, to_bcd, to_f32, to_f64, to_i16,
-    to_i32, to_i64, IntConv,
+    from_bcd, from_f32, from_f64, from_i16, from_i32, from_i64, to_bcd, to_f32, to_f64, to_i16, to_i32,
+    to_i64, IntConv,
 };
 pub use misc::{
-    compare, constant, fprem, fprem1, frndint, fscale, fxam, fxtract, CompareResult, Constant,
-    FxamClass, PremResult,
+    compare, constant, fprem, fprem1, frndint, fscale, fxam, fxtract, CompareResult, Constant, FxamClass,
+    PremResult,
 };
 pub use trans::{f2xm1, fcos, fpatan, fptan, fsin, fsincos, fyl2x, fyl2xp1, TransResult};
 
@@ -43,16 +43,11 @@ pub(crate) fn unpack(x: F80) -> (Opnd, bool) {
     let sign = x.sign();
     match x.class() {
         F80Class::Zero => (Opnd::Zero(sign), false),
-        F80Class::Denormal | F80Class::PseudoDenormal => (
-            Opnd::Fin(Unpacked::normalized(sign, -16382, (x.signif as u128) << 64)),
-            true,
-        ),
+        F80Class::Denormal | F80Class::PseudoDenormal => {
+            (Opnd::Fin(Unpacked::normalized(sign, -16382, (x.signif as u128) << 64)), true)
+        }
         F80Class::Normal => (
-            Opnd::Fin(Unpacked {
-                sign,
-                exp: x.biased_exp() as i32 - 16383,
-                sig: (x.signif as u128) << 64,
-            }),
+            Opnd::Fin(Unpacked { sign, exp: x.biased_exp() as i32 - 16383, sig: (x.signif as u128) << 64 }),
             false,
         ),
         F80Class::Infinity => (Opnd::Inf(sign), false),
@@ -66,21 +61,12 @@ pub(crate) fn pack(r: &Rounded) -> F80 {
     let s = (r.sign as u16) << 15;
     match r.kind {
         Kind::Zero => F80 { signif: 0, se: s },
-        Kind::Inf => F80 {
-            signif: 1 << 63,
-            se: s | 0x7FFF,
-        },
+        Kind::Inf => F80 { signif: 1 << 63, se: s | 0x7FFF },
         Kind::Finite => {
             if r.sig >> 63 == 0 {
-                F80 {
-                    signif: r.sig,
-                    se: s,
-                }
+                F80 { signif: r.sig, se: s }
             } else {
-                F80 {
-                    signif: r.sig,
-                    se: s | ((r.exp + 16383) as u16 & 0x7FFF),
-                }
+                F80 { signif: r.sig, se: s | ((r.exp + 16383) as u16 & 0x7FFF) }
             }
         }
     }
@@ -88,10 +74,7 @@ pub(crate) fn pack(r: &Rounded) -> F80 {
 
 /// Quiets a NaN (sets significand bit 62).
 pub(crate) fn quiet(x: F80) -> F80 {
-    F80 {
-        signif: x.signif | (1 << 62),
-        se: x.se,
-    }
+    F80 { signif: x.signif | (1 << 62), se: x.se }
 }
 
 /// Result for an invalid operation: the default QNaN with IE.
@@ -107,11 +90,7 @@ pub(crate) fn propagate_nan2(a: F80, b: F80, ctl: X87Control) -> FpResult<F80> {
     let bn = b.is_nan();
     let asn = a.class() == F80Class::SNaN;
     let bsn = b.class() == F80Class::SNaN;
-    let flags = if asn || bsn {
-        Exceptions::INVALID
-    } else {
-        Exceptions::empty()
-    };
+    let flags = if asn || bsn { Exceptions::INVALID } else { Exceptions::empty() };
     let pick = if an && bn {
         if asn != bsn {
             if asn {
@@ -139,25 +118,14 @@ pub(crate) fn propagate_nan2(a: F80, b: F80, ctl: X87Control) -> FpResult<F80> {
 /// Rounds an exact result to the register with the given precision control.
 pub(crate) fn round_reg(x: Unpacked, p: u32, ctl: X87Control, flags: Exceptions) -> FpResult<F80> {
     let fmt: Format = crate::round::f80(p);
-    let r = round_pack(
-        x,
-        fmt,
-        ctl.rounding,
-        ctl.masks,
-        Some(BIAS_ADJUST),
-        TinyMode::Denormalize,
-    );
+    let r = round_pack(x, fmt, ctl.rounding, ctl.masks, Some(BIAS_ADJUST), TinyMode::Denormalize);
     FpResult::new(pack(&r), flags | r.flags, r.up, ctl.masks)
 }
 
 /// Common operand screening for two-operand arithmetic: unsupported encodings and
 /// NaNs produce the final result (`Err`); otherwise the unpacked operands and the
 /// denormal flag.
-pub(crate) fn screen2(
-    a: F80,
-    b: F80,
-    ctl: X87Control,
-) -> Result<(Opnd, Opnd, Exceptions), FpResult<F80>> {
+pub(crate) fn screen2(a: F80, b: F80, ctl: X87Control) -> Result<(Opnd, Opnd, Exceptions), FpResult<F80>> {
     let (ua, da) = unpack(a);
     let (ub, db) = unpack(b);
     if ua == Opnd::Bad || ub == Opnd::Bad {
@@ -166,11 +134,7 @@ pub(crate) fn screen2(
     if ua == Opnd::NaN || ub == Opnd::NaN {
         return Err(propagate_nan2(a, b, ctl));
     }
-    let flags = if da || db {
-        Exceptions::DENORMAL
-    } else {
-        Exceptions::empty()
-    };
+    let flags = if da || db { Exceptions::DENORMAL } else { Exceptions::empty() };
     Ok((ua, ub, flags))
 }
 
@@ -180,14 +144,7 @@ pub(crate) fn screen1(a: F80, ctl: X87Control) -> Result<(Opnd, Exceptions), FpR
     match ua {
         Opnd::Bad => Err(invalid(ctl)),
         Opnd::NaN => Err(propagate_nan2(a, a, ctl)),
-        _ => Ok((
-            ua,
-            if da {
-                Exceptions::DENORMAL
-            } else {
-                Exceptions::empty()
-            },
-        )),
+        _ => Ok((ua, if da { Exceptions::DENORMAL } else { Exceptions::empty() })),
     }
 }
 
@@ -198,14 +155,8 @@ pub(crate) fn exact(x: F80, flags: Exceptions, ctl: X87Control) -> FpResult<F80>
 
 /// Signed zero / infinity constructors.
 pub(crate) fn zero(sign: bool) -> F80 {
-    F80 {
-        signif: 0,
-        se: (sign as u16) << 15,
-    }
+    F80 { signif: 0, se: (sign as u16) << 15 }
 }
 pub(crate) fn inf(sign: bool) -> F80 {
-    F80 {
-        signif: 1 << 63,
-        se: ((sign as u16) << 15) | 0x7FFF,
-    }
+    F80 { signif: 1 << 63, se: ((sign as u16) << 15) | 0x7FFF }
 }

@@ -1,6 +1,6 @@
 //! FSIN, FCOS, FSINCOS, FPTAN, FPATAN, F2XM1, FYL2X, FYL2XP1.
 //!
-//! Each function is evaluated with a 256-bit software float ([`crate::bigf`]) and
+//! Each function is evaluated with a 256-bit software float (`bigf.rs`) and
 //! rounded once to 64 bits according to the rounding control (precision control does
 //! not apply to these instructions on the measured hardware). Where the measured AMD
 //! Zen 4 hardware deliberately deviates from the exact mathematical function, the
@@ -98,10 +98,7 @@ enum Trig {
 /// Shared screening: Ok(u) for a finite in-range operand, Err(result) otherwise.
 /// `None` inside the result means out of range (C2 = 1, operand unchanged).
 #[allow(clippy::type_complexity)]
-fn trig_screen(
-    a: F80,
-    ctl: X87Control,
-) -> Result<(Unpacked, Exceptions), FpResult<Option<(F80, F80)>>> {
+fn trig_screen(a: F80, ctl: X87Control) -> Result<(Unpacked, Exceptions), FpResult<Option<(F80, F80)>>> {
     let (ua, flags) = match screen1(a, ctl) {
         Ok(v) => v,
         Err(r) => return Err(r.map(|v| Some((v, v)))),
@@ -152,42 +149,32 @@ pub fn fcos(a: F80, ctl: X87Control) -> FpResult<Option<F80>> {
 /// invalid operation), as the hardware does. `None` means out of range (C2 = 1,
 /// operand unchanged, nothing pushed).
 pub fn fptan(a: F80, ctl: X87Control) -> FpResult<Option<(F80, F80)>> {
-    trig(a, ctl, Trig::Tan).map(|o| {
-        o.map(|t| {
-            if t.is_nan() {
-                (t, t)
-            } else {
-                (t, F80::ONE)
-            }
-        })
-    })
+    trig(a, ctl, Trig::Tan).map(|o| o.map(|t| if t.is_nan() { (t, t) } else { (t, F80::ONE) }))
 }
 
 /// FSINCOS: (sin, cos); ST(0) receives sin and then cos is pushed. `None` means out
 /// of range (C2 = 1, operand unchanged, nothing pushed). Flags are the union of both
 /// roundings; C1 is that of the sine.
 pub fn fsincos(a: F80, ctl: X87Control) -> FpResult<Option<(F80, F80)>> {
-    let (u, flags) = match trig_screen(a, ctl) {
-        Ok(v) => v,
-        Err(r) => {
-            return r.map(|o| {
-                o.map(|(s, c)| if s.is_nan() || s.is_unsupported() || s.biased_exp() != 0 {
-                    (s, s)
-                } else {
-                    (s, c)
+    let (u, flags) =
+        match trig_screen(a, ctl) {
+            Ok(v) => v,
+            Err(r) => {
+                return r.map(|o| {
+                    o.map(|(s, c)| {
+                        if s.is_nan() || s.is_unsupported() || s.biased_exp() != 0 {
+                            (s, s)
+                        } else {
+                            (s, c)
+                        }
+                    })
                 })
-            })
-        }
-    };
+            }
+        };
     let (s, c) = sin_cos(u);
     let rs = round_bf(s, ctl, flags);
     let rc = round_bf(c, ctl, flags);
-    let mut out = FpResult::new(
-        Some((rs.value, rc.value)),
-        rs.flags | rc.flags,
-        rs.c1,
-        ctl.masks,
-    );
+    let mut out = FpResult::new(Some((rs.value, rc.value)), rs.flags | rc.flags, rs.c1, ctl.masks);
     if !out.write {
         out.value = None;
     }
@@ -358,11 +345,7 @@ pub(crate) fn atanh2(s: BF) -> BF {
 pub(crate) fn log2_bf(u: Unpacked) -> BF {
     // u = 1.f * 2^e ; choose m in [sqrt(1/2), sqrt(2))
     let mut e = u.exp;
-    let mut m = BF::from_unpacked(Unpacked {
-        sign: false,
-        exp: 0,
-        sig: u.sig,
-    });
+    let mut m = BF::from_unpacked(Unpacked { sign: false, exp: 0, sig: u.sig });
     if u.sig > 0xB504_F333_F9DE_6484_597D_89B3_754A_BE9F {
         m = m.scale(-1);
         e += 1;
@@ -454,5 +437,3 @@ pub fn fyl2xp1(x: F80, y: F80, ctl: X87Control) -> TransResult {
         _ => invalid(ctl),
     }
 }
-
-
