@@ -171,3 +171,11 @@ impl Rng {
             | if self.below(4) == 0 { 0x40 } else { 0 }
     }
 }
+
+/// Number of random cases for a hardware comparison: `default` times the
+/// `FP_SOAK_MULT` environment variable (1 when unset). Soak run:
+/// `FP_SOAK_MULT=100 cargo test --release -p x86wow-fp hw_ -- --nocapture`.
+pub fn cases(default: usize) -> usize {
+    let mult: usize = std::env::var("FP_SOAK_MULT").ok().and_then(|v| v.parse().ok()).unwrap_or(1);
+    default * mult.max(1)
+}
