@@ -416,3 +416,70 @@ sse_imm!(
     "dppd xmm0, xmm1, {imm}",
     [0x11, 0x21, 0x31, 0x12, 0x22, 0x32, 0x13, 0x23, 0x33, 0x03, 0x30]
 );
+
+/// FADD m32 with ST(0) = a; returns ST(0) and SW.
+pub fn fadd_m32(fcw: u16, a: F80, m: u32) -> (F80, u16) {
+    let ia = a.to_le_bytes();
+    let mut o0 = [0u8; 10];
+    let sw: u16;
+    // SAFETY: as in `x87_two!`; reads 4 bytes of `m`.
+    unsafe {
+        asm!(
+            "fninit",
+            "fldcw word ptr [{cw}]",
+            "fld tbyte ptr [{a}]",
+            "fadd dword ptr [{m}]",
+            "fnstsw ax",
+            "fnclex",
+            "fstp tbyte ptr [{o0}]",
+            "fninit",
+            cw = in(reg) &fcw,
+            a = in(reg) ia.as_ptr(),
+            m = in(reg) &m,
+            o0 = in(reg) o0.as_mut_ptr(),
+            out("ax") sw,
+            out("st(0)") _, out("st(1)") _, out("st(2)") _, out("st(3)") _,
+            out("st(4)") _, out("st(5)") _, out("st(6)") _, out("st(7)") _,
+            options(nostack),
+        );
+    }
+    (F80::from_le_bytes(o0), sw)
+}
+
+macro_rules! x87_mem {
+    ($name:ident, $t:ty, $insn:literal) => {
+        /// Runs the memory-operand instruction with ST(0) = a; returns ST(0) and SW.
+        pub fn $name(fcw: u16, a: F80, m: $t) -> (F80, u16) {
+            let ia = a.to_le_bytes();
+            let mut o0 = [0u8; 10];
+            let sw: u16;
+            // SAFETY: as in `x87_two!`; reads `size_of::<$t>()` bytes of `m`.
+            unsafe {
+                asm!(
+                    "fninit",
+                    "fldcw word ptr [{cw}]",
+                    "fld tbyte ptr [{a}]",
+                    $insn,
+                    "fnstsw ax",
+                    "fnclex",
+                    "fstp tbyte ptr [{o0}]",
+                    "fninit",
+                    cw = in(reg) &fcw,
+                    a = in(reg) ia.as_ptr(),
+                    m = in(reg) &m,
+                    o0 = in(reg) o0.as_mut_ptr(),
+                    out("ax") sw,
+                    out("st(0)") _, out("st(1)") _, out("st(2)") _, out("st(3)") _,
+                    out("st(4)") _, out("st(5)") _, out("st(6)") _, out("st(7)") _,
+                    options(nostack),
+                );
+            }
+            (F80::from_le_bytes(o0), sw)
+        }
+    };
+}
+
+x87_mem!(fdiv_m32, u32, "fdiv dword ptr [{m}]");
+x87_mem!(fdivr_m64, u64, "fdivr qword ptr [{m}]");
+x87_mem!(fsubr_m32, u32, "fsubr dword ptr [{m}]");
+x87_mem!(fmul_m64, u64, "fmul qword ptr [{m}]");

@@ -1095,3 +1095,52 @@ fn explore_models() {
         }
     }
 }
+
+/// FADD m32 (memory operand) = FLD m32 semantics + FADD, including the NaN choice.
+#[test]
+fn hw_x87_mem_operand() {
+    let mut rng = Rng(77);
+    let mut bad = 0;
+    let n = crate::testutil::cases(20000);
+    for _ in 0..n {
+        let a = rng.f80();
+        let m = rng.f32bits();
+        let fcw = rng.fcw();
+        let ctl = X87Control::from_fcw(fcw);
+        let (h, sw) = hw::fadd_m32(fcw, a, m);
+        let r = match rng.below(2) {
+            0 => x87::add_mem(a, x87::MemOperand::F32(m), ctl),
+            _ => x87::with_mem(a, x87::MemOperand::F32(m), ctl, x87::add),
+        };
+        let want = if r.write { r.value } else { a };
+        if h != want || (sw & 0x3F) as u8 != r.flags.bits() || ((sw & SW_C1) != 0) != r.c1 {
+            bad += 1;
+            if bad < 10 {
+                eprintln!("fadd m32 fcw={fcw:04x} a={a:?} m={m:08x}: hw {h:?} sw={sw:04x} | {r:?}");
+            }
+        }
+    }
+    assert_eq!(report("fadd m32", bad, n), 0);
+    let mut bad = 0;
+    for i in 0..n {
+        let a = rng.f80();
+        let fcw = rng.fcw();
+        let ctl = X87Control::from_fcw(fcw);
+        let m32 = rng.f32bits();
+        let m64 = rng.f64bits();
+        let ((h, sw), r) = match i % 4 {
+            0 => (hw::fdiv_m32(fcw, a, m32), x87::with_mem(a, x87::MemOperand::F32(m32), ctl, x87::div)),
+            1 => (hw::fdivr_m64(fcw, a, m64), x87::with_mem_rev(a, x87::MemOperand::F64(m64), ctl, x87::div)),
+            2 => (hw::fsubr_m32(fcw, a, m32), x87::with_mem_rev(a, x87::MemOperand::F32(m32), ctl, x87::sub)),
+            _ => (hw::fmul_m64(fcw, a, m64), x87::with_mem(a, x87::MemOperand::F64(m64), ctl, x87::mul)),
+        };
+        let want = if r.write { r.value } else { a };
+        if h != want || (sw & 0x3F) as u8 != r.flags.bits() || ((sw & SW_C1) != 0) != r.c1 {
+            bad += 1;
+            if bad < 10 {
+                eprintln!("mem op {} fcw={fcw:04x} a={a:?} m32={m32:08x} m64={m64:016x}: hw {h:?} sw={sw:04x} | {r:?}", i % 4);
+            }
+        }
+    }
+    assert_eq!(report("fdiv/fdivr/fsubr/fmul mem", bad, n), 0);
+}

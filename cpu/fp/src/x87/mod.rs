@@ -11,7 +11,7 @@ pub mod conv;
 pub mod misc;
 pub mod trans;
 
-pub use arith::{add, div, mul, sqrt, sub};
+pub use arith::{add, add_mem, div, mem_operand, mul, sqrt, sub, with_mem, with_mem_rev, MemOperand};
 pub use conv::{
     from_bcd, from_f32, from_f64, from_i16, from_i32, from_i64, to_bcd, to_f32, to_f64, to_i16, to_i32,
     to_i64, IntConv,
