@@ -7,6 +7,6 @@ pub use x86wow_cpu as cpu;
 pub use x86wow_mmu as mmu;
 
 pub mod bench;
+pub mod cli;
 pub mod coverage;
 pub mod exec;
-pub mod cli;

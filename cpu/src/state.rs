@@ -19,7 +19,7 @@ use x86wow_mmu::{Prot, PAGE_MASK, PAGE_SIZE};
 
 use crate::cpu::Cpu;
 use crate::exception::{Detail, Exit};
-use crate::regs::{sreg, Registers};
+use crate::regs::{sreg, DescKind, Descriptor, DescriptorTable, Registers};
 
 /// x87 state as the format carries it: control, status and full tag word, and the
 /// eight registers as 80-bit values, ST(0) first.
@@ -62,8 +62,16 @@ pub struct MachineState {
     pub x87: Option<X87State>,
     pub mxcsr: Option<u32>,
     pub xmm: Option<[u128; 8]>,
+    /// Optional segment selectors (ES, CS, SS, DS, FS, GS). Absent: a WOW64 thread's
+    /// (0x2B, 0x23, 0x2B, 0x2B, 0x53, 0x2B). When given, the descriptor table holds the
+    /// flat 0x23/0x2B/0x33 descriptors plus data descriptors for the FS and GS
+    /// selectors with `fs_base`/`gs_base` (the layout of a Linux process, whose TLS
+    /// selectors are typically 0x63/0x6B).
+    pub segs: Option<[u16; 6]>,
     pub memory: Vec<MemRegion>,
 }
+
+const SEG_NAMES: [&str; 6] = ["es", "cs", "ss", "ds", "fs", "gs"];
 
 /// How a run ended, as the format's `exit` object reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -176,7 +184,16 @@ impl MachineState {
         for key in obj.keys() {
             if !matches!(
                 key.as_str(),
-                "regs" | "fs_base" | "gs_base" | "x87" | "mxcsr" | "xmm" | "memory" | "exit" | "version"
+                "regs"
+                    | "fs_base"
+                    | "gs_base"
+                    | "segs"
+                    | "x87"
+                    | "mxcsr"
+                    | "xmm"
+                    | "memory"
+                    | "exit"
+                    | "version"
             ) {
                 return err(key, "unknown field");
             }
@@ -200,6 +217,27 @@ impl MachineState {
         st.regs.eip = vals[8];
         st.regs.eflags = vals[9];
         st.fs_base = get_u32(obj, "fs_base", "")?.unwrap_or(0);
+        match obj.get("segs") {
+            None | Some(Value::Null) => {}
+            Some(Value::Object(o)) => {
+                for key in o.keys() {
+                    if !SEG_NAMES.contains(&key.as_str()) {
+                        return err(&format!("segs.{key}"), "unknown segment register");
+                    }
+                }
+                let mut segs = [0x2b, 0x23, 0x2b, 0x2b, 0x53, 0x2b];
+                for (i, name) in SEG_NAMES.iter().enumerate() {
+                    if let Some(v) = get_u32(o, name, "segs")? {
+                        if v > 0xffff {
+                            return err(&format!("segs.{name}"), "expected a 16-bit selector");
+                        }
+                        segs[i] = v as u16;
+                    }
+                }
+                st.segs = Some(segs);
+            }
+            Some(other) => return err("segs", format!("expected an object, found {}", kind(other))),
+        }
         st.gs_base = get_u32(obj, "gs_base", "")?.unwrap_or(0);
         if let Some(x) = obj.get("x87").filter(|v| !v.is_null()) {
             let Value::Object(x) = x else {
@@ -293,6 +331,11 @@ impl MachineState {
         );
         o.insert("fs_base".into(), json!(self.fs_base));
         o.insert("gs_base".into(), json!(self.gs_base));
+        if let Some(segs) = &self.segs {
+            let m: Map<String, Value> =
+                SEG_NAMES.iter().zip(segs).map(|(n, v)| (n.to_string(), json!(v))).collect();
+            o.insert("segs".into(), Value::Object(m));
+        }
         if let Some(x) = &self.x87 {
             let st: Vec<String> = x.st.iter().map(|v| format!("{v:020x}")).collect();
             o.insert("x87".into(), json!({"fcw": x.fcw, "fsw": x.fsw, "ftw": x.ftw, "st": st}));
@@ -329,8 +372,29 @@ impl MachineState {
     /// Loads registers and memory into a CPU whose address space is empty.
     pub fn load_into(&self, cpu: &mut Cpu) -> Result<(), StateError> {
         cpu.set_registers(&self.regs);
-        cpu.set_fs_base(self.fs_base);
-        cpu.set_gs_base(self.gs_base);
+        if let Some(segs) = self.segs {
+            let mut t = DescriptorTable::new();
+            t.set(0x23, Descriptor { base: 0, kind: DescKind::Code32 });
+            t.set(0x2b, Descriptor { base: 0, kind: DescKind::Data });
+            t.set(0x33, Descriptor { base: 0, kind: DescKind::Code64 });
+            for (s, base) in [(sreg::FS, self.fs_base), (sreg::GS, self.gs_base)] {
+                if segs[s] & !3 != 0 && t.get(segs[s]).is_none() {
+                    t.set(segs[s], Descriptor { base, kind: DescKind::Data });
+                }
+            }
+            cpu.descriptors = t;
+            for (s, &sel) in segs.iter().enumerate() {
+                let base = match s {
+                    sreg::FS => self.fs_base,
+                    sreg::GS => self.gs_base,
+                    _ => 0,
+                };
+                cpu.seg[s] = crate::regs::Segment { selector: sel, base, usable: sel & !3 != 0 };
+            }
+        } else {
+            cpu.set_fs_base(self.fs_base);
+            cpu.set_gs_base(self.gs_base);
+        }
         // Map each page once; regions sharing a page were checked to agree on prot.
         for (i, r) in self.memory.iter().enumerate() {
             let (start, len) = r.pages();
@@ -354,6 +418,9 @@ impl MachineState {
         out.regs = cpu.registers();
         out.fs_base = cpu.seg[sreg::FS].base;
         out.gs_base = cpu.seg[sreg::GS].base;
+        if out.segs.is_some() {
+            out.segs = Some(std::array::from_fn(|i| cpu.seg[i].selector));
+        }
         for r in &mut out.memory {
             let (start, len) = r.pages();
             let n = (start + len - r.addr as u64) as usize;

@@ -10,9 +10,8 @@
 
 use std::fmt::Write as _;
 
-use x86wow_cpu::regs::{sreg, DescKind, Descriptor, DescriptorTable};
 use x86wow_cpu::state::MachineState;
-use x86wow_cpu::{vector, Cpu, Detail, Exit};
+use x86wow_cpu::{vector, Detail, Exit};
 
 use crate::native::{NativeCase, NativeOutcome, NativeRegion, RunStatus, Selectors};
 
@@ -87,33 +86,18 @@ pub fn from_native(o: &NativeOutcome) -> Result<Outcome, String> {
     })
 }
 
-/// A CPU set up like the runner's process: Linux's user selectors (CS 0x23, data
-/// 0x2B) and the runner's TLS selectors for FS and GS with the case's bases.
-pub fn linux_cpu(state: &MachineState, sel: &Selectors) -> Result<Cpu, String> {
-    let mut cpu = Cpu::new();
-    let mut t = DescriptorTable::new();
-    t.set(0x23, Descriptor { base: 0, kind: DescKind::Code32 });
-    t.set(0x2b, Descriptor { base: 0, kind: DescKind::Data });
-    t.set(0x33, Descriptor { base: 0, kind: DescKind::Code64 });
-    cpu.descriptors = t;
-    state.load_into(&mut cpu).map_err(|e| e.to_string())?;
-    for (s, v) in [(sreg::ES, sel.es), (sreg::CS, sel.cs), (sreg::SS, sel.ss), (sreg::DS, sel.ds)] {
-        cpu.seg[s].selector = v;
-    }
-    for (s, v, base) in [(sreg::FS, sel.fs, state.fs_base), (sreg::GS, sel.gs, state.gs_base)] {
-        if v & !3 != 0 {
-            cpu.descriptors.set(v, Descriptor { base, kind: DescKind::Data });
-        }
-        cpu.seg[s].selector = v;
-        cpu.seg[s].base = base;
-        cpu.seg[s].usable = v & !3 != 0;
-    }
-    Ok(cpu)
+/// The state with the runner's selectors: Linux's user selectors (CS 0x23, data 0x2B)
+/// and the runner's TLS selectors for FS and GS (with the case's bases).
+pub fn with_selectors(state: &MachineState, sel: &Selectors) -> MachineState {
+    let mut st = state.clone();
+    st.segs = Some([sel.es, sel.cs, sel.ss, sel.ds, sel.fs, sel.gs]);
+    st
 }
 
 /// Runs the state in the interpreter with the runner's selectors.
 pub fn interpret(state: &MachineState, sel: &Selectors, budget: u64) -> Result<Outcome, String> {
-    let mut cpu = linux_cpu(state, sel)?;
+    let state = &with_selectors(state, sel);
+    let mut cpu = state.to_cpu().map_err(|e| e.to_string())?;
     let exit = cpu.run(budget);
     let end = match exit {
         Exit::Hlt => End { vector: 13, err: Some(0), cr2: None },

@@ -130,6 +130,11 @@ struct Builder<'a> {
     data: Vec<u8>,
     ro: Vec<u8>,
     stack: Vec<u8>,
+    /// Building a sequence: memory operands are `[EBX + disp]` with EBX fixed.
+    seq: bool,
+    /// Compact cases (for committed vectors): pages start zeroed and only windows
+    /// around the addresses the case touches get random bytes.
+    compact: bool,
 }
 
 const GPR32: [Register; 8] = [
@@ -151,6 +156,15 @@ fn reg_index(r: Register) -> Option<usize> {
 impl Builder<'_> {
     fn random_bytes(rng: &mut Rng, n: usize) -> Vec<u8> {
         (0..n).map(|_| rng.u32() as u8).collect()
+    }
+
+    /// In compact mode, fills random bytes around `addr` (the pages are zero otherwise).
+    fn touch(&mut self, addr: u32) {
+        if !self.compact {
+            return;
+        }
+        let bytes: Vec<u8> = (0..48).map(|_| self.rng.u32() as u8).collect();
+        write_mem(self, addr.wrapping_sub(16), &bytes);
     }
 
     /// Fixes register `i` to `v`; returns false if it is already fixed to something else.
@@ -223,18 +237,31 @@ fn code_offset(rng: &mut Rng) -> u32 {
 
 /// Builds one single-instruction case for `code`.
 pub fn single(rng: &mut Rng, code: Code) -> Result<GenCase, Skip> {
+    single_with(rng, code, false)
+}
+
+/// Like [`single`]; `compact` leaves the pages zero except around touched addresses.
+pub fn single_with(rng: &mut Rng, code: Code, compact: bool) -> Result<GenCase, Skip> {
     if let Some(why) = skip_reason(code) {
         return Err(Skip::Unsafe(why));
     }
     for _ in 0..64 {
-        if let Some(c) = try_single(rng, code)? {
+        if let Some(c) = try_single(rng, code, compact)? {
             return Ok(c);
         }
     }
     Err(Skip::NoGenerator(format!("{code:?}: could not encode after 64 attempts")))
 }
 
-fn try_single(rng: &mut Rng, code: Code) -> Result<Option<GenCase>, Skip> {
+fn page(rng: &mut Rng, compact: bool) -> Vec<u8> {
+    if compact {
+        vec![0; PAGE as usize]
+    } else {
+        Builder::random_bytes(rng, PAGE as usize)
+    }
+}
+
+fn try_single(rng: &mut Rng, code: Code, compact: bool) -> Result<Option<GenCase>, Skip> {
     let mut b = Builder {
         gpr: [0; 8],
         fixed: [false; 8],
@@ -242,9 +269,11 @@ fn try_single(rng: &mut Rng, code: Code) -> Result<Option<GenCase>, Skip> {
         fs_base: 0,
         gs_base: 0,
         code: vec![0xf4; PAGE as usize],
-        data: Builder::random_bytes(rng, PAGE as usize),
-        ro: Builder::random_bytes(rng, PAGE as usize),
-        stack: Builder::random_bytes(rng, PAGE as usize),
+        data: page(rng, compact),
+        ro: page(rng, compact),
+        stack: page(rng, compact),
+        seq: false,
+        compact,
         rng,
     };
     for i in 0..8 {
@@ -268,6 +297,7 @@ fn try_single(rng: &mut Rng, code: Code) -> Result<Option<GenCase>, Skip> {
         _ => STACK + 0x400 + (b.rng.below(0x600) & !3),
     };
     b.fix(ESP, esp);
+    b.touch(esp);
     let at = CODE + code_offset(b.rng);
     let ins = match build_instruction(&mut b, code, at)? {
         Some(i) => i,
@@ -299,6 +329,16 @@ fn try_single(rng: &mut Rng, code: Code) -> Result<Option<GenCase>, Skip> {
 /// Chooses a memory operand reaching `target` for instruction `ins` (operand index
 /// `op`), using free registers as base/index; `None` if no registers are free.
 fn memory_operand(b: &mut Builder, ins: &mut Instruction, op: u32, size: u32, addr16_ok: bool) -> Option<()> {
+    if b.seq {
+        ins.set_op_kind(op, OpKind::Memory);
+        ins.set_memory_base(Register::EBX);
+        ins.set_memory_index(Register::None);
+        ins.set_memory_index_scale(1);
+        let disp = b.rng.below(0x100) * 4 + b.rng.below(4) * b.rng.below(2);
+        ins.set_memory_displacement32(disp);
+        ins.set_memory_displ_size(if disp < 0x80 { 1 } else { 4 });
+        return Some(());
+    }
     let mut target = b.data_target(size);
     let seg = match b.rng.below(10) {
         0 => Register::FS,
@@ -522,6 +562,16 @@ fn build_instruction(b: &mut Builder, code: Code, at: u32) -> Result<Option<Inst
                 ins.set_op_kind(i, OpKind::Register);
                 ins.set_op_register(i, r);
             }
+            K::cr_reg | K::dr_reg | K::tr_reg => {
+                // Privileged in user mode (#GP): any encodable register will do.
+                let r = match k {
+                    K::cr_reg => b.rng.pick(&[Register::CR0, Register::CR2, Register::CR3, Register::CR4]),
+                    K::dr_reg => b.rng.pick(&[Register::DR0, Register::DR3, Register::DR6, Register::DR7]),
+                    _ => Register::TR6,
+                };
+                ins.set_op_kind(i, OpKind::Register);
+                ins.set_op_register(i, r);
+            }
             K::seg_reg => {
                 let r = b.rng.pick(&[
                     Register::ES,
@@ -690,7 +740,8 @@ fn special_setup(b: &mut Builder, ins: &mut Instruction, m: Mnemonic, at: u32) -
             if ins.op_kind(0) == OpKind::Register {
                 if let Some(i) = reg_index(ins.op_register(0)) {
                     if i == ESP {
-                        return Err(Skip::NoGenerator("indirect branch through ESP".into()));
+                        // CALL/JMP ESP: the target is the stack page (not executable).
+                        return Ok(());
                     }
                     let t = b.code_target(at..at + 16);
                     let v = if ins.op_register(0).size() == 2 {
@@ -727,6 +778,7 @@ fn special_setup(b: &mut Builder, ins: &mut Instruction, m: Mnemonic, at: u32) -
         }
         M::Enter => {
             let ebp = STACK + 0x400 + b.rng.below(0x800);
+            b.touch(ebp);
             if !b.fix(5, ebp) {
                 return Err(Skip::NoGenerator("ENTER with a fixed EBP".into()));
             }
@@ -736,6 +788,7 @@ fn special_setup(b: &mut Builder, ins: &mut Instruction, m: Mnemonic, at: u32) -
         }
         M::Leave => {
             let ebp = STACK + b.rng.below(PAGE);
+            b.touch(ebp);
             b.fix(5, ebp);
         }
         M::Int => {
@@ -827,4 +880,157 @@ fn write_mem(b: &mut Builder, addr: u32, bytes: &[u8]) {
         };
         buf[(a - base) as usize] = v;
     }
+}
+
+/// Mnemonics a sequence may not contain: control flow (the sequence runs straight
+/// through), instructions with implicit memory operands addressed by registers the
+/// sequence does not control, and anything that loads segment registers or writes EBX
+/// or ESP implicitly.
+fn sequence_ok(code: Code) -> bool {
+    use iced_x86::FlowControl;
+    use Mnemonic as M;
+    if code.flow_control() != FlowControl::Next || skip_reason(code).is_some() || code.is_privileged() {
+        return false;
+    }
+    let kinds = op_kinds(code);
+    if kinds.iter().any(|k| {
+        matches!(
+            k,
+            K::seg_rSI
+                | K::es_rDI
+                | K::seg_rDI
+                | K::seg_rBX_al
+                | K::seg_reg
+                | K::es
+                | K::cs
+                | K::ss
+                | K::ds
+                | K::fs
+                | K::gs
+                | K::mem_offs
+        )
+    }) {
+        return false;
+    }
+    !matches!(
+        code.mnemonic(),
+        M::Cpuid
+            | M::Popa
+            | M::Popad
+            | M::Enter
+            | M::Leave
+            | M::Lds
+            | M::Les
+            | M::Lfs
+            | M::Lgs
+            | M::Lss
+            | M::Cmpxchg8b
+            | M::Bound
+            | M::In
+            | M::Out
+            | M::Lar
+            | M::Lsl
+            | M::Verr
+            | M::Verw
+    )
+}
+
+/// A straight-line sequence of 2 to 6 instructions drawn from `pool`: registers random,
+/// memory operands `[EBX + disp]` inside the data page, so lazily computed flags are
+/// consumed by later instructions (ADC after ADD, Jcc-free SETcc/CMOVcc, ...).
+pub fn sequence(rng: &mut Rng, pool: &[Code]) -> GenCase {
+    sequence_with(rng, pool, false)
+}
+
+/// Like [`sequence`], optionally compact (see [`single_with`]).
+pub fn sequence_with(rng: &mut Rng, pool: &[Code], compact: bool) -> GenCase {
+    let pool: Vec<Code> = pool.iter().copied().filter(|&c| sequence_ok(c)).collect();
+    loop {
+        if let Some(c) = try_sequence(rng, &pool, compact) {
+            return c;
+        }
+    }
+}
+
+fn try_sequence(rng: &mut Rng, pool: &[Code], compact: bool) -> Option<GenCase> {
+    let mut b = Builder {
+        gpr: [0; 8],
+        fixed: [false; 8],
+        eflags: 0x202,
+        fs_base: DATA,
+        gs_base: 0,
+        code: vec![0xf4; PAGE as usize],
+        data: page(rng, compact),
+        ro: page(rng, compact),
+        stack: page(rng, compact),
+        seq: true,
+        compact,
+        rng,
+    };
+    for i in 0..8 {
+        b.gpr[i] = b.rng.edgy();
+    }
+    b.eflags |= b.rng.u32() & 0x8d5;
+    b.fix(3, DATA + 0x400 - 0x200);
+    b.fix(ESP, STACK + 0x800);
+    if compact {
+        // Sequences address [EBX + 0..0x400] and the stack near ESP.
+        let d: Vec<u8> = (0..0x480).map(|_| b.rng.u32() as u8).collect();
+        write_mem(&mut b, DATA + 0x1e0, &d);
+        b.touch(STACK + 0x800);
+    }
+    let n = 2 + b.rng.below(5);
+    let start = CODE + 0x400;
+    let mut at = start;
+    let mut codes = Vec::new();
+    let mut text = Vec::new();
+    let mut factory = iced_x86::InstructionInfoFactory::new();
+    for _ in 0..n {
+        let code = b.rng.pick(pool);
+        let Ok(Some(ins)) = build_instruction(&mut b, code, at) else { return None };
+        // Reject explicit writes of EBX or ESP (push/pop move ESP implicitly; fine).
+        let info = factory.info(&ins);
+        let bad = info.used_registers().iter().any(|u| {
+            matches!(u.register().full_register32(), Register::EBX | Register::ESP)
+                && matches!(
+                    u.access(),
+                    iced_x86::OpAccess::Write
+                        | iced_x86::OpAccess::ReadWrite
+                        | iced_x86::OpAccess::CondWrite
+                        | iced_x86::OpAccess::ReadCondWrite
+                )
+                && !ins.is_stack_instruction()
+        }) || (ins.is_stack_instruction()
+            && info.used_registers().iter().any(|u| {
+                u.register() == Register::ESP
+                    && u.access() != iced_x86::OpAccess::ReadWrite
+                    && u.access() != iced_x86::OpAccess::Read
+            }));
+        if bad {
+            return None;
+        }
+        let mut enc = Encoder::new(32);
+        let len = enc.encode(&ins, at as u64).ok()?;
+        let bytes = enc.take_buffer();
+        let off = (at - CODE) as usize;
+        b.code[off..off + len].copy_from_slice(&bytes);
+        at += len as u32;
+        codes.push(code);
+        text.push(format!("{ins}"));
+    }
+    // Single stepping through a sequence is covered by single-instruction cases.
+    b.eflags &= !(1 << 8);
+    let mut state = MachineState::default();
+    state.regs.set_gpr(b.gpr);
+    state.regs.eip = start;
+    state.regs.eflags = b.eflags;
+    state.fs_base = b.fs_base;
+    state.gs_base = b.gs_base;
+    state.memory = vec![
+        MemRegion { addr: CODE, size: PAGE, prot: Prot::RX, bytes: b.code },
+        MemRegion { addr: DATA, size: PAGE, prot: Prot::RW, bytes: b.data },
+        MemRegion { addr: RO, size: PAGE, prot: Prot::R, bytes: b.ro },
+        MemRegion { addr: STACK, size: PAGE, prot: Prot::RW, bytes: b.stack },
+    ];
+    Some(GenCase { state, codes, text: text.join("; ") })
 }

@@ -3,7 +3,8 @@
 //! [`native`] runs 32-bit x86 snippets on the host CPU from an exact machine state and reports
 //! the exact final state, so that the interpreter can be compared against real hardware.
 
-pub mod native;
 pub mod compare;
 pub mod gen;
+pub mod native;
 pub mod suite;
+pub mod vectors;

@@ -18,6 +18,8 @@ fn main() {
     let mut only: Vec<String> = Vec::new();
     let mut show = 20usize;
     let mut write_verified = false;
+    let mut sequences = 0u64;
+    let mut export: Option<String> = None;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         let mut val = || args.next().unwrap_or_else(|| panic!("{a} needs a value"));
@@ -27,8 +29,10 @@ fn main() {
             "--code" => only.push(val()),
             "--show" => show = parse(&val()) as usize,
             "--write-verified" => write_verified = true,
+            "--sequences" => sequences = parse(&val()),
+            "--export-vectors" => export = Some(val()),
             _ => {
-                eprintln!("usage: x86wow-hwcheck [--seed S] [--per-code N] [--code NAME]... [--show K] [--write-verified]");
+                eprintln!("usage: x86wow-hwcheck [--seed S] [--per-code N] [--code NAME]... [--show K] [--sequences N] [--write-verified]");
                 std::process::exit(2);
             }
         }
@@ -50,8 +54,19 @@ fn main() {
                 })
         })
         .collect();
+    if let Some(path) = export {
+        export_vectors(&mut runner, &list, per_code, sequences, seed, &path);
+        return;
+    }
     let t = std::time::Instant::now();
-    let report = run_codes(&mut runner, &list, per_code, seed);
+    let mut report = run_codes(&mut runner, &list, per_code, seed);
+    if sequences > 0 {
+        let seq = x86wow_hwcheck::suite::run_sequences(&mut runner, Family::Integer, sequences, seed);
+        println!("sequences: {}", seq.summary());
+        report.cases += seq.cases;
+        report.mismatches.extend(seq.mismatches);
+        report.errors.extend(seq.errors);
+    }
     for m in report.mismatches.iter().take(show) {
         print!("{}", m.report());
     }
@@ -93,4 +108,41 @@ fn parse(s: &str) -> u64 {
     } else {
         s.parse().expect("number")
     }
+}
+
+/// Captures compact, hardware-confirmed vectors for `list` (and sequences) into `path`.
+fn export_vectors(
+    runner: &mut NativeRunner,
+    list: &[Code],
+    per_code: u64,
+    sequences: u64,
+    seed: u64,
+    path: &str,
+) {
+    use x86wow_hwcheck::gen::{self, Rng};
+    use x86wow_hwcheck::suite::case_seed;
+    let mut cases = Vec::new();
+    for &code in list {
+        for i in 0..per_code {
+            let mut rng = Rng::new(case_seed(seed, code, i));
+            if let Ok(c) = gen::single_with(&mut rng, code, true) {
+                cases.push(c);
+            }
+        }
+    }
+    let pool = codes(Family::Integer);
+    for i in 0..sequences {
+        let mut rng = Rng::new(seed ^ 0x5e90_0000_0000_0000 ^ i.wrapping_mul(0x9e37_79b9_7f4a_7c15));
+        cases.push(gen::sequence_with(&mut rng, &pool, true));
+    }
+    let mut all = Vec::new();
+    for chunk in cases.chunks(2000) {
+        let (v, problems) = x86wow_hwcheck::vectors::capture(runner, chunk);
+        for p in &problems {
+            eprintln!("not exported: {p}");
+        }
+        all.extend(v);
+    }
+    x86wow_hwcheck::vectors::write(std::path::Path::new(path), &all).expect("write vectors");
+    println!("wrote {} vectors to {path}", all.len());
 }

@@ -316,9 +316,7 @@ impl NativeRunner {
             return Err(Unavailable(e.to_string()));
         }
         if !cfg!(all(target_arch = "x86_64", target_os = "linux")) {
-            return Err(Unavailable(
-                "native execution needs an x86_64 Linux host".to_string(),
-            ));
+            return Err(Unavailable("native execution needs an x86_64 Linux host".to_string()));
         }
         let (exe, temp_exe) = locate_runner()?;
         let mut runner = NativeRunner {
@@ -346,8 +344,7 @@ impl NativeRunner {
         if let Some(p) = self.proc.take() {
             bury(p, "");
         }
-        self.spawn()
-            .map_err(|e| format!("the runner could not be started: {e}"))?;
+        self.spawn().map_err(|e| format!("the runner could not be started: {e}"))?;
         let case = NativeCase {
             eip: REGION_MIN,
             eflags: 0x202,
@@ -356,11 +353,7 @@ impl NativeRunner {
         };
         let out = self.run(std::slice::from_ref(&case));
         let o = &out[0];
-        if o.status != RunStatus::Completed
-            || o.signal != 11
-            || o.trapno != 13
-            || o.eip != REGION_MIN
-        {
+        if o.status != RunStatus::Completed || o.signal != 11 || o.trapno != 13 || o.eip != REGION_MIN {
             return Err(format!(
                 "sanity check failed: HLT at {REGION_MIN:#x} gave status {:?}, signal {}, \
                  trapno {}, eip {:#x}",
@@ -414,23 +407,14 @@ impl NativeRunner {
             let careful = careful_until.saturating_sub(pos);
             let span = self.run_span(cases, &todo[pos..], careful, &mut outs);
             pos += span.answered;
-            if let Some(Died {
-                reason,
-                written,
-                culprit_known,
-            }) = span.died
-            {
+            if let Some(Died { reason, written, culprit_known }) = span.died {
                 self.restarts += 1;
                 if culprit_known || pos >= todo.len() {
                     continue;
                 }
                 if pos < careful_until {
                     let i = todo[pos];
-                    outs[i] = Some(not_run(
-                        &cases[i],
-                        &self.info,
-                        RunStatus::RunnerDied(reason),
-                    ));
+                    outs[i] = Some(not_run(&cases[i], &self.info, RunStatus::RunnerDied(reason)));
                     pos += 1;
                 } else {
                     careful_until = pos + written.saturating_sub(span.answered).max(1);
@@ -440,9 +424,7 @@ impl NativeRunner {
         outs.into_iter()
             .zip(cases)
             .map(|(o, c)| {
-                o.unwrap_or_else(|| {
-                    not_run(c, &self.info, RunStatus::RunnerDied("not run".to_string()))
-                })
+                o.unwrap_or_else(|| not_run(c, &self.info, RunStatus::RunnerDied("not run".to_string())))
             })
             .collect()
     }
@@ -454,12 +436,8 @@ impl NativeRunner {
         } else {
             cmd.env_remove(SLOW_SYSCALLS_ENV);
         }
-        let mut child = cmd
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .map_err(|e| {
+        let mut child =
+            cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().map_err(|e| {
                 if e.raw_os_error() == Some(8) {
                     format!(
                         "{}: {e} (the kernel cannot run 32-bit x86 programs: IA32 emulation \
@@ -478,27 +456,14 @@ impl NativeRunner {
             .name("hwcheck-native-reader".to_string())
             .spawn(move || reader_thread(stdout, tx))
             .map_err(|e| format!("cannot spawn reader thread: {e}"))?;
-        let proc = Proc {
-            child,
-            stdin,
-            stderr,
-            rx,
-        };
+        let proc = Proc { child, stdin, stderr, rx };
         let hello = match proc.rx.recv_timeout(Duration::from_secs(20)) {
             Ok(Ok(buf)) => buf,
-            Ok(Err(e)) => {
-                return Err(format!(
-                    "no hello from the runner ({e}); {}",
-                    bury(proc, "")
-                ))
-            }
+            Ok(Err(e)) => return Err(format!("no hello from the runner ({e}); {}", bury(proc, ""))),
             Err(_) => return Err(format!("the runner did not answer; {}", bury(proc, ""))),
         };
         if hello.len() < 52 || le32(&hello, 0) != MAGIC_HELLO || le32(&hello, 8) != PROTO_VERSION {
-            return Err(format!(
-                "bad hello record from the runner; {}",
-                bury(proc, "")
-            ));
+            return Err(format!("bad hello record from the runner; {}", bury(proc, "")));
         }
         let (cs, ds) = (le32(&hello, 12) as u16, le32(&hello, 16) as u16);
         let pid = proc.child.id();
@@ -530,22 +495,13 @@ impl NativeRunner {
     ) -> SpanResult {
         let Some(proc) = self.proc.as_mut() else {
             let reason = "no runner".to_string();
-            return SpanResult {
-                answered: 0,
-                died: Some(Died {
-                    reason,
-                    written: 0,
-                    culprit_known: false,
-                }),
-            };
+            return SpanResult { answered: 0, died: Some(Died { reason, written: 0, culprit_known: false }) };
         };
         let info = &self.info;
         let timeout_us = self.timeout.as_micros().min(u32::MAX as u128) as u32;
         let watchdog = self.timeout * 4 + Duration::from_secs(30);
         let written = AtomicUsize::new(0);
-        let Proc {
-            child, stdin, rx, ..
-        } = proc;
+        let Proc { child, stdin, rx, .. } = proc;
         let mut answered = 0;
         let mut died: Option<String> = None;
         // The case named by a death notice (its outcome is filled in below).
@@ -570,9 +526,7 @@ impl NativeRunner {
                             answered += 1;
                         }
                         Ok((id, _)) => {
-                            died = Some(format!(
-                                "protocol error: outcome for case {id}, expected {i}"
-                            ));
+                            died = Some(format!("protocol error: outcome for case {id}, expected {i}"));
                             break;
                         }
                         Err(e) => {
@@ -601,10 +555,7 @@ impl NativeRunner {
             let _ = writer.join();
         });
         match died {
-            None => SpanResult {
-                answered,
-                died: None,
-            },
+            None => SpanResult { answered, died: None },
             Some(reason) => {
                 let proc = self.proc.take().expect("proc");
                 let reason = format!("{reason}; {}", bury(proc, &reason));
@@ -614,14 +565,7 @@ impl NativeRunner {
                 }
                 let written = written.load(Ordering::SeqCst);
                 let culprit_known = culprit.is_some();
-                SpanResult {
-                    answered,
-                    died: Some(Died {
-                        reason,
-                        written,
-                        culprit_known,
-                    }),
-                }
+                SpanResult { answered, died: Some(Died { reason, written, culprit_known }) }
             }
         }
     }
@@ -701,9 +645,7 @@ fn locate_runner() -> Result<(PathBuf, bool), Unavailable> {
         }
     }
     if RUNNER_IMAGE.is_empty() {
-        return Err(Unavailable(
-            "the runner executable was not built".to_string(),
-        ));
+        return Err(Unavailable("the runner executable was not built".to_string()));
     }
     // The build directory is gone: write the embedded copy.
     use std::os::unix::fs::OpenOptionsExt;
@@ -717,18 +659,9 @@ fn locate_runner() -> Result<(PathBuf, bool), Unavailable> {
         .create_new(true)
         .mode(0o700)
         .open(&path)
-        .map_err(|e| {
-            Unavailable(format!(
-                "cannot write the runner to {}: {e}",
-                path.display()
-            ))
-        })?;
-    f.write_all(RUNNER_IMAGE).map_err(|e| {
-        Unavailable(format!(
-            "cannot write the runner to {}: {e}",
-            path.display()
-        ))
-    })?;
+        .map_err(|e| Unavailable(format!("cannot write the runner to {}: {e}", path.display())))?;
+    f.write_all(RUNNER_IMAGE)
+        .map_err(|e| Unavailable(format!("cannot write the runner to {}: {e}", path.display())))?;
     Ok((path, true))
 }
 
@@ -803,10 +736,7 @@ fn write_cases(
 
 fn validate(c: &NativeCase) -> Result<(), String> {
     if c.regions.len() > MAX_REGIONS {
-        return Err(format!(
-            "{} regions (at most {MAX_REGIONS})",
-            c.regions.len()
-        ));
+        return Err(format!("{} regions (at most {MAX_REGIONS})", c.regions.len()));
     }
     let mut total = 0usize;
     let mut spans: Vec<(u64, u64)> = Vec::with_capacity(c.regions.len());
@@ -827,26 +757,18 @@ fn validate(c: &NativeCase) -> Result<(), String> {
             ));
         }
         if r.prot > 7 {
-            return Err(format!(
-                "region at {:#x}: bad protection {:#x}",
-                r.addr, r.prot
-            ));
+            return Err(format!("region at {:#x}: bad protection {:#x}", r.addr, r.prot));
         }
         total += len;
         spans.push((r.addr as u64, end));
     }
     if total > MAX_CASE_BYTES {
-        return Err(format!(
-            "regions total {total} bytes (at most {MAX_CASE_BYTES})"
-        ));
+        return Err(format!("regions total {total} bytes (at most {MAX_CASE_BYTES})"));
     }
     spans.sort_unstable();
     for w in spans.windows(2) {
         if w[1].0 < w[0].1 {
-            return Err(format!(
-                "regions at {:#x} and {:#x} overlap",
-                w[0].0, w[1].0
-            ));
+            return Err(format!("regions at {:#x} and {:#x} overlap", w[0].0, w[1].0));
         }
     }
     Ok(())
@@ -869,10 +791,7 @@ fn nonzero_span(page: &[u8]) -> Option<(usize, usize)> {
     let word = |k: usize| u64::from_le_bytes(page[8 * k..8 * k + 8].try_into().expect("8 bytes"));
     let words = page.len() / 8;
     let first = (0..words).find(|&k| word(k) != 0)?;
-    let last = (first..words)
-        .rev()
-        .find(|&k| word(k) != 0)
-        .unwrap_or(first);
+    let last = (first..words).rev().find(|&k| word(k) != 0).unwrap_or(first);
     let lo = 8 * first + (word(first).trailing_zeros() / 8) as usize;
     let hi = 8 * last + 8 - (word(last).leading_zeros() / 8) as usize;
     Some((lo, hi))
@@ -920,13 +839,7 @@ fn encode_case(buf: &mut Vec<u8>, id: u32, c: &NativeCase, flush: bool, timeout_
     for g in c.gpr {
         put32(buf, g);
     }
-    for v in [
-        c.eip,
-        c.eflags,
-        c.fs_base,
-        c.gs_base,
-        c.regions.len() as u32,
-    ] {
+    for v in [c.eip, c.eflags, c.fs_base, c.gs_base, c.regions.len() as u32] {
         put32(buf, v);
     }
     if let Some(fx) = &c.fxsave {
@@ -944,11 +857,7 @@ fn encode_case(buf: &mut Vec<u8>, id: u32, c: &NativeCase, flush: bool, timeout_
     buf[start + 4..start + 8].copy_from_slice(&len.to_le_bytes());
 }
 
-fn decode_outcome(
-    b: &[u8],
-    c: &NativeCase,
-    info: &RunnerInfo,
-) -> Result<(u32, NativeOutcome), String> {
+fn decode_outcome(b: &[u8], c: &NativeCase, info: &RunnerInfo) -> Result<(u32, NativeOutcome), String> {
     if b.len() < OUT_HDR + 4 || le32(b, 0) != MAGIC_OUT {
         return Err("bad outcome record".to_string());
     }
@@ -974,10 +883,8 @@ fn decode_outcome(
         return Err("truncated outcome".to_string());
     }
     let mlen = le32(b, off) as usize;
-    let msg = b
-        .get(off + 4..off + 4 + mlen)
-        .map(|m| String::from_utf8_lossy(m).into_owned())
-        .unwrap_or_default();
+    let msg =
+        b.get(off + 4..off + 4 + mlen).map(|m| String::from_utf8_lossy(m).into_owned()).unwrap_or_default();
     let status = match status {
         0 => RunStatus::Completed,
         1 => RunStatus::TimedOut,
@@ -1001,14 +908,7 @@ fn decode_outcome(
         err: le32(b, 64),
         cr2: le32(b, 68),
         selectors: info.selectors,
-        final_selectors: Selectors {
-            cs: sel(0),
-            ds: sel(1),
-            es: sel(2),
-            fs: sel(3),
-            gs: sel(4),
-            ss: sel(5),
-        },
+        final_selectors: Selectors { cs: sel(0), ds: sel(1), es: sel(2), fs: sel(3), gs: sel(4), ss: sel(5) },
         fxsave,
         regions: regions
             .into_iter()

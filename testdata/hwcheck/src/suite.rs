@@ -151,3 +151,21 @@ pub fn compare_batch(runner: &mut NativeRunner, batch: &mut Vec<(GenCase, u64)>,
         }
     }
 }
+
+/// Generates `count` multi-instruction sequences from the codes of `family` and
+/// compares them.
+pub fn run_sequences(runner: &mut NativeRunner, family: Family, count: u64, seed: u64) -> Report {
+    let pool = codes(family);
+    let mut report = Report::default();
+    let mut batch = Vec::new();
+    for i in 0..count {
+        let cs = seed ^ 0x5e90_0000_0000_0000 ^ i.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        let mut rng = Rng::new(cs);
+        batch.push((gen::sequence(&mut rng, &pool), cs));
+        if batch.len() >= 2000 {
+            compare_batch(runner, &mut batch, &mut report);
+        }
+    }
+    compare_batch(runner, &mut batch, &mut report);
+    report
+}
