@@ -3,8 +3,11 @@
 use std::collections::HashSet;
 
 use iced_x86::{Decoder, DecoderError, DecoderOptions, Instruction, Mnemonic};
-use x86wow_mmu::Memory;
+use x86wow_mmu::{Memory, PAGE_SHIFT};
 
+use std::sync::Arc;
+
+use crate::cache::{self, ends_block, page_of, Block, BlockCache, Op, MAX_BLOCK};
 use crate::config::Config;
 use crate::exception::{vector, Exception, Exit};
 use crate::flags::{bits, Flags};
@@ -117,6 +120,7 @@ pub struct Cpu {
     /// Tracks the "MOV SS / POP SS" interrupt shadow for single stepping.
     pub(crate) inhibit_trap: bool,
     decoder_options: u32,
+    cache: BlockCache,
 }
 
 impl Default for Cpu {
@@ -151,6 +155,7 @@ impl Cpu {
             hook_stop: false,
             inhibit_trap: false,
             decoder_options: DecoderOptions::AMD,
+            cache: BlockCache::default(),
         }
     }
 
@@ -369,12 +374,130 @@ impl Cpu {
 
     /// Runs at most `budget` instructions.
     pub fn run(&mut self, budget: u64) -> Exit {
-        for _ in 0..budget {
-            if let Some(exit) = self.step_one() {
-                return exit;
+        let mut left = budget;
+        while left > 0 {
+            if !self.cache.enabled {
+                left -= 1;
+                if let Some(exit) = self.step_one() {
+                    return exit;
+                }
+                continue;
+            }
+            let eip = self.eip;
+            let ops = match self.cached_block(eip) {
+                Ok(ops) => ops,
+                Err(exception) => {
+                    // The first instruction of a block cannot be fetched or decoded;
+                    // breakpoints and hooks still come first.
+                    if let Some(exit) = self.pre_instruction(eip) {
+                        return exit;
+                    }
+                    return Exit::Exception { exception, eip };
+                }
+            };
+            let writes = self.mem.code_writes();
+            for op in ops.iter() {
+                if left == 0 {
+                    return Exit::BudgetExhausted;
+                }
+                left -= 1;
+                if self.has_debug_checks() {
+                    if let Some(exit) = self.pre_instruction(self.eip) {
+                        return exit;
+                    }
+                }
+                let next = op.ins.next_ip32();
+                if let Some(exit) = self.execute_with(&op.ins, op.handler) {
+                    return exit;
+                }
+                // Leave the block when control went elsewhere or code was written.
+                if self.eip != next || self.mem.code_writes() != writes {
+                    break;
+                }
             }
         }
         Exit::BudgetExhausted
+    }
+
+    /// Whether breakpoints, code hooks or a pending resume need checking per instruction.
+    #[inline]
+    fn has_debug_checks(&self) -> bool {
+        !self.breakpoints.is_empty() || !self.code_hooks.is_empty() || self.resume_at.is_some()
+    }
+
+    /// Breakpoints and code hooks before the instruction at `eip`.
+    fn pre_instruction(&mut self, eip: u32) -> Option<Exit> {
+        if self.resume_at.take() == Some(eip) {
+            return None;
+        }
+        if self.breakpoints.contains(&eip) {
+            self.resume_at = Some(eip);
+            return Some(Exit::Breakpoint(eip));
+        }
+        if !self.code_hooks.is_empty() && self.run_code_hooks(eip) == HookAction::Stop {
+            self.resume_at = Some(eip);
+            return Some(Exit::HookStop);
+        }
+        None
+    }
+
+    /// The valid cached block at `eip`, decoding it if needed.
+    fn cached_block(&mut self, eip: u32) -> Result<Arc<[Op]>, Exception> {
+        if let Some(i) = self.cache.get(eip) {
+            let b = self.cache.block(i);
+            let valid = b.layout_epoch == self.mem.layout_epoch()
+                && b.pages[..b.npages as usize].iter().all(|&(pn, gen)| self.mem.generation(pn << PAGE_SHIFT) == Some(gen));
+            if valid {
+                return Ok(b.ops.clone());
+            }
+        }
+        let block = self.decode_block(eip)?;
+        let ops = block.ops.clone();
+        self.cache.insert(block);
+        Ok(ops)
+    }
+
+    /// Decodes a block starting at `eip`. Only the first instruction's fetch may raise
+    /// (and consume a guard page); later ones are fetched without side effects and end
+    /// the block when they cannot be decoded.
+    fn decode_block(&mut self, eip: u32) -> Result<Block, Exception> {
+        let first = self.decode_at(eip)?;
+        let cs = self.seg[sreg::CS].base;
+        let start_page = page_of(cs.wrapping_add(eip));
+        let mut ops = Vec::with_capacity(8);
+        let mut pages = [(0u64, 0u64); 2];
+        let mut npages = 0u8;
+        let mut ins = first;
+        loop {
+            let lin = cs.wrapping_add(ins.ip32());
+            let last = lin.wrapping_add(ins.len() as u32 - 1);
+            for pn in [page_of(lin), page_of(last)] {
+                if !pages[..npages as usize].iter().any(|&(p, _)| p == pn) && (npages as usize) < pages.len() {
+                    let gen = self.mem.mark_code(pn << PAGE_SHIFT).unwrap_or(0);
+                    pages[npages as usize] = (pn, gen);
+                    npages += 1;
+                }
+            }
+            let next = ins.next_ip32();
+            let stop = ends_block(&ins) || ops.len() + 1 >= MAX_BLOCK || page_of(cs.wrapping_add(next)) != start_page;
+            ops.push(cache::op(ins));
+            if stop {
+                break;
+            }
+            match self.peek_instruction(next) {
+                Some(i) => ins = i,
+                None => break,
+            }
+        }
+        Ok(Block { start: eip, ops: ops.into(), pages, npages, layout_epoch: self.mem.layout_epoch() })
+    }
+
+    /// Enables or disables the decoded-block cache (it is on by default). With it off,
+    /// every instruction is fetched and decoded as it executes: the plain path that
+    /// lockstep tests compare the cached one against.
+    pub fn set_block_cache(&mut self, on: bool) {
+        self.cache.enabled = on;
+        self.cache.clear();
     }
 
     fn step_one(&mut self) -> Option<Exit> {
@@ -413,6 +536,11 @@ impl Cpu {
 
     /// Executes one decoded instruction at EIP.
     pub fn execute(&mut self, ins: &Instruction) -> Option<Exit> {
+        self.execute_with(ins, table::handler(ins.code()))
+    }
+
+    #[inline]
+    fn execute_with(&mut self, ins: &Instruction, handler: table::Handler) -> Option<Exit> {
         let start = self.eip;
         // The single-step trap depends on TF before the instruction. MOV SS / POP SS
         // set `inhibit_trap`, suppressing the trap after themselves (the next
@@ -420,7 +548,7 @@ impl Cpu {
         let trap = self.flags.tf();
         self.inhibit_trap = false;
         self.eip = ins.next_ip32();
-        let result = (table::handler(ins.code()))(self, ins);
+        let result = handler(self, ins);
         match result {
             Ok(()) => {
                 self.insns += 1;

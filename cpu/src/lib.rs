@@ -25,6 +25,7 @@
 //! }
 //! ```
 
+mod cache;
 pub mod config;
 pub mod coverage;
 mod cpu;

@@ -109,6 +109,11 @@ pub struct Memory {
     /// Bumped whenever a cached translation of a page could go stale: mapping changes,
     /// protection changes, copy-on-write copies and snapshot restores.
     epoch: u64,
+    /// Bumped on mapping and protection changes and restores only (not on copies):
+    /// what cached instruction decodes depend on besides page contents.
+    layout_epoch: u64,
+    /// Number of writes that hit a page holding cached code.
+    code_writes: u64,
 }
 
 impl Default for Memory {
@@ -143,6 +148,8 @@ impl Memory {
             zero: Arc::new([0; PAGE_SIZE as usize]),
             next_gen: 1,
             epoch: 0,
+            layout_epoch: 0,
+            code_writes: 0,
         }
     }
 
@@ -173,6 +180,7 @@ impl Memory {
             self.tables.insert(pn, page);
         }
         self.epoch += 1;
+        self.layout_epoch += 1;
         Ok(())
     }
 
@@ -193,6 +201,7 @@ impl Memory {
             self.tables.remove(pn);
         }
         self.epoch += 1;
+        self.layout_epoch += 1;
         Ok(())
     }
 
@@ -206,6 +215,7 @@ impl Memory {
             }
         }
         self.epoch += 1;
+        self.layout_epoch += 1;
         Ok(())
     }
 
@@ -283,6 +293,7 @@ impl Memory {
         if page.prot.contains(Prot::GUARD) {
             page.prot.remove(Prot::GUARD);
             self.epoch += 1;
+            self.layout_epoch += 1;
             return Err(Fault {
                 addr,
                 access,
@@ -365,6 +376,7 @@ impl Memory {
                 page.gen = gen;
                 page.code = false;
                 self.next_gen = gen;
+                self.code_writes += 1;
             }
             done += n;
         }
@@ -495,6 +507,18 @@ impl Memory {
         self.epoch
     }
 
+    /// A counter that changes whenever a mapping or protection changes (including a
+    /// guard flag consumed, and restores), but not when data is copied or written.
+    pub fn layout_epoch(&self) -> u64 {
+        self.layout_epoch
+    }
+
+    /// How many writes have hit pages holding cached code (see [`Memory::mark_code`]);
+    /// an instruction cache checks it to notice self-modifying code mid-block.
+    pub fn code_writes(&self) -> u64 {
+        self.code_writes
+    }
+
     /// Captures the address space. Costs one copy of the page tables; page data is shared
     /// and copied only when either side writes it.
     pub fn snapshot(&self) -> Snapshot {
@@ -507,6 +531,8 @@ impl Memory {
     pub fn restore(&mut self, snap: &Snapshot) {
         self.tables = snap.tables.clone();
         self.epoch += 1;
+        self.layout_epoch += 1;
+        self.code_writes += 1;
     }
 }
 

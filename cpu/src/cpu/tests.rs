@@ -262,3 +262,85 @@ fn rdtsc_is_deterministic() {
     cpu.run(10);
     assert_eq!((cpu.gpr[0], cpu.gpr[2]), (1003, 0));
 }
+
+#[test]
+fn self_modifying_code_in_the_same_block_takes_effect() {
+    // mov byte [next+1], 42 ; next: mov al, 1 ; hlt  — the store patches the immediate
+    // of the very next instruction, which sits in the same cached block.
+    let mut cpu = cpu_with(|a| {
+        // mov byte [CODE+8], 42 is 7 bytes; the mov al, 1 after it has its immediate at +8.
+        a.mov(byte_ptr(CODE + 8), 42u32)?;
+        a.mov(al, 1u32)?;
+        a.hlt()
+    });
+    cpu.mem.protect(CODE as u64, 0x1000, Prot::RWX).unwrap();
+    assert_eq!(cpu.run(10), Exit::Hlt);
+    assert_eq!(cpu.gpr[0] & 0xff, 42);
+    // Run it again from the start: the patched bytes stay patched.
+    cpu.eip = CODE;
+    assert_eq!(cpu.run(10), Exit::Hlt);
+    assert_eq!(cpu.gpr[0] & 0xff, 42);
+}
+
+#[test]
+fn code_written_by_a_loader_after_running_is_redecoded() {
+    let mut cpu = cpu_with(|a| {
+        a.mov(eax, 1u32)?;
+        a.hlt()
+    });
+    assert_eq!(cpu.run(10), Exit::Hlt);
+    assert_eq!(cpu.gpr[0], 1);
+    cpu.mem.poke(CODE as u64 + 1, &7u32.to_le_bytes()).unwrap();
+    cpu.eip = CODE;
+    assert_eq!(cpu.run(10), Exit::Hlt);
+    assert_eq!(cpu.gpr[0], 7);
+}
+
+#[test]
+fn removing_execute_permission_invalidates_cached_code() {
+    let mut cpu = cpu_with(|a| {
+        a.nop()?;
+        a.hlt()
+    });
+    assert_eq!(cpu.run(10), Exit::Hlt);
+    cpu.mem.protect(CODE as u64, 0x1000, Prot::R).unwrap();
+    cpu.eip = CODE;
+    let (e, _) = exc(cpu.run(10));
+    assert_eq!((e.vector, e.error_code), (vector::PF, Some(0b10101)));
+}
+
+#[test]
+fn block_cache_and_plain_path_agree_on_random_programs() {
+    use crate::flags::bits;
+    // Random bytes as code (the plain path is the reference): same exits, same state.
+    let mut seed = 0x1234_5678_9abc_def0u64;
+    let mut next = || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    for _ in 0..300 {
+        let mut code = vec![0u8; 0x1000];
+        for b in code.iter_mut() {
+            *b = next() as u8;
+        }
+        let flags = 0x202 | (next() as u32 & bits::ARITH);
+        let mut runs = Vec::new();
+        for cached in [true, false] {
+            let mut cpu = Cpu::new();
+            cpu.set_block_cache(cached);
+            cpu.mem.map(CODE as u64, 0x1000, Prot::RWX).unwrap();
+            cpu.mem.poke(CODE as u64, &code).unwrap();
+            cpu.mem.map(STACK as u64, 0x1000, Prot::RW).unwrap();
+            cpu.eip = CODE + (code[0] as u32 & 0x3f);
+            cpu.gpr = [CODE, 7, 0x8000_0000, CODE + 0x800, STACK + 0x800, STACK + 0x400, CODE + 0x100, CODE + 0x200];
+            cpu.set_eflags(flags);
+            let exit = cpu.run(500);
+            let mut mem = vec![0u8; 0x1000];
+            cpu.mem.peek(CODE as u64, &mut mem).unwrap();
+            runs.push((exit, cpu.registers(), cpu.insns(), mem));
+        }
+        assert_eq!(runs[0], runs[1]);
+    }
+}

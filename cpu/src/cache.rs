@@ -1,0 +1,108 @@
+//! The decoded-block cache: instructions are decoded once into straight-line blocks
+//! that end at the first control transfer, a page boundary or a length limit.
+//!
+//! A block remembers the write generation of the page(s) its bytes came from (the mmu
+//! gives every page holding cached code a new generation when it is written, see
+//! `Memory::mark_code`) and the mmu's layout epoch (mapping and protection changes).
+//! A block is used only while both still match, so self-modifying code and code written
+//! by a loader are re-decoded. A write into cached code while a block runs is noticed
+//! through `Memory::code_writes` after each instruction, and the block is left at once.
+
+use iced_x86::{FlowControl, Instruction};
+use x86wow_mmu::PAGE_SHIFT;
+
+use crate::table::{self, Handler};
+
+/// Most instructions in one block.
+pub const MAX_BLOCK: usize = 32;
+
+/// A decoded instruction with its handler.
+#[derive(Clone)]
+pub struct Op {
+    pub ins: Instruction,
+    pub handler: Handler,
+}
+
+/// A straight-line run of decoded instructions starting at `start`.
+pub struct Block {
+    pub start: u32,
+    pub ops: std::sync::Arc<[Op]>,
+    /// The pages the bytes came from with their generations (one or two pages).
+    pub pages: [(u64, u64); 2],
+    pub npages: u8,
+    pub layout_epoch: u64,
+}
+
+/// Direct-mapped index from start EIP to block.
+const INDEX_BITS: u32 = 14;
+
+pub struct BlockCache {
+    index: Vec<u32>,
+    blocks: Vec<Block>,
+    pub enabled: bool,
+}
+
+impl Default for BlockCache {
+    fn default() -> Self {
+        BlockCache { index: vec![0; 1 << INDEX_BITS], blocks: Vec::new(), enabled: true }
+    }
+}
+
+#[inline]
+fn slot(eip: u32) -> usize {
+    ((eip ^ (eip >> INDEX_BITS) ^ (eip >> 28)) & ((1 << INDEX_BITS) - 1)) as usize
+}
+
+impl BlockCache {
+    /// The cached block starting at `eip`, if any (not yet validated).
+    #[inline]
+    pub fn get(&self, eip: u32) -> Option<usize> {
+        let i = self.index[slot(eip)];
+        if i == 0 {
+            return None;
+        }
+        let b = &self.blocks[(i - 1) as usize];
+        (b.start == eip).then_some((i - 1) as usize)
+    }
+
+    #[inline]
+    pub fn block(&self, i: usize) -> &Block {
+        &self.blocks[i]
+    }
+
+    /// Stores a block and returns its index. The cache is flushed when it grows large,
+    /// which bounds its memory whatever the guest does.
+    pub fn insert(&mut self, b: Block) -> usize {
+        if self.blocks.len() >= 1 << 16 {
+            self.clear();
+        }
+        let s = slot(b.start);
+        self.blocks.push(b);
+        self.index[s] = self.blocks.len() as u32;
+        self.blocks.len() - 1
+    }
+
+    pub fn clear(&mut self) {
+        self.blocks.clear();
+        self.index.fill(0);
+    }
+
+}
+
+/// Whether a block must end after this instruction.
+#[inline]
+pub fn ends_block(ins: &Instruction) -> bool {
+    ins.flow_control() != FlowControl::Next
+}
+
+/// Page number of a linear address.
+#[inline]
+pub fn page_of(lin: u32) -> u64 {
+    (lin as u64) >> PAGE_SHIFT
+}
+
+/// Builds an op for a decoded instruction.
+#[inline]
+pub fn op(ins: Instruction) -> Op {
+    Op { handler: table::handler(ins.code()), ins }
+}
