@@ -443,8 +443,25 @@ pub(crate) mod trans {
 
     pub const OPS: [&str; 8] = ["fsin", "fcos", "fsincos", "fptan", "fpatan", "f2xm1", "fyl2x", "fyl2xp1"];
 
-    /// In-domain operands for `op`.
+    /// In-domain operands for `op` (significands biased toward boundary patterns, or
+    /// uniformly random when `FP_UNIFORM` is set).
     pub fn operands(rng: &mut Rng, op: &str) -> (F80, F80) {
+        if std::env::var("FP_UNIFORM").is_ok() {
+            let mut r2 = Rng(rng.next());
+            let (a, b) = operands_biased(&mut r2, op);
+            let u = |v: F80, r: &mut Rng| {
+                if v == F80::ONE {
+                    v
+                } else {
+                    F80::new(v.se, r.next() | (1 << 63))
+                }
+            };
+            return (u(a, rng), u(b, rng));
+        }
+        operands_biased(rng, op)
+    }
+
+    fn operands_biased(rng: &mut Rng, op: &str) -> (F80, F80) {
         let s = (rng.bool() as u16) << 15;
         let sy = (rng.bool() as u16) << 15;
         match op {
@@ -694,17 +711,6 @@ fn explore_c1() {
     }
     for (k, v) in tab {
         eprintln!("{k:?}: {v}");
-    }
-}
-
-#[test]
-#[ignore]
-fn debug_f2xm1() {
-    let mut rng = Rng(5);
-    for _ in 0..400 {
-        let (a, _) = trans::operands(&mut rng, "f2xm1");
-        eprintln!("a={:04x}:{:016x}", a.se, a.signif);
-        let _ = x87::f2xm1(a, X87Control::default());
     }
 }
 
@@ -1143,4 +1149,128 @@ fn hw_x87_mem_operand() {
         }
     }
     assert_eq!(report("fdiv/fdivr/fsubr/fmul mem", bad, n), 0);
+}
+
+#[test]
+#[ignore]
+fn explore_tan_tiny_bits() {
+    let mut rng = Rng(31);
+    let mut same_exp = 0;
+    let mut n = 0;
+    let mut by_top: std::collections::BTreeMap<u64, (u32, u32)> = Default::default();
+    let mut by_low: std::collections::BTreeMap<u64, (u32, u32)> = Default::default();
+    for _ in 0..20000 {
+        let sig = rng.next() | (1 << 63);
+        let c1 = |e: u16| hw::fptan_push(0x037F, F80::new(0x3FFF - e, sig)).sw & SW_C1 != 0;
+        let a = c1(40);
+        let b = c1(50);
+        let c = c1(1000);
+        n += 1;
+        if a == b && b == c {
+            same_exp += 1;
+        }
+        let e = by_top.entry(sig >> 60).or_default();
+        if a {
+            e.0 += 1
+        } else {
+            e.1 += 1
+        }
+        let e = by_low.entry(sig & 0xF).or_default();
+        if a {
+            e.0 += 1
+        } else {
+            e.1 += 1
+        }
+    }
+    eprintln!("same C1 across exponents: {same_exp}/{n}");
+    eprintln!("by top4 bits: {by_top:?}");
+    eprintln!("by low4 bits: {by_low:?}");
+}
+
+#[test]
+#[ignore]
+fn explore_tan_tiny_model() {
+    use crate::bigf::BF;
+    let mut rng = Rng(37);
+    let samples: Vec<(u64, bool)> = (0..3000)
+        .map(|_| {
+            let sig = rng.next() | (1 << 63);
+            (sig, hw::fptan_push(0x037F, F80::new(0x3FFF - 40, sig)).sw & SW_C1 != 0)
+        })
+        .collect();
+    let pi = crate::x87::trans::pi66();
+    let exact_pi = crate::bigf::pi();
+    let one = BF::from_u64(1);
+    let cands: Vec<(&str, BF, BF)> = vec![
+        ("2/pi66,pi66/2", BF::from_u64(2).div(pi), pi.scale(-1)),
+        ("4/pi66,pi66/4", BF::from_u64(4).div(pi), pi.scale(-2)),
+        ("1/pi66,pi66", one.div(pi), pi),
+        ("2/pi,pi/2", BF::from_u64(2).div(exact_pi), exact_pi.scale(-1)),
+        ("4/pi,pi/4", BF::from_u64(4).div(exact_pi), exact_pi.scale(-2)),
+        ("1/pi,pi", one.div(exact_pi), exact_pi),
+    ];
+    for (name, c, d) in cands {
+        for p in [64u32, 66, 67, 68, 69, 70] {
+            for mode in 0..8u32 {
+                let qc = mode & 1 != 0;
+                let tt = mode & 2 != 0;
+                let tr = mode & 4 != 0;
+                let mut ok = 0;
+                for &(sig, hc1) in &samples {
+                    let x = BF::from_unpacked(crate::round::Unpacked {
+                        sign: false,
+                        exp: -40,
+                        sig: (sig as u128) << 64,
+                    });
+                    let cc = if qc { quant(c, p, false) } else { c };
+                    let dd = if qc { quant(d, p, false) } else { d };
+                    let t = quant(x.mul(cc), p, tt);
+                    let r = quant(t.mul(dd), p, tr);
+                    // rounds to x; C1 = x is larger than r
+                    let c1 = x.sub(r).neg == false && !x.sub(r).is_zero();
+                    if c1 == hc1 {
+                        ok += 1;
+                    }
+                }
+                if ok > 2400 || ok < 600 {
+                    eprintln!("{name} p={p} mode={mode}: {ok}/3000");
+                }
+            }
+        }
+    }
+    eprintln!("done");
+}
+
+#[test]
+#[ignore]
+fn explore_tan_tiny_sq() {
+    use crate::bigf::BF;
+    let mut rng = Rng(41);
+    let samples: Vec<(u64, bool)> = (0..3000)
+        .map(|_| {
+            let sig = rng.next() | (1 << 63);
+            (sig, hw::fptan_push(0x037F, F80::new(0x3FFF - 40, sig)).sw & SW_C1 != 0)
+        })
+        .collect();
+    for p in [62u32, 63, 64, 65, 66, 67, 68, 69, 70] {
+        let mut ok = [0; 4];
+        for &(sig, hc1) in &samples {
+            let x =
+                BF::from_unpacked(crate::round::Unpacked { sign: false, exp: 0, sig: (sig as u128) << 64 });
+            let sq = x.mul(x);
+            let up = |v: BF, q: BF| !q.sub(v).neg && !q.sub(v).is_zero();
+            let preds = [
+                up(sq, quant(sq, p, false)),
+                up(sq, quant(sq, p, false)) ^ true,
+                up(sq.div_small(3), quant(sq.div_small(3), p, false)),
+                up(sq.scale(-1), quant(x.mul(x).div_small(6), p, false)),
+            ];
+            for k in 0..4 {
+                if preds[k] == hc1 {
+                    ok[k] += 1;
+                }
+            }
+        }
+        eprintln!("p={p}: {ok:?} /3000");
+    }
 }
