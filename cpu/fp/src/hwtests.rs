@@ -1227,12 +1227,12 @@ fn explore_tan_tiny_model() {
                     let t = quant(x.mul(cc), p, tt);
                     let r = quant(t.mul(dd), p, tr);
                     // rounds to x; C1 = x is larger than r
-                    let c1 = x.sub(r).neg == false && !x.sub(r).is_zero();
+                    let c1 = !x.sub(r).neg && !x.sub(r).is_zero();
                     if c1 == hc1 {
                         ok += 1;
                     }
                 }
-                if ok > 2400 || ok < 600 {
+                if !(600..=2400).contains(&ok) {
                     eprintln!("{name} p={p} mode={mode}: {ok}/3000");
                 }
             }
