@@ -22,7 +22,7 @@ pub fn verified_cases(code: Code) -> u64 {
 /// Prints the report; returns the exit code (1 if any code is unimplemented).
 pub fn print(missing_only: bool) -> i32 {
     let mut status = 0;
-    for fam in [Family::Integer] {
+    for fam in Family::ALL {
         let all = codes(fam);
         let mut implemented = 0;
         let mut verified = 0;

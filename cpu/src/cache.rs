@@ -86,7 +86,6 @@ impl BlockCache {
         self.blocks.clear();
         self.index.fill(0);
     }
-
 }
 
 /// Whether a block must end after this instruction.

@@ -8,6 +8,17 @@ pub enum Family {
     /// General-purpose user-mode instructions, plus the privileged and I/O ones that
     /// user mode meets as #GP.
     Integer,
+    /// The x87 FPU (with FCMOVcc, FISTTP and FXSAVE/FXRSTOR).
+    X87,
+    /// MMX, including the MMX-register forms added by SSE, SSE2 and SSSE3.
+    Mmx,
+    /// SSE, SSE2, SSE3, SSSE3, SSE4.1, SSE4.2 (with CRC32), AES-NI and PCLMULQDQ, in
+    /// their legacy (non-VEX) encodings.
+    Sse,
+}
+
+impl Family {
+    pub const ALL: [Family; 4] = [Family::Integer, Family::X87, Family::Mmx, Family::Sse];
 }
 
 /// CPUID features whose instructions belong to the integer family.
@@ -80,6 +91,23 @@ pub fn family(code: Code) -> Option<Family> {
     let feats = code.cpuid_features();
     if feats.iter().all(|f| INTEGER_FEATURES.contains(f)) || INTEGER_EXTRAS.contains(&code.mnemonic()) {
         return Some(Family::Integer);
+    }
+    if code.encoding() != EncodingKind::Legacy {
+        return None;
+    }
+    use iced_x86::OpCodeOperandKind as K;
+    let kinds: Vec<K> = (0..info.op_count()).map(|i| info.op_kind(i)).collect();
+    let has_mm = kinds.iter().any(|k| matches!(k, K::mm_reg | K::mm_rm | K::mm_or_mem));
+    if feats.iter().all(|f| matches!(f, F::FPU | F::FPU387 | F::CMOV))
+        || code.mnemonic() == Mnemonic::Fisttp
+        || matches!(code.mnemonic(), Mnemonic::Fxsave | Mnemonic::Fxrstor)
+    {
+        return Some(Family::X87);
+    }
+    const SIMD: &[F] =
+        &[F::MMX, F::SSE, F::SSE2, F::SSE3, F::SSSE3, F::SSE4_1, F::SSE4_2, F::AES, F::PCLMULQDQ];
+    if feats.iter().all(|f| SIMD.contains(f)) && code.mnemonic() != Mnemonic::Fisttp {
+        return Some(if has_mm { Family::Mmx } else { Family::Sse });
     }
     None
 }

@@ -11,6 +11,7 @@ use crate::cache::{self, ends_block, page_of, Block, BlockCache, Op, MAX_BLOCK};
 use crate::config::Config;
 use crate::exception::{vector, Exception, Exit};
 use crate::flags::{bits, Flags};
+use crate::fpu::{Simd, X87};
 use crate::regs::{gpr, sreg, DescKind, DescriptorTable, Registers, Segment};
 use crate::table;
 
@@ -108,6 +109,10 @@ pub struct Cpu {
     pub descriptors: DescriptorTable,
     pub mem: Memory,
     pub config: Config,
+    /// x87/MMX state.
+    pub fpu: X87,
+    /// SSE state (XMM0..XMM7, MXCSR).
+    pub simd: Simd,
     insns: u64,
     code_hooks: Vec<CodeHookEntry>,
     mem_hooks: Vec<MemHookEntry>,
@@ -146,6 +151,8 @@ impl Cpu {
             descriptors: DescriptorTable::wow64(0),
             mem: Memory::new(),
             config,
+            fpu: X87::default(),
+            simd: Simd::default(),
             insns: 0,
             code_hooks: Vec::new(),
             mem_hooks: Vec::new(),
@@ -446,7 +453,9 @@ impl Cpu {
         if let Some(i) = self.cache.get(eip) {
             let b = self.cache.block(i);
             let valid = b.layout_epoch == self.mem.layout_epoch()
-                && b.pages[..b.npages as usize].iter().all(|&(pn, gen)| self.mem.generation(pn << PAGE_SHIFT) == Some(gen));
+                && b.pages[..b.npages as usize]
+                    .iter()
+                    .all(|&(pn, gen)| self.mem.generation(pn << PAGE_SHIFT) == Some(gen));
             if valid {
                 return Ok(b.ops.clone());
             }
@@ -472,14 +481,17 @@ impl Cpu {
             let lin = cs.wrapping_add(ins.ip32());
             let last = lin.wrapping_add(ins.len() as u32 - 1);
             for pn in [page_of(lin), page_of(last)] {
-                if !pages[..npages as usize].iter().any(|&(p, _)| p == pn) && (npages as usize) < pages.len() {
+                if !pages[..npages as usize].iter().any(|&(p, _)| p == pn) && (npages as usize) < pages.len()
+                {
                     let gen = self.mem.mark_code(pn << PAGE_SHIFT).unwrap_or(0);
                     pages[npages as usize] = (pn, gen);
                     npages += 1;
                 }
             }
             let next = ins.next_ip32();
-            let stop = ends_block(&ins) || ops.len() + 1 >= MAX_BLOCK || page_of(cs.wrapping_add(next)) != start_page;
+            let stop = ends_block(&ins)
+                || ops.len() + 1 >= MAX_BLOCK
+                || page_of(cs.wrapping_add(next)) != start_page;
             ops.push(cache::op(ins));
             if stop {
                 break;

@@ -32,6 +32,7 @@ mod cpu;
 pub mod exception;
 pub mod features;
 pub mod flags;
+pub mod fpu;
 pub mod operand;
 pub mod ops;
 pub mod regs;

@@ -362,6 +362,28 @@ impl MachineState {
         Value::Object(o)
     }
 
+    /// The x87 and SSE state this document describes (defaults where absent).
+    pub fn fpu_state(&self) -> (crate::fpu::X87, crate::fpu::Simd) {
+        let mut x = crate::fpu::X87::default();
+        let mut s = crate::fpu::Simd::default();
+        if let Some(st) = &self.x87 {
+            x.fcw = st.fcw;
+            x.set_status(st.fsw);
+            x.set_full_tag(st.ftw);
+            for (i, &v) in st.st.iter().enumerate() {
+                let p = x.phys(i as u8);
+                x.regs[p] = x86wow_fp::F80::new((v >> 64) as u16, v as u64);
+            }
+        }
+        if let Some(m) = self.mxcsr {
+            s.mxcsr = m;
+        }
+        if let Some(v) = self.xmm {
+            s.xmm = v;
+        }
+        (x, s)
+    }
+
     /// Builds a CPU holding this state (with the default configuration).
     pub fn to_cpu(&self) -> Result<Cpu, StateError> {
         let mut cpu = Cpu::new();
@@ -395,6 +417,12 @@ impl MachineState {
             cpu.set_fs_base(self.fs_base);
             cpu.set_gs_base(self.gs_base);
         }
+        if let Some(m) = self.mxcsr {
+            if m & !crate::fpu::MXCSR_MASK != 0 {
+                return err("mxcsr", format!("reserved bits set in {m:#x} (LDMXCSR would raise #GP)"));
+            }
+        }
+        (cpu.fpu, cpu.simd) = self.fpu_state();
         // Map each page once; regions sharing a page were checked to agree on prot.
         for (i, r) in self.memory.iter().enumerate() {
             let (start, len) = r.pages();
@@ -420,6 +448,24 @@ impl MachineState {
         out.gs_base = cpu.seg[sreg::GS].base;
         if out.segs.is_some() {
             out.segs = Some(std::array::from_fn(|i| cpu.seg[i].selector));
+        }
+        if out.x87.is_some() {
+            let f = &cpu.fpu;
+            out.x87 = Some(X87State {
+                fcw: f.fcw,
+                fsw: f.status(),
+                ftw: f.full_tag(),
+                st: std::array::from_fn(|i| {
+                    let v = f.st(i as u8);
+                    (v.se as u128) << 64 | v.signif as u128
+                }),
+            });
+        }
+        if out.mxcsr.is_some() {
+            out.mxcsr = Some(cpu.simd.mxcsr);
+        }
+        if out.xmm.is_some() {
+            out.xmm = Some(cpu.simd.xmm);
         }
         for r in &mut out.memory {
             let (start, len) = r.pages();

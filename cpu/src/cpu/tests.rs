@@ -334,7 +334,16 @@ fn block_cache_and_plain_path_agree_on_random_programs() {
             cpu.mem.poke(CODE as u64, &code).unwrap();
             cpu.mem.map(STACK as u64, 0x1000, Prot::RW).unwrap();
             cpu.eip = CODE + (code[0] as u32 & 0x3f);
-            cpu.gpr = [CODE, 7, 0x8000_0000, CODE + 0x800, STACK + 0x800, STACK + 0x400, CODE + 0x100, CODE + 0x200];
+            cpu.gpr = [
+                CODE,
+                7,
+                0x8000_0000,
+                CODE + 0x800,
+                STACK + 0x800,
+                STACK + 0x400,
+                CODE + 0x100,
+                CODE + 0x200,
+            ];
             cpu.set_eflags(flags);
             let exit = cpu.run(500);
             let mut mem = vec![0u8; 0x1000];

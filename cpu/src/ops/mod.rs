@@ -8,9 +8,11 @@ pub mod data;
 pub mod muldiv;
 pub mod segment;
 pub mod shift;
+pub mod simd;
 pub mod stack;
 pub mod string;
 pub mod system;
+pub mod x87;
 
 use crate::table::Table;
 
@@ -26,4 +28,7 @@ pub(crate) fn register_all(t: &mut Table) {
     stack::register(t);
     string::register(t);
     system::register(t);
+    // After the integer families: FWAIT is re-registered by the x87 family.
+    x87::register(t);
+    simd::register(t);
 }

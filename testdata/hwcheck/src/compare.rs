@@ -28,9 +28,46 @@ pub struct End {
     pub cr2: Option<u32>,
 }
 
+/// The x87/SSE part of a final state, as an FXSAVE image holds it (the instruction
+/// and data pointers and the opcode are not compared: this processor updates them only
+/// when an x87 instruction raises an exception).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FxState {
+    pub fcw: u16,
+    pub fsw: u16,
+    /// Abridged tag (bit i: physical register i is valid).
+    pub tag: u8,
+    /// ST(0)..ST(7), 80 bits each.
+    pub st: [u128; 8],
+    pub mxcsr: u32,
+    pub xmm: [u128; 8],
+}
+
+impl FxState {
+    /// Reads the compared fields of an FXSAVE image (32- or 64-bit pointer format).
+    pub fn parse(b: &[u8; 512]) -> FxState {
+        let w = |o: usize| u16::from_le_bytes([b[o], b[o + 1]]);
+        FxState {
+            fcw: w(0),
+            fsw: w(2),
+            tag: b[4],
+            st: std::array::from_fn(|i| {
+                let mut v = [0u8; 16];
+                v[..10].copy_from_slice(&b[32 + 16 * i..][..10]);
+                u128::from_le_bytes(v)
+            }),
+            mxcsr: u32::from_le_bytes(b[24..28].try_into().expect("4 bytes")),
+            xmm: std::array::from_fn(|i| {
+                u128::from_le_bytes(b[160 + 16 * i..][..16].try_into().expect("16 bytes"))
+            }),
+        }
+    }
+}
+
 /// A normalised final state.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Outcome {
+    pub fx: FxState,
     pub gpr: [u32; 8],
     pub eip: u32,
     pub eflags: u32,
@@ -57,13 +94,18 @@ pub fn native_case(state: &MachineState) -> NativeCase {
             NativeRegion { addr: start as u32, prot: r.prot.bits() & 7, data }
         })
         .collect();
+    let has_fp = state.x87.is_some() || state.mxcsr.is_some() || state.xmm.is_some();
+    let fxsave = has_fp.then(|| {
+        let (x, s) = state.fpu_state();
+        Box::new(x86wow_cpu::fpu::fxsave(&x, &s))
+    });
     NativeCase {
         gpr: state.regs.gpr(),
         eip: state.regs.eip,
         eflags: state.regs.eflags,
         fs_base: state.fs_base,
         gs_base: state.gs_base,
-        fxsave: None,
+        fxsave,
         regions,
     }
 }
@@ -77,6 +119,7 @@ pub fn from_native(o: &NativeOutcome) -> Result<Outcome, String> {
     let v = o.trapno;
     let s = o.final_selectors;
     Ok(Outcome {
+        fx: FxState::parse(&o.fxsave),
         gpr: o.gpr,
         eip: o.eip,
         eflags: o.eflags & EFLAGS_MASK,
@@ -125,6 +168,7 @@ pub fn interpret(state: &MachineState, sel: &Selectors, budget: u64) -> Result<O
     let fin = state.capture(&cpu);
     let regs = cpu.registers();
     Ok(Outcome {
+        fx: FxState::parse(&x86wow_cpu::fpu::fxsave(&cpu.fpu, &cpu.simd)),
         gpr: regs.gpr(),
         eip: regs.eip,
         eflags: regs.eflags & EFLAGS_MASK,
@@ -159,6 +203,27 @@ pub fn diff(hw: &Outcome, emu: &Outcome, state: &MachineState) -> Vec<String> {
     }
     if hw.end != emu.end {
         d.push(format!("end: hw {:?} emu {:?}", hw.end, emu.end));
+    }
+    let (a, b) = (&hw.fx, &emu.fx);
+    if a.fcw != b.fcw {
+        d.push(format!("fcw: hw {:#06x} emu {:#06x}", a.fcw, b.fcw));
+    }
+    if a.fsw != b.fsw {
+        d.push(format!("fsw: hw {:#06x} emu {:#06x} (differ {:#06x})", a.fsw, b.fsw, a.fsw ^ b.fsw));
+    }
+    if a.tag != b.tag {
+        d.push(format!("abridged tag: hw {:#04x} emu {:#04x}", a.tag, b.tag));
+    }
+    for i in 0..8 {
+        if a.st[i] != b.st[i] {
+            d.push(format!("st({i}): hw {:020x} emu {:020x}", a.st[i], b.st[i]));
+        }
+        if a.xmm[i] != b.xmm[i] {
+            d.push(format!("xmm{i}: hw {:032x} emu {:032x}", a.xmm[i], b.xmm[i]));
+        }
+    }
+    if a.mxcsr != b.mxcsr {
+        d.push(format!("mxcsr: hw {:#x} emu {:#x} (differ {:#x})", a.mxcsr, b.mxcsr, a.mxcsr ^ b.mxcsr));
     }
     for i in 0..6 {
         if hw.selectors[i] != emu.selectors[i] {

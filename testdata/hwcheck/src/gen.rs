@@ -16,7 +16,10 @@
 //! the edges (0, 1, 0x7F, 0x80, 0xFF, 0x7FFF, 0x8000, 0xFFFF, 0x7FFFFFFF, ...).
 
 use iced_x86::{Code, Encoder, Instruction, Mnemonic, OpCodeOperandKind as K, OpKind, Register};
+use x86wow_cpu::coverage::Family;
 use x86wow_cpu::state::{MachineState, MemRegion};
+
+use crate::gen_fp;
 use x86wow_mmu::Prot;
 
 pub const CODE: u32 = 0x1000_0000;
@@ -118,23 +121,27 @@ pub fn skip_reason(code: Code) -> Option<&'static str> {
     })
 }
 
-struct Builder<'a> {
-    rng: &'a mut Rng,
-    gpr: [u32; 8],
+pub(crate) struct Builder<'a> {
+    pub(crate) rng: &'a mut Rng,
+    pub(crate) gpr: [u32; 8],
     /// Registers whose value was fixed by an operand (address bases, counters...).
-    fixed: [bool; 8],
-    eflags: u32,
-    fs_base: u32,
-    gs_base: u32,
-    code: Vec<u8>,
-    data: Vec<u8>,
-    ro: Vec<u8>,
-    stack: Vec<u8>,
+    pub(crate) fixed: [bool; 8],
+    pub(crate) eflags: u32,
+    pub(crate) fs_base: u32,
+    pub(crate) gs_base: u32,
+    pub(crate) code: Vec<u8>,
+    pub(crate) data: Vec<u8>,
+    pub(crate) ro: Vec<u8>,
+    pub(crate) stack: Vec<u8>,
     /// Building a sequence: memory operands are `[EBX + disp]` with EBX fixed.
-    seq: bool,
+    pub(crate) seq: bool,
     /// Compact cases (for committed vectors): pages start zeroed and only windows
     /// around the addresses the case touches get random bytes.
-    compact: bool,
+    pub(crate) compact: bool,
+    /// x87/SSE state for cases of those families (copied into the case's state).
+    pub(crate) x87: Option<x86wow_cpu::state::X87State>,
+    pub(crate) mxcsr: Option<u32>,
+    pub(crate) xmm: Option<[u128; 8]>,
 }
 
 const GPR32: [Register; 8] = [
@@ -274,8 +281,17 @@ fn try_single(rng: &mut Rng, code: Code, compact: bool) -> Result<Option<GenCase
         stack: page(rng, compact),
         seq: false,
         compact,
+        x87: None,
+        mxcsr: None,
+        xmm: None,
         rng,
     };
+    let family = x86wow_cpu::coverage::family(code);
+    if matches!(family, Some(Family::X87 | Family::Mmx | Family::Sse)) {
+        b.x87 = Some(gen_fp::x87_state(b.rng, family == Some(Family::Mmx)));
+        b.mxcsr = Some(gen_fp::mxcsr(b.rng));
+        b.xmm = Some(std::array::from_fn(|_| gen_fp::xmm(b.rng)));
+    }
     for i in 0..8 {
         b.gpr[i] = b.rng.edgy();
     }
@@ -317,6 +333,9 @@ fn try_single(rng: &mut Rng, code: Code, compact: bool) -> Result<Option<GenCase
     state.regs.eflags = b.eflags;
     state.fs_base = b.fs_base;
     state.gs_base = b.gs_base;
+    state.x87 = b.x87.clone();
+    state.mxcsr = b.mxcsr;
+    state.xmm = b.xmm;
     state.memory = vec![
         MemRegion { addr: CODE, size: PAGE, prot: Prot::RX, bytes: b.code },
         MemRegion { addr: DATA, size: PAGE, prot: Prot::RW, bytes: b.data },
@@ -435,6 +454,11 @@ fn memory_operand(b: &mut Builder, ins: &mut Instruction, op: u32, size: u32, ad
         4
     });
     Some(())
+}
+
+/// The `n`th register after `base` in iced's numbering (ST0..ST7, MM0..MM7, XMM0..XMM7).
+fn reg_at(base: Register, n: u32) -> Register {
+    Register::values().nth(base as usize + n as usize).unwrap_or(base)
 }
 
 /// Register of the given width for encoding number `n` (0..8).
@@ -562,6 +586,30 @@ fn build_instruction(b: &mut Builder, code: Code, at: u32) -> Result<Option<Inst
                 ins.set_op_kind(i, OpKind::Register);
                 ins.set_op_register(i, r);
             }
+            K::st0 => {
+                ins.set_op_kind(i, OpKind::Register);
+                ins.set_op_register(i, Register::ST0);
+            }
+            K::sti_opcode => {
+                ins.set_op_kind(i, OpKind::Register);
+                ins.set_op_register(i, reg_at(Register::ST0, b.rng.below(8)));
+            }
+            K::mm_reg | K::mm_rm | K::mm_or_mem | K::xmm_reg | K::xmm_rm | K::xmm_or_mem => {
+                let mem_ok = matches!(k, K::mm_or_mem | K::xmm_or_mem);
+                if mem_ok && b.rng.chance(40) {
+                    if memory_operand(b, &mut ins, i, msize, true).is_none() {
+                        return Ok(None);
+                    }
+                    continue;
+                }
+                let base = if matches!(k, K::mm_reg | K::mm_rm | K::mm_or_mem) {
+                    Register::MM0
+                } else {
+                    Register::XMM0
+                };
+                ins.set_op_kind(i, OpKind::Register);
+                ins.set_op_register(i, reg_at(base, b.rng.below(8)));
+            }
             K::cr_reg | K::dr_reg | K::tr_reg => {
                 // Privileged in user mode (#GP): any encodable register will do.
                 let r = match k {
@@ -656,6 +704,15 @@ fn build_instruction(b: &mut Builder, code: Code, at: u32) -> Result<Option<Inst
             }
             _ => return Err(Skip::NoGenerator(format!("{code:?}: operand kind {k:?}"))),
         }
+    }
+    if ins.op_count() > 0
+        && (0..ins.op_count()).any(|i| ins.op_kind(i) == OpKind::Memory)
+        && !matches!(x86wow_cpu::coverage::family(code), Some(Family::Integer) | None)
+        && b.rng.chance(80)
+    {
+        let t = mem_target(b, &ins);
+        let bytes = gen_fp::memory_bytes(b.rng, ins.memory_size());
+        write_mem(b, t, &bytes);
     }
     special_setup(b, &mut ins, m, at)?;
     Ok(Some(ins))
@@ -827,6 +884,8 @@ fn special_setup(b: &mut Builder, ins: &mut Instruction, m: Mnemonic, at: u32) -
         M::Push if ins.op_kind(0) == OpKind::Register && ins.op_register(0) == Register::ESP => {}
         _ => {}
     }
+    crate::gen_x87::special_setup(b, ins)?;
+    crate::gen_sse::special_setup(b, ins)?;
     // LOCK on lockable forms with a memory destination.
     if ins.code().op_code().can_use_lock_prefix() && ins.op_kind(0) == OpKind::Memory && b.rng.chance(30) {
         ins.set_has_lock_prefix(true);
@@ -836,7 +895,7 @@ fn special_setup(b: &mut Builder, ins: &mut Instruction, m: Mnemonic, at: u32) -
 
 /// The linear address an already-built memory operand reaches (with this case's
 /// registers and segment bases).
-fn mem_target(b: &Builder, ins: &Instruction) -> u32 {
+pub(crate) fn mem_target(b: &Builder, ins: &Instruction) -> u32 {
     let mut ea = ins.memory_displacement32();
     let base = ins.memory_base();
     let index = ins.memory_index();
@@ -869,7 +928,7 @@ fn mem_target(b: &Builder, ins: &Instruction) -> u32 {
 }
 
 /// Writes bytes into whichever case region holds them (ignoring parts outside).
-fn write_mem(b: &mut Builder, addr: u32, bytes: &[u8]) {
+pub(crate) fn write_mem(b: &mut Builder, addr: u32, bytes: &[u8]) {
     for (k, &v) in bytes.iter().enumerate() {
         let a = addr.wrapping_add(k as u32);
         let (buf, base) = match a {
@@ -965,6 +1024,9 @@ fn try_sequence(rng: &mut Rng, pool: &[Code], compact: bool) -> Option<GenCase> 
         stack: page(rng, compact),
         seq: true,
         compact,
+        x87: None,
+        mxcsr: None,
+        xmm: None,
         rng,
     };
     for i in 0..8 {

@@ -5,6 +5,9 @@
 
 pub mod compare;
 pub mod gen;
+pub mod gen_fp;
+mod gen_sse;
+mod gen_x87;
 pub mod native;
 pub mod suite;
 pub mod vectors;

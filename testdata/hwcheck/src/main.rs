@@ -44,8 +44,17 @@ fn main() {
             return;
         }
     };
-    let list: Vec<Code> = codes(Family::Integer)
-        .into_iter()
+    let family = std::env::var("HWCHECK_FAMILY").unwrap_or_default();
+    let fams: Vec<Family> = match family.to_ascii_lowercase().as_str() {
+        "x87" => vec![Family::X87],
+        "mmx" => vec![Family::Mmx],
+        "sse" => vec![Family::Sse],
+        "all" => Family::ALL.to_vec(),
+        _ => vec![Family::Integer],
+    };
+    let list: Vec<Code> = fams
+        .iter()
+        .flat_map(|&f| codes(f))
         .filter(|c| {
             only.is_empty()
                 || only.iter().any(|o| {
