@@ -70,10 +70,11 @@ pub enum Precision {
 
 impl Precision {
     /// Decodes the two-bit PC field. The reserved value 01 behaves like
-    /// [`Precision::Single`] on the measured AMD Zen 4 hardware.
+    /// [`Precision::Extended`] on the measured AMD Zen 4 hardware.
     pub fn from_bits(bits: u32) -> Precision {
         match bits & 3 {
-            0 | 1 => Precision::Single,
+            0 => Precision::Single,
+            1 => Precision::Extended,
             2 => Precision::Double,
             _ => Precision::Extended,
         }
