@@ -95,7 +95,7 @@ impl Rng {
     /// A control word: random rounding/precision, usually all masked.
     pub fn fcw(&mut self) -> u16 {
         let masks = if self.below(4) == 0 { self.next() as u16 & 0x3F } else { 0x3F };
-        let pc = [0u16, 2, 3][self.below(3) as usize];
+        let pc = self.below(4) as u16;
         0x40 | masks | (pc << 8) | ((self.below(4) as u16) << 10)
     }
 }
