@@ -1296,3 +1296,45 @@ fn hw_x87_reserved_pc() {
     }
     assert_eq!(report("reserved PC=01", bad, n), 0);
 }
+
+#[test]
+#[ignore]
+fn explore_f2xm1_buckets() {
+    let mut rng = Rng(61);
+    let buckets = 64;
+    let mut up = vec![0u32; buckets];
+    let mut down = vec![0u32; buckets];
+    let mut tot = vec![0u32; buckets];
+    for _ in 0..200000 {
+        // uniform x in (-1, 1)
+        let v = (rng.next() >> 11) as f64 / (1u64 << 53) as f64 * 2.0 - 1.0;
+        if v == 0.0 {
+            continue;
+        }
+        let mut a = F80::from_f64_bits(v.to_bits());
+        a.signif |= rng.next() & 0x7FF; // fill low bits
+        let h = hw::f2xm1(0x037F, a, F80::ONE);
+        let r = x87::f2xm1(a, X87Control::default());
+        let b = (((v + 1.0) / 2.0) * buckets as f64) as usize;
+        tot[b] += 1;
+        if h.st0 != r.value {
+            let hv = h.st0.signif as i128 * if h.st0.sign() { -1 } else { 1 };
+            let rv = r.value.signif as i128 * if r.value.sign() { -1 } else { 1 };
+            if h.st0.se == r.value.se && hv > rv || (h.st0.se != r.value.se) {
+                up[b] += 1;
+            } else {
+                down[b] += 1;
+            }
+        }
+    }
+    for b in 0..buckets {
+        eprintln!(
+            "x in [{:+.4},{:+.4}): n={} hw>sw {} hw<sw {}",
+            b as f64 * 2.0 / buckets as f64 - 1.0,
+            (b + 1) as f64 * 2.0 / buckets as f64 - 1.0,
+            tot[b],
+            up[b],
+            down[b]
+        );
+    }
+}
