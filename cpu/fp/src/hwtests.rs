@@ -1320,7 +1320,7 @@ fn explore_f2xm1_buckets() {
         if h.st0 != r.value {
             let hv = h.st0.signif as i128 * if h.st0.sign() { -1 } else { 1 };
             let rv = r.value.signif as i128 * if r.value.sign() { -1 } else { 1 };
-            if h.st0.se == r.value.se && hv > rv || (h.st0.se != r.value.se) {
+            if h.st0.se != r.value.se || hv > rv {
                 up[b] += 1;
             } else {
                 down[b] += 1;
