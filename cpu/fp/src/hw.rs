@@ -483,3 +483,32 @@ x87_mem!(fdiv_m32, u32, "fdiv dword ptr [{m}]");
 x87_mem!(fdivr_m64, u64, "fdivr qword ptr [{m}]");
 x87_mem!(fsubr_m32, u32, "fsubr dword ptr [{m}]");
 x87_mem!(fmul_m64, u64, "fmul qword ptr [{m}]");
+
+/// True when the host is an AMD family 19h CPU (Zen 3 / Zen 4), the hardware this
+/// crate's model was measured on. Hardware-comparison tests are skipped elsewhere
+/// (other vendors differ in implementation-specific results such as RCPSS tables,
+/// the FPREM step and transcendental rounding).
+pub fn is_amd_family_19h() -> bool {
+    // SAFETY: the CPUID instruction exists on every x86_64 CPU (the intrinsic is an
+    // `unsafe fn` on older toolchains, hence the block).
+    #[allow(unused_unsafe)]
+    let (v, f) = unsafe {
+        let l0 = core::arch::x86_64::__cpuid(0);
+        let l1 = core::arch::x86_64::__cpuid(1);
+        ((l0.ebx, l0.edx, l0.ecx), l1.eax)
+    };
+    let vendor_ok = v == (0x6874_7541, 0x6974_6E65, 0x444D_4163); // "AuthenticAMD"
+    let base = (f >> 8) & 0xF;
+    let family = if base == 0xF { base + ((f >> 20) & 0xFF) } else { base };
+    vendor_ok && family == 0x19
+}
+
+/// Skips (returns true) with a note when the host is not the measured hardware.
+pub fn skip_unless_zen() -> bool {
+    if is_amd_family_19h() {
+        false
+    } else {
+        eprintln!("skipped: host is not AMD family 19h (the hardware the model matches)");
+        true
+    }
+}

@@ -67,6 +67,9 @@ fn frndint2(a: F80, _b: F80, c: X87Control) -> FpResult<F80> {
 
 #[test]
 fn hw_x87_arith() {
+    if crate::hw::skip_unless_zen() {
+        return;
+    }
     let n = crate::testutil::cases(20000);
     let mut bad = 0;
     bad += run_bin("fadd", 1, n, hw::fadd, x87::add);
@@ -86,6 +89,9 @@ fn report(name: &str, bad: usize, n: usize) -> usize {
 
 #[test]
 fn hw_x87_prem() {
+    if crate::hw::skip_unless_zen() {
+        return;
+    }
     let n = crate::testutil::cases(20000);
     let mut total = 0;
     for (name, ieee) in [("fprem", false), ("fprem1", true)] {
@@ -136,6 +142,9 @@ fn hw_x87_prem() {
 
 #[test]
 fn hw_x87_compare_fxam_fxtract() {
+    if crate::hw::skip_unless_zen() {
+        return;
+    }
     let n = crate::testutil::cases(20000);
     let mut rng = Rng(21);
     let mut bad = 0;
@@ -190,6 +199,9 @@ fn hw_x87_compare_fxam_fxtract() {
 
 #[test]
 fn hw_x87_constants() {
+    if crate::hw::skip_unless_zen() {
+        return;
+    }
     use x87::Constant::*;
     type Loader = fn(u16) -> hw::X87Out;
     let table: [(x87::Constant, Loader); 7] = [
@@ -216,6 +228,9 @@ fn hw_x87_constants() {
 
 #[test]
 fn hw_x87_conversions() {
+    if crate::hw::skip_unless_zen() {
+        return;
+    }
     let n = crate::testutil::cases(20000);
     let mut rng = Rng(31);
     let mut bad = 0;
@@ -350,6 +365,9 @@ fn hw_x87_conversions() {
 #[test]
 #[ignore]
 fn explore_fprem_step() {
+    if crate::hw::skip_unless_zen() {
+        return;
+    }
     for d in [64, 65, 70, 80, 95, 96, 100, 127, 128, 200, 1000, 2060] {
         let a = F80::new(0x3FFF + d as u16, 0xFFFF_FFFF_FFFF_FFFF);
         let b = F80::new(0x3FFF, 0xC90F_DAA2_2168_C235);
@@ -371,6 +389,9 @@ fn explore_fprem_step() {
 #[test]
 #[ignore]
 fn dump_trans() {
+    if crate::hw::skip_unless_zen() {
+        return;
+    }
     use std::io::Write;
     let n: usize = std::env::var("DUMP_N").ok().and_then(|v| v.parse().ok()).unwrap_or(1000);
     let fcw: u16 =
@@ -597,6 +618,9 @@ pub(crate) mod trans {
 
 #[test]
 fn hw_x87_trans_special() {
+    if crate::hw::skip_unless_zen() {
+        return;
+    }
     // Special and out-of-domain operands must match exactly (values, flags, C1, C2).
     let mut rng = Rng(41);
     let mut bad = 0;
@@ -641,6 +665,9 @@ fn hw_x87_trans_special() {
 
 #[test]
 fn hw_x87_trans_agreement() {
+    if crate::hw::skip_unless_zen() {
+        return;
+    }
     // Quick agreement check for the default test run; see `soak_trans` for numbers.
     for op in trans::OPS {
         let st = trans::measure(op, 0x037F, 400, 5);
@@ -670,6 +697,9 @@ fn hw_x87_trans_agreement() {
 #[test]
 #[ignore]
 fn soak_trans() {
+    if crate::hw::skip_unless_zen() {
+        return;
+    }
     let n: usize = std::env::var("SOAK_N").ok().and_then(|v| v.parse().ok()).unwrap_or(20000);
     for op in trans::OPS {
         for pc in [0u16, 2, 3] {
@@ -692,6 +722,9 @@ fn soak_trans() {
 #[test]
 #[ignore]
 fn explore_c1() {
+    if crate::hw::skip_unless_zen() {
+        return;
+    }
     let mut rng = Rng(9);
     let mut tab = std::collections::BTreeMap::new();
     for op in ["fsin", "fcos", "fptan", "fpatan", "f2xm1", "fyl2x", "fyl2xp1"] {
@@ -717,6 +750,9 @@ fn explore_c1() {
 #[test]
 #[ignore]
 fn explore_small_c1() {
+    if crate::hw::skip_unless_zen() {
+        return;
+    }
     let mut rng = Rng(19);
     for op in ["fsin", "fptan", "fpatan", "f2xm1", "fyl2xp1"] {
         let mut tab = std::collections::BTreeMap::new();
@@ -739,6 +775,9 @@ fn explore_small_c1() {
 #[test]
 #[ignore]
 fn explore_fyl2xp1_domain() {
+    if crate::hw::skip_unless_zen() {
+        return;
+    }
     let mut rng = Rng(23);
     let mut tab = std::collections::BTreeMap::new();
     for _ in 0..20000 {
@@ -759,6 +798,9 @@ fn explore_fyl2xp1_domain() {
 #[test]
 #[ignore]
 fn explore_tan_tiny_c1() {
+    if crate::hw::skip_unless_zen() {
+        return;
+    }
     let mut rng = Rng(29);
     let mut tab = std::collections::BTreeMap::new();
     for _ in 0..20000 {
@@ -776,6 +818,9 @@ fn explore_tan_tiny_c1() {
 #[test]
 #[ignore]
 fn explore_fyl2xp1_neg() {
+    if crate::hw::skip_unless_zen() {
+        return;
+    }
     for v in [-1.0f64, -1.5, -2.0, -3.0, -0.75, -1e10, 1.5, 3.0] {
         let a = F80::from_f64_bits(v.to_bits());
         let h = hw::fyl2xp1(0x037F, a, F80::ONE);
@@ -790,6 +835,9 @@ fn explore_fyl2xp1_neg() {
 #[test]
 #[ignore]
 fn explore_flagonly() {
+    if crate::hw::skip_unless_zen() {
+        return;
+    }
     let op = std::env::var("OP").unwrap_or("fyl2x".into());
     let mut rng = Rng(1000);
     let mut tab = std::collections::BTreeMap::new();
@@ -846,6 +894,9 @@ fn quant(v: crate::bigf::BF, p: u32, trunc: bool) -> crate::bigf::BF {
 #[test]
 #[ignore]
 fn explore_fyl2x_model() {
+    if crate::hw::skip_unless_zen() {
+        return;
+    }
     use crate::bigf::BF;
     let mut cases = Vec::new();
     let mut rng = Rng(1000);
@@ -880,6 +931,9 @@ fn explore_fyl2x_model() {
 #[test]
 #[ignore]
 fn explore_fyl2x_model2() {
+    if crate::hw::skip_unless_zen() {
+        return;
+    }
     use crate::bigf::{log2e, BF};
     let mut cases = Vec::new();
     let mut rng = Rng(1000);
@@ -928,6 +982,9 @@ fn explore_fyl2x_model2() {
 #[test]
 #[ignore]
 fn explore_models() {
+    if crate::hw::skip_unless_zen() {
+        return;
+    }
     use crate::bigf::{ln2, BF};
     use crate::x87::trans::*;
     let q = |v: BF| quant(v, 68, false);
@@ -1105,6 +1162,9 @@ fn explore_models() {
 /// FADD m32 (memory operand) = FLD m32 semantics + FADD, including the NaN choice.
 #[test]
 fn hw_x87_mem_operand() {
+    if crate::hw::skip_unless_zen() {
+        return;
+    }
     let mut rng = Rng(77);
     let mut bad = 0;
     let n = crate::testutil::cases(20000);
@@ -1154,6 +1214,9 @@ fn hw_x87_mem_operand() {
 #[test]
 #[ignore]
 fn explore_tan_tiny_bits() {
+    if crate::hw::skip_unless_zen() {
+        return;
+    }
     let mut rng = Rng(31);
     let mut same_exp = 0;
     let mut n = 0;
@@ -1190,6 +1253,9 @@ fn explore_tan_tiny_bits() {
 #[test]
 #[ignore]
 fn explore_tan_tiny_model() {
+    if crate::hw::skip_unless_zen() {
+        return;
+    }
     use crate::bigf::BF;
     let mut rng = Rng(37);
     let samples: Vec<(u64, bool)> = (0..3000)
@@ -1244,6 +1310,9 @@ fn explore_tan_tiny_model() {
 #[test]
 #[ignore]
 fn explore_tan_tiny_sq() {
+    if crate::hw::skip_unless_zen() {
+        return;
+    }
     use crate::bigf::BF;
     let mut rng = Rng(41);
     let samples: Vec<(u64, bool)> = (0..3000)
@@ -1278,6 +1347,9 @@ fn explore_tan_tiny_sq() {
 /// The reserved precision-control value 01 behaves like single precision (00).
 #[test]
 fn hw_x87_reserved_pc() {
+    if crate::hw::skip_unless_zen() {
+        return;
+    }
     let mut rng = Rng(55);
     let mut bad = 0;
     let n = crate::testutil::cases(5000);
@@ -1300,6 +1372,9 @@ fn hw_x87_reserved_pc() {
 #[test]
 #[ignore]
 fn explore_f2xm1_buckets() {
+    if crate::hw::skip_unless_zen() {
+        return;
+    }
     let mut rng = Rng(61);
     let buckets = 64;
     let mut up = vec![0u32; buckets];

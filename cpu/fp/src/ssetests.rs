@@ -33,6 +33,9 @@ type HwSse = fn(u32, u128, u128) -> hw::SseOut;
 
 #[test]
 fn hw_sse_arith() {
+    if crate::hw::skip_unless_zen() {
+        return;
+    }
     let n = crate::testutil::cases(20000);
     let mut rng = Rng(101);
     let mut bad = 0;
@@ -91,6 +94,9 @@ fn hw_sse_arith() {
 
 #[test]
 fn hw_sse_compare_convert_round() {
+    if crate::hw::skip_unless_zen() {
+        return;
+    }
     let n = crate::testutil::cases(20000);
     let mut rng = Rng(202);
     let mut bad = 0;
@@ -206,6 +212,9 @@ fn hw_sse_compare_convert_round() {
 
 #[test]
 fn hw_sse_dot_product() {
+    if crate::hw::skip_unless_zen() {
+        return;
+    }
     let n = crate::testutil::cases(20000);
     let mut rng = Rng(303);
     let mut bad = 0;
@@ -249,6 +258,9 @@ fn hw_sse_dot_product() {
 #[test]
 #[ignore]
 fn explore_rcp() {
+    if crate::hw::skip_unless_zen() {
+        return;
+    }
     for (name, f, base) in [
         ("rcpss", hw::rcpss as fn(u32, u128, u128) -> hw::SseOut, 0x3F80_0000u32),
         ("rsqrtss", hw::rsqrtss, 0x3F80_0000u32),
@@ -297,6 +309,9 @@ fn explore_rcp() {
 #[test]
 #[ignore]
 fn dump_rcp_tables() {
+    if crate::hw::skip_unless_zen() {
+        return;
+    }
     use std::io::Write;
     let mut f = std::fs::File::create("/tmp/rcp_tables.txt").unwrap();
     for i in 0..4096u32 {
@@ -349,6 +364,9 @@ fn rcp_sweep(step: usize, csrs: &[u32]) -> (u64, u64) {
 
 #[test]
 fn hw_rcp_rsqrt_sampled() {
+    if crate::hw::skip_unless_zen() {
+        return;
+    }
     let (n, bad) = rcp_sweep(4099, &[0x1F80, 0x9FC0 | 0x6000]);
     eprintln!("rcp/rsqrt sampled: {n} cases, {bad} mismatches");
     assert_eq!(bad, 0);
@@ -360,6 +378,9 @@ fn hw_rcp_rsqrt_sampled() {
 #[test]
 #[ignore]
 fn soak_rcp_exhaustive() {
+    if crate::hw::skip_unless_zen() {
+        return;
+    }
     let (n, bad) = rcp_sweep(1, &[0x1F80, 0xFFC0]);
     eprintln!("rcp/rsqrt exhaustive: {n} cases, {bad} mismatches");
     assert_eq!(bad, 0);
