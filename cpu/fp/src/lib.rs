@@ -89,7 +89,7 @@
 //! masked and unmasked x87 exceptions; SSE with masked exceptions, FTZ/DAZ), and
 //! RCPSS/RSQRTSS matched on all 2^32 inputs. The transcendentals are evaluated to
 //! 256 bits and rounded correctly for the modelled function; AMD's microcode is not
-//! correctly rounded (errors up to about 0.6 ulp), so 1-7 % of random in-domain
+//! correctly rounded (errors up to about 0.6 ulp), so 0.5-8 % of random in-domain
 //! inputs differ by 1 ulp or in C1 — see `README.md` in this crate for the measured
 //! table and the soak commands.
 
