@@ -403,12 +403,15 @@ impl Cpu {
                 }
             };
             let writes = self.mem.code_writes();
+            // Breakpoints and hooks can only change between runs or from inside a
+            // code hook, which already means checking every instruction.
+            let debug = self.has_debug_checks();
             for op in ops.iter() {
                 if left == 0 {
                     return Exit::BudgetExhausted;
                 }
                 left -= 1;
-                if self.has_debug_checks() {
+                if debug {
                     if let Some(exit) = self.pre_instruction(self.eip) {
                         return exit;
                     }

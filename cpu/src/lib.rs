@@ -25,6 +25,7 @@
 //! }
 //! ```
 
+pub mod bench;
 mod cache;
 pub mod config;
 pub mod coverage;

@@ -30,6 +30,12 @@ impl Cpu {
     /// Reads an 8/16/32-bit general register or a segment register (its selector).
     #[inline]
     pub fn read_reg(&self, r: Register) -> u32 {
+        let v = r as u32;
+        // The common case first: EAX..EDI.
+        let d = v.wrapping_sub(Register::EAX as u32);
+        if d < 8 {
+            return self.gpr[d as usize];
+        }
         match gpr_ref(r) {
             Some(g) => reg_value(&self.gpr, g),
             None => match sreg_index(r) {
@@ -58,11 +64,26 @@ impl Cpu {
         let base = ins.memory_base();
         let index = ins.memory_index();
         let mut ea = ins.memory_displacement32();
+        let b = (base as u32).wrapping_sub(Register::EAX as u32);
+        let i = (index as u32).wrapping_sub(Register::EAX as u32);
+        // 32-bit addressing with 32-bit registers (or none): no wrap at 64 KiB.
+        if (b < 8 || base == Register::None)
+            && (i < 8 || index == Register::None)
+            && ins.memory_displ_size() != 2
+        {
+            if b < 8 {
+                ea = ea.wrapping_add(self.gpr[b as usize]);
+            }
+            if i < 8 {
+                ea = ea.wrapping_add(self.gpr[i as usize].wrapping_mul(ins.memory_index_scale()));
+            }
+            return ea;
+        }
         if base != Register::None {
             ea = ea.wrapping_add(self.read_reg(base));
         }
         if index != Register::None {
-            ea = ea.wrapping_add(self.read_reg(index) << ins.memory_index_scale().trailing_zeros());
+            ea = ea.wrapping_add(self.read_reg(index).wrapping_mul(ins.memory_index_scale()));
         }
         if is_addr16(ins) {
             ea & 0xffff
@@ -267,6 +288,9 @@ pub fn is_addr16(ins: &Instruction) -> bool {
 /// Width of operand `i` of an integer instruction.
 #[inline]
 pub fn op_size(ins: &Instruction, i: u32) -> Size {
+    if i == 0 {
+        return crate::table::op0_size(ins.code());
+    }
     let bytes = match ins.op_kind(i) {
         OpKind::Register => ins.op_register(i).size(),
         OpKind::Memory => ins.memory_size().size(),

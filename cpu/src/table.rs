@@ -6,6 +6,7 @@ use iced_x86::{Code, Instruction, Mnemonic};
 
 use crate::cpu::{Cpu, Step, Stop};
 use crate::exception::Exception;
+use crate::flags::Size;
 
 /// An instruction handler. On entry EIP already points at the next instruction; on a
 /// fault the run loop puts it back. Handlers must not change architectural state
@@ -69,6 +70,7 @@ impl Table {
 struct Built {
     handlers: Vec<Handler>,
     implemented: Vec<bool>,
+    op0_size: Vec<Size>,
 }
 
 static TABLE: OnceLock<Built> = OnceLock::new();
@@ -77,7 +79,8 @@ fn table() -> &'static Built {
     TABLE.get_or_init(|| {
         let mut t = Table::new();
         crate::ops::register_all(&mut t);
-        Built { handlers: t.handlers, implemented: t.implemented }
+        let op0_size = Code::values().map(op0_size_of).collect();
+        Built { handlers: t.handlers, implemented: t.implemented, op0_size }
     })
 }
 
@@ -85,6 +88,43 @@ fn table() -> &'static Built {
 #[inline]
 pub fn handler(c: Code) -> Handler {
     table().handlers[c as usize]
+}
+
+/// Width of operand 0 of an integer instruction, from its opcode table entry (8, 16
+/// or 32 bits; 32 for anything else).
+fn op0_size_of(c: Code) -> Size {
+    use iced_x86::OpCodeOperandKind as K;
+    let info = c.op_code();
+    if info.op_count() == 0 {
+        return Size::B32;
+    }
+    match info.op_kind(0) {
+        K::r8_or_mem | K::r8_reg | K::r8_opcode | K::al | K::cl | K::imm8 | K::imm8_const_1 => Size::B8,
+        K::r16_or_mem
+        | K::r16_reg
+        | K::r16_reg_mem
+        | K::r16_rm
+        | K::r16_opcode
+        | K::ax
+        | K::dx
+        | K::imm16 => Size::B16,
+        K::mem | K::mem_offs => match Size::from_bytes({
+            let mut i = Instruction::default();
+            i.set_code(c);
+            i.memory_size().size()
+        }) {
+            Some(s) => s,
+            None => Size::B32,
+        },
+        K::seg_reg | K::es | K::cs | K::ss | K::ds | K::fs | K::gs => Size::B16,
+        _ => Size::B32,
+    }
+}
+
+/// Width of operand 0 (see `op0_size_of`), from a table built once.
+#[inline]
+pub fn op0_size(c: Code) -> Size {
+    table().op0_size[c as usize]
 }
 
 /// Whether x86wow implements a code (as opposed to raising #UD "not implemented").

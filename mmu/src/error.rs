@@ -47,12 +47,7 @@ impl fmt::Display for Fault {
             FaultKind::Protection => "protection",
             FaultKind::Guard => "guard page",
         };
-        write!(
-            f,
-            "{} fault ({kind}) at {:#x}",
-            self.access.name(),
-            self.addr
-        )
+        write!(f, "{} fault ({kind}) at {:#x}", self.access.name(), self.addr)
     }
 }
 

@@ -22,10 +22,7 @@ struct Tables {
 
 impl Tables {
     fn new() -> Self {
-        Tables {
-            low: vec![None; L1_LEN],
-            high: BTreeMap::new(),
-        }
+        Tables { low: vec![None; L1_LEN], high: BTreeMap::new() }
     }
 
     #[inline]
@@ -164,19 +161,12 @@ impl Memory {
     pub fn map(&mut self, addr: u64, size: u64, prot: Prot) -> Result<(), MemError> {
         check_range(addr, size)?;
         if let Some(pn) = pages(addr, size).find(|&pn| self.tables.get(pn).is_some()) {
-            return Err(MemError::Overlap {
-                addr: pn << PAGE_SHIFT,
-            });
+            return Err(MemError::Overlap { addr: pn << PAGE_SHIFT });
         }
         let prot = prot.normalized();
         for pn in pages(addr, size) {
             let gen = self.bump_gen();
-            let page = Page {
-                data: self.zero.clone(),
-                prot,
-                code: false,
-                gen,
-            };
+            let page = Page { data: self.zero.clone(), prot, code: false, gen };
             self.tables.insert(pn, page);
         }
         self.epoch += 1;
@@ -187,9 +177,7 @@ impl Memory {
     fn require_mapped(&self, addr: u64, size: u64) -> Result<(), MemError> {
         check_range(addr, size)?;
         match pages(addr, size).find(|&pn| self.tables.get(pn).is_none()) {
-            Some(pn) => Err(MemError::NotMapped {
-                addr: pn << PAGE_SHIFT,
-            }),
+            Some(pn) => Err(MemError::NotMapped { addr: pn << PAGE_SHIFT }),
             None => Ok(()),
         }
     }
@@ -242,11 +230,7 @@ impl Memory {
         while last < u64::MAX >> PAGE_SHIFT && same(last + 1) {
             last += 1;
         }
-        Some(Region {
-            base: first << PAGE_SHIFT,
-            size: (last - first + 1) << PAGE_SHIFT,
-            prot,
-        })
+        Some(Region { base: first << PAGE_SHIFT, size: (last - first + 1) << PAGE_SHIFT, prot })
     }
 
     /// All mapped memory as maximal runs of equal protection, in address order.
@@ -256,11 +240,7 @@ impl Memory {
             let base = pn << PAGE_SHIFT;
             match out.last_mut() {
                 Some(r) if r.base + r.size == base && r.prot == page.prot => r.size += PAGE_SIZE,
-                _ => out.push(Region {
-                    base,
-                    size: PAGE_SIZE,
-                    prot: page.prot,
-                }),
+                _ => out.push(Region { base, size: PAGE_SIZE, prot: page.prot }),
             }
         }
         out
@@ -284,21 +264,13 @@ impl Memory {
     /// report (the access start on its first page, the page base on later pages).
     fn check_page(&mut self, addr: u64, access: Access) -> Result<(), Fault> {
         let Some(page) = self.tables.get_mut(addr >> PAGE_SHIFT) else {
-            return Err(Fault {
-                addr,
-                access,
-                kind: FaultKind::Unmapped,
-            });
+            return Err(Fault { addr, access, kind: FaultKind::Unmapped });
         };
         if page.prot.contains(Prot::GUARD) {
             page.prot.remove(Prot::GUARD);
             self.epoch += 1;
             self.layout_epoch += 1;
-            return Err(Fault {
-                addr,
-                access,
-                kind: FaultKind::Guard,
-            });
+            return Err(Fault { addr, access, kind: FaultKind::Guard });
         }
         let need = match access {
             Access::Read => Prot::READ,
@@ -306,11 +278,7 @@ impl Memory {
             Access::Execute => Prot::EXEC,
         };
         if !page.prot.contains(need) {
-            return Err(Fault {
-                addr,
-                access,
-                kind: FaultKind::Protection,
-            });
+            return Err(Fault { addr, access, kind: FaultKind::Protection });
         }
         Ok(())
     }
@@ -323,11 +291,7 @@ impl Memory {
             return Ok(());
         }
         let Some(end) = addr.checked_add(len as u64 - 1) else {
-            return Err(Fault {
-                addr: 0,
-                access,
-                kind: FaultKind::Unmapped,
-            });
+            return Err(Fault { addr: 0, access, kind: FaultKind::Unmapped });
         };
         self.check_page(addr, access)?;
         let mut pn = (addr >> PAGE_SHIFT) + 1;
@@ -345,10 +309,7 @@ impl Memory {
             let a = addr + done as u64;
             let off = (a & PAGE_MASK) as usize;
             let n = (PAGE_SIZE as usize - off).min(buf.len() - done);
-            let page = self
-                .tables
-                .get(a >> PAGE_SHIFT)
-                .expect("range checked before copy");
+            let page = self.tables.get(a >> PAGE_SHIFT).expect("range checked before copy");
             buf[done..done + n].copy_from_slice(&page.data[off..off + n]);
             done += n;
         }
@@ -363,10 +324,7 @@ impl Memory {
             let off = (a & PAGE_MASK) as usize;
             let n = (PAGE_SIZE as usize - off).min(data.len() - done);
             let gen = self.next_gen + 1;
-            let page = self
-                .tables
-                .get_mut(a >> PAGE_SHIFT)
-                .expect("range checked before copy");
+            let page = self.tables.get_mut(a >> PAGE_SHIFT).expect("range checked before copy");
             if Arc::strong_count(&page.data) != 1 {
                 self.epoch += 1;
             }
@@ -418,6 +376,19 @@ impl Memory {
     /// Writes `N` bytes (the typed accessors are built on this).
     #[inline]
     pub fn write_array<const N: usize>(&mut self, addr: u64, data: [u8; N]) -> Result<(), Fault> {
+        // Fast path: within one writable page that holds no cached code and whose data
+        // is not shared with a snapshot or the zero page.
+        let off = (addr & PAGE_MASK) as usize;
+        if off + N <= PAGE_SIZE as usize {
+            if let Some(page) = self.tables.get_mut(addr >> PAGE_SHIFT) {
+                if page.prot.contains(Prot::WRITE) && !page.prot.contains(Prot::GUARD) && !page.code {
+                    if let Some(bytes) = Arc::get_mut(&mut page.data) {
+                        bytes[off..off + N].copy_from_slice(&data);
+                        return Ok(());
+                    }
+                }
+            }
+        }
         self.write_bytes(addr, &data)
     }
 
@@ -465,16 +436,9 @@ impl Memory {
         if len == 0 {
             return Ok(());
         }
-        let end = addr
-            .checked_add(len as u64 - 1)
-            .ok_or(MemError::OutOfRange {
-                addr,
-                size: len as u64,
-            })?;
+        let end = addr.checked_add(len as u64 - 1).ok_or(MemError::OutOfRange { addr, size: len as u64 })?;
         match (addr >> PAGE_SHIFT..=end >> PAGE_SHIFT).find(|&pn| self.tables.get(pn).is_none()) {
-            Some(pn) => Err(MemError::NotMapped {
-                addr: (pn << PAGE_SHIFT).max(addr),
-            }),
+            Some(pn) => Err(MemError::NotMapped { addr: (pn << PAGE_SHIFT).max(addr) }),
             None => Ok(()),
         }
     }
@@ -522,9 +486,7 @@ impl Memory {
     /// Captures the address space. Costs one copy of the page tables; page data is shared
     /// and copied only when either side writes it.
     pub fn snapshot(&self) -> Snapshot {
-        Snapshot {
-            tables: self.tables.clone(),
-        }
+        Snapshot { tables: self.tables.clone() }
     }
 
     /// Returns the address space to a snapshot taken from it (or from a clone of it).

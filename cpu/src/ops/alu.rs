@@ -1,7 +1,7 @@
 //! Two-operand arithmetic and logic (ADD, OR, ADC, SBB, AND, SUB, XOR, CMP, TEST) and the
 //! one-operand INC, DEC, NEG, NOT.
 
-use iced_x86::{Instruction, Mnemonic};
+use iced_x86::{Instruction, Mnemonic, OpKind};
 
 use crate::cpu::{Cpu, Step};
 use crate::flags::Size;
@@ -56,8 +56,49 @@ fn compute(cpu: &mut Cpu, op: Op, size: Size, a: u32, b: u32) -> u32 {
     }
 }
 
+/// Index of a 32-bit general register operand (EAX..EDI), if it is one.
+#[inline]
+pub fn dword_reg(r: iced_x86::Register) -> Option<usize> {
+    let i = (r as u32).wrapping_sub(iced_x86::Register::EAX as u32);
+    (i < 8).then_some(i as usize)
+}
+
+/// The value of operand 1 when it is a 32-bit register or immediate.
+#[inline(always)]
+pub fn src32_fast(cpu: &Cpu, ins: &Instruction) -> Option<u32> {
+    match ins.op1_kind() {
+        OpKind::Register => dword_reg(ins.op1_register()).map(|s| cpu.gpr[s]),
+        OpKind::Immediate32 => Some(ins.immediate32()),
+        OpKind::Immediate8to32 => Some(ins.immediate8to32() as u32),
+        _ => None,
+    }
+}
+
 #[inline]
 fn binary(cpu: &mut Cpu, ins: &Instruction, op: Op) -> Step {
+    // Fast path: a 32-bit register destination with a register, immediate or memory source.
+    if ins.op0_kind() == OpKind::Register {
+        if let Some(d) = dword_reg(ins.op0_register()) {
+            let b = match src32_fast(cpu, ins) {
+                Some(b) => b,
+                None if ins.op1_kind() == OpKind::Memory => {
+                    let (seg, off) = (cpu.memory_seg(ins), cpu.effective_address(ins));
+                    cpu.read_mem(seg, off, Size::B32)?
+                }
+                None => return binary_general(cpu, ins, op),
+            };
+            let r = compute(cpu, op, Size::B32, cpu.gpr[d], b);
+            if !matches!(op, Op::Cmp | Op::Test) {
+                cpu.gpr[d] = r;
+            }
+            return Ok(());
+        }
+    }
+    binary_general(cpu, ins, op)
+}
+
+#[inline(never)]
+fn binary_general(cpu: &mut Cpu, ins: &Instruction, op: Op) -> Step {
     let size = op_size(ins, 0);
     let loc = cpu.loc(ins, 0);
     let b = cpu.read_op(ins, 1, size)?;
@@ -89,19 +130,39 @@ fn inc_dec(cpu: &mut Cpu, ins: &Instruction, dec: bool) -> Step {
     let a = cpu.read_loc_rmw(loc, size)?;
     let r = if dec { a.wrapping_sub(1) } else { a.wrapping_add(1) } & size.mask();
     cpu.write_loc(loc, size, r)?;
+    inc_dec_flags(cpu, size, a, r, dec);
+    Ok(())
+}
+
+/// INC/DEC flags: as ADD/SUB of 1, except that CF keeps its value.
+#[inline(always)]
+fn inc_dec_flags(cpu: &mut Cpu, size: Size, a: u32, r: u32, dec: bool) {
     let of = if dec { a == size.sign() } else { r == size.sign() };
     let af = if dec { a & 0xf == 0 } else { r & 0xf == 0 };
     let cf = cpu.flags.cf();
     cpu.flags.set_result(size, r, cf, of, af);
-    Ok(())
+}
+
+/// INC/DEC r32 (the one-byte forms 40+r/48+r and FF /0, /1 with a register).
+fn inc_dec_r32(cpu: &mut Cpu, ins: &Instruction, dec: bool) -> Step {
+    match dword_reg(ins.op0_register()).filter(|_| ins.op0_kind() == OpKind::Register) {
+        Some(d) => {
+            let a = cpu.gpr[d];
+            let r = if dec { a.wrapping_sub(1) } else { a.wrapping_add(1) };
+            cpu.gpr[d] = r;
+            inc_dec_flags(cpu, Size::B32, a, r, dec);
+            Ok(())
+        }
+        None => inc_dec(cpu, ins, dec),
+    }
 }
 
 fn inc(cpu: &mut Cpu, ins: &Instruction) -> Step {
-    inc_dec(cpu, ins, false)
+    inc_dec_r32(cpu, ins, false)
 }
 
 fn dec(cpu: &mut Cpu, ins: &Instruction) -> Step {
-    inc_dec(cpu, ins, true)
+    inc_dec_r32(cpu, ins, true)
 }
 
 fn neg(cpu: &mut Cpu, ins: &Instruction) -> Step {

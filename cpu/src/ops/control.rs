@@ -34,12 +34,18 @@ fn jmp(cpu: &mut Cpu, ins: &Instruction) -> Step {
 fn jcc(cpu: &mut Cpu, ins: &Instruction) -> Step {
     let cc = (ins.condition_code() as u8).wrapping_sub(1);
     if cpu.flags.cond(cc) {
-        cpu.eip = near_target(cpu, ins)?;
+        cpu.eip =
+            if ins.op0_kind() == OpKind::NearBranch32 { ins.near_branch32() } else { near_target(cpu, ins)? };
     }
     Ok(())
 }
 
 fn call(cpu: &mut Cpu, ins: &Instruction) -> Step {
+    if ins.code() == Code::Call_rel32_32 {
+        cpu.push(Size::B32, cpu.eip)?;
+        cpu.eip = ins.near_branch32();
+        return Ok(());
+    }
     if ins.is_call_far() || ins.is_call_far_indirect() {
         return far(cpu, ins, true);
     }
@@ -51,6 +57,12 @@ fn call(cpu: &mut Cpu, ins: &Instruction) -> Step {
 }
 
 fn ret(cpu: &mut Cpu, ins: &Instruction) -> Step {
+    if ins.code() == Code::Retnd {
+        let esp = crate::regs::gpr::ESP;
+        cpu.eip = cpu.read_mem(sreg::SS, cpu.gpr[esp], Size::B32)?;
+        cpu.gpr[esp] = cpu.gpr[esp].wrapping_add(4);
+        return Ok(());
+    }
     let size = if matches!(ins.code(), Code::Retnw | Code::Retnw_imm16) { Size::B16 } else { Size::B32 };
     let target = cpu.peek_stack(size, 0)?;
     let extra = if ins.op_count() > 0 { ins.immediate(0) as u32 & 0xffff } else { 0 };

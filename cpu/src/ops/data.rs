@@ -7,10 +7,38 @@ use iced_x86::{Code, Instruction, Mnemonic, OpKind};
 use crate::cpu::{Cpu, Step};
 use crate::flags::{bits, Size};
 use crate::operand::{is_addr16, op_size};
+use crate::ops::alu::{dword_reg, src32_fast};
 use crate::regs::gpr::{EAX, EBX, ECX, EDX};
 use crate::table::Table;
 
 fn mov(cpu: &mut Cpu, ins: &Instruction) -> Step {
+    // Fast paths for the 32-bit register, immediate and memory forms.
+    match (ins.op0_kind(), dword_reg(ins.op0_register())) {
+        (OpKind::Register, Some(d)) => {
+            let v = match src32_fast(cpu, ins) {
+                Some(v) => v,
+                None if ins.op1_kind() == OpKind::Memory => {
+                    let (seg, off) = (cpu.memory_seg(ins), cpu.effective_address(ins));
+                    cpu.read_mem(seg, off, Size::B32)?
+                }
+                None => return mov_general(cpu, ins),
+            };
+            cpu.gpr[d] = v;
+            Ok(())
+        }
+        (OpKind::Memory, _) if ins.op1_kind() == OpKind::Register => match dword_reg(ins.op1_register()) {
+            Some(s) => {
+                let (seg, off) = (cpu.memory_seg(ins), cpu.effective_address(ins));
+                cpu.write_mem(seg, off, Size::B32, cpu.gpr[s])
+            }
+            None => mov_general(cpu, ins),
+        },
+        _ => mov_general(cpu, ins),
+    }
+}
+
+#[inline(never)]
+fn mov_general(cpu: &mut Cpu, ins: &Instruction) -> Step {
     let size = op_size(ins, 0);
     let v = cpu.read_op(ins, 1, size)?;
     cpu.write_op(ins, 0, size, v)
@@ -18,7 +46,13 @@ fn mov(cpu: &mut Cpu, ins: &Instruction) -> Step {
 
 fn movzx(cpu: &mut Cpu, ins: &Instruction) -> Step {
     let v = cpu.read_op(ins, 1, op_size(ins, 1))?;
-    cpu.write_op(ins, 0, op_size(ins, 0), v)
+    match dword_reg(ins.op0_register()) {
+        Some(d) => {
+            cpu.gpr[d] = v;
+            Ok(())
+        }
+        None => cpu.write_op(ins, 0, op_size(ins, 0), v),
+    }
 }
 
 fn movsx(cpu: &mut Cpu, ins: &Instruction) -> Step {
@@ -112,10 +146,14 @@ fn cmpxchg8b(cpu: &mut Cpu, ins: &Instruction) -> Step {
 
 /// LEA: the effective address, truncated to the operand size; no memory access.
 fn lea(cpu: &mut Cpu, ins: &Instruction) -> Step {
-    let size = op_size(ins, 0);
     let ea = cpu.effective_address(ins);
-    let _ = is_addr16(ins);
-    cpu.write_op(ins, 0, size, ea & size.mask())
+    match dword_reg(ins.op0_register()) {
+        Some(d) => {
+            cpu.gpr[d] = ea;
+            Ok(())
+        }
+        None => cpu.write_op(ins, 0, Size::B16, ea & 0xffff),
+    }
 }
 
 fn cbw(cpu: &mut Cpu, _: &Instruction) -> Step {

@@ -5,7 +5,9 @@
 //! AMD family 19h computes OF with the count-of-one formula applied to the final result
 //! (left: MSB(result) xor CF; right: MSB(result) xor next-to-MSB(result)) and sets AF.
 
-use iced_x86::{Instruction, Mnemonic};
+use iced_x86::{Instruction, Mnemonic, OpKind};
+
+use crate::ops::alu::dword_reg;
 
 use crate::cpu::{Cpu, Step};
 use crate::flags::Size;
@@ -33,7 +35,29 @@ fn msb2(size: Size, v: u32) -> bool {
     v & (size.sign() >> 1) != 0
 }
 
+#[inline(always)]
 fn shift(cpu: &mut Cpu, ins: &Instruction, kind: Kind) -> Step {
+    // Fast path: a 32-bit register shifted by an immediate, 1 or CL.
+    if ins.op0_kind() == OpKind::Register {
+        if let Some(d) = dword_reg(ins.op0_register()) {
+            let count = match ins.op1_kind() {
+                OpKind::Immediate8 => ins.immediate8() as u32,
+                OpKind::Register => cpu.gpr[1],
+                _ => 1,
+            } & 31;
+            if count != 0 {
+                let (r, cf) = shift_value(cpu, kind, Size::B32, cpu.gpr[d], count);
+                cpu.gpr[d] = r;
+                shift_flags(cpu, kind, Size::B32, r, cf);
+            }
+            return Ok(());
+        }
+    }
+    shift_general(cpu, ins, kind)
+}
+
+#[inline(never)]
+fn shift_general(cpu: &mut Cpu, ins: &Instruction, kind: Kind) -> Step {
     let size = op_size(ins, 0);
     let count = if ins.op_count() > 1 { cpu.read_op(ins, 1, Size::B8)? } else { 1 } & 31;
     let loc = cpu.loc(ins, 0);
@@ -41,10 +65,19 @@ fn shift(cpu: &mut Cpu, ins: &Instruction, kind: Kind) -> Step {
     if count == 0 {
         return Ok(());
     }
+    let (r, cf) = shift_value(cpu, kind, size, a, count);
+    cpu.write_loc(loc, size, r)?;
+    shift_flags(cpu, kind, size, r, cf);
+    Ok(())
+}
+
+/// The result and carry of shifting `a` by a masked, non-zero `count`.
+#[inline(always)]
+fn shift_value(cpu: &Cpu, kind: Kind, size: Size, a: u32, count: u32) -> (u32, bool) {
     let bits = size.bits();
     let m = size.mask();
     let a64 = a as u64;
-    let (r, cf) = match kind {
+    match kind {
         Kind::Shl => {
             let r = (a64 << count) as u32 & m;
             let cf = (a64 << (count - 1)) >> (bits - 1) & 1 != 0;
@@ -74,8 +107,11 @@ fn shift(cpu: &mut Cpu, ins: &Instruction, kind: Kind) -> Step {
             let rot = if c == 0 { t } else { rot };
             (rot as u32 & m, rot >> bits & 1 != 0)
         }
-    };
-    cpu.write_loc(loc, size, r)?;
+    }
+}
+
+#[inline(always)]
+fn shift_flags(cpu: &mut Cpu, kind: Kind, size: Size, r: u32, cf: bool) {
     let of = match kind {
         Kind::Shl | Kind::Rol | Kind::Rcl => msb(size, r) ^ cf,
         Kind::Shr | Kind::Sar | Kind::Ror | Kind::Rcr => msb(size, r) ^ msb2(size, r),
@@ -84,7 +120,6 @@ fn shift(cpu: &mut Cpu, ins: &Instruction, kind: Kind) -> Step {
         Kind::Shl | Kind::Shr | Kind::Sar => cpu.flags.set_result(size, r, cf, of, true),
         _ => cpu.flags.set_cf_of(cf, of),
     }
-    Ok(())
 }
 
 macro_rules! shift_handlers {

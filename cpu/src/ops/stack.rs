@@ -45,6 +45,10 @@ pub(crate) fn stack_size(ins: &Instruction) -> Size {
 }
 
 fn push(cpu: &mut Cpu, ins: &Instruction) -> Step {
+    if ins.code() == iced_x86::Code::Push_r32 {
+        let v = cpu.gpr[ins.op0_register().number() - iced_x86::Register::EAX.number()];
+        return cpu.push(Size::B32, v);
+    }
     let size = stack_size(ins);
     if ins.op_kind(0) == OpKind::Register {
         if let Some(s) = sreg_index(ins.op_register(0)) {
@@ -64,6 +68,12 @@ fn push_sreg(cpu: &mut Cpu, size: Size, s: usize) -> Step {
 }
 
 fn pop(cpu: &mut Cpu, ins: &Instruction) -> Step {
+    if ins.code() == iced_x86::Code::Pop_r32 {
+        let v = cpu.read_mem(sreg::SS, cpu.gpr[ESP], Size::B32)?;
+        cpu.gpr[ESP] = cpu.gpr[ESP].wrapping_add(4);
+        cpu.gpr[ins.op0_register().number() - iced_x86::Register::EAX.number()] = v;
+        return Ok(());
+    }
     let size = stack_size(ins);
     if ins.op_kind(0) == OpKind::Register {
         let r = ins.op_register(0);

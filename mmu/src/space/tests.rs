@@ -8,36 +8,15 @@ fn fault(addr: u64, access: Access, kind: FaultKind) -> Fault {
 #[test]
 fn map_rejects_bad_ranges_without_changes() {
     let mut m = Memory::new();
-    assert_eq!(
-        m.map(0x1001, 0x1000, Prot::RW),
-        Err(MemError::Unaligned {
-            addr: 0x1001,
-            size: 0x1000
-        })
-    );
-    assert_eq!(
-        m.map(0x1000, 0x10, Prot::RW),
-        Err(MemError::Unaligned {
-            addr: 0x1000,
-            size: 0x10
-        })
-    );
-    assert_eq!(
-        m.map(0x1000, 0, Prot::RW),
-        Err(MemError::ZeroSize { addr: 0x1000 })
-    );
+    assert_eq!(m.map(0x1001, 0x1000, Prot::RW), Err(MemError::Unaligned { addr: 0x1001, size: 0x1000 }));
+    assert_eq!(m.map(0x1000, 0x10, Prot::RW), Err(MemError::Unaligned { addr: 0x1000, size: 0x10 }));
+    assert_eq!(m.map(0x1000, 0, Prot::RW), Err(MemError::ZeroSize { addr: 0x1000 }));
     assert_eq!(
         m.map(u64::MAX - 0xfff, 0x2000, Prot::RW),
-        Err(MemError::OutOfRange {
-            addr: u64::MAX - 0xfff,
-            size: 0x2000
-        })
+        Err(MemError::OutOfRange { addr: u64::MAX - 0xfff, size: 0x2000 })
     );
     m.map(0x3000, 0x1000, Prot::R).unwrap();
-    assert_eq!(
-        m.map(0x1000, 0x3000, Prot::RW),
-        Err(MemError::Overlap { addr: 0x3000 })
-    );
+    assert_eq!(m.map(0x1000, 0x3000, Prot::RW), Err(MemError::Overlap { addr: 0x3000 }));
     // The failed map left nothing behind.
     assert!(!m.is_mapped(0x1000));
     assert_eq!(m.mapped_pages(), 1);
@@ -47,33 +26,13 @@ fn map_rejects_bad_ranges_without_changes() {
 fn unmap_and_protect_need_mapped_pages() {
     let mut m = Memory::new();
     m.map(0x1000, 0x2000, Prot::RW).unwrap();
-    assert_eq!(
-        m.unmap(0x1000, 0x3000),
-        Err(MemError::NotMapped { addr: 0x3000 })
-    );
-    assert_eq!(
-        m.protect(0x0, 0x2000, Prot::R),
-        Err(MemError::NotMapped { addr: 0 })
-    );
+    assert_eq!(m.unmap(0x1000, 0x3000), Err(MemError::NotMapped { addr: 0x3000 }));
+    assert_eq!(m.protect(0x0, 0x2000, Prot::R), Err(MemError::NotMapped { addr: 0 }));
     assert_eq!(m.prot(0x1000), Some(Prot::RW));
     m.protect(0x2000, 0x1000, Prot::R).unwrap();
-    assert_eq!(
-        m.query(0x1000),
-        Some(Region {
-            base: 0x1000,
-            size: 0x1000,
-            prot: Prot::RW
-        })
-    );
+    assert_eq!(m.query(0x1000), Some(Region { base: 0x1000, size: 0x1000, prot: Prot::RW }));
     m.unmap(0x1000, 0x1000).unwrap();
-    assert_eq!(
-        m.regions(),
-        vec![Region {
-            base: 0x2000,
-            size: 0x1000,
-            prot: Prot::R
-        }]
-    );
+    assert_eq!(m.regions(), vec![Region { base: 0x2000, size: 0x1000, prot: Prot::R }]);
 }
 
 #[test]
@@ -94,10 +53,7 @@ fn protections_are_normalised_to_imply_read() {
 fn typed_access_all_widths_unaligned_and_crossing() {
     let mut m = Memory::new();
     m.map(0x10000, 0x2000, Prot::RW).unwrap();
-    for (i, base) in [0x10000u64, 0x10ffd, 0x10ff9, 0x10ff1, 0x10ff7]
-        .into_iter()
-        .enumerate()
-    {
+    for (i, base) in [0x10000u64, 0x10ffd, 0x10ff9, 0x10ff1, 0x10ff7].into_iter().enumerate() {
         m.write_u8(base, 0x12).unwrap();
         assert_eq!(m.read_u8(base).unwrap(), 0x12);
         m.write_u16(base, 0x3456).unwrap();
@@ -125,52 +81,31 @@ fn crossing_write_into_readonly_page_changes_nothing() {
     m.map(0x1000, 0x1000, Prot::RW).unwrap();
     m.map(0x2000, 0x1000, Prot::R).unwrap();
     m.write_u32(0x1ffc, 0xaaaa_aaaa).unwrap();
-    assert_eq!(
-        m.write_u64(0x1ffc, u64::MAX),
-        Err(fault(0x2000, Access::Write, FaultKind::Protection))
-    );
+    assert_eq!(m.write_u64(0x1ffc, u64::MAX), Err(fault(0x2000, Access::Write, FaultKind::Protection)));
     assert_eq!(m.read_u32(0x1ffc).unwrap(), 0xaaaa_aaaa);
     // Fault on the first page reports the access address itself.
-    assert_eq!(
-        m.write_u16(0x2ffe, 1),
-        Err(fault(0x2ffe, Access::Write, FaultKind::Protection))
-    );
+    assert_eq!(m.write_u16(0x2ffe, 1), Err(fault(0x2ffe, Access::Write, FaultKind::Protection)));
     // Crossing into unmapped memory.
-    assert_eq!(
-        m.read_u32(0x2ffe),
-        Err(fault(0x3000, Access::Read, FaultKind::Unmapped))
-    );
+    assert_eq!(m.read_u32(0x2ffe), Err(fault(0x3000, Access::Read, FaultKind::Unmapped)));
 }
 
 #[test]
 fn no_access_pages_fault_on_read() {
     let mut m = Memory::new();
     m.map(0x1000, 0x1000, Prot::NONE).unwrap();
-    assert_eq!(
-        m.read_u8(0x1234),
-        Err(fault(0x1234, Access::Read, FaultKind::Protection))
-    );
-    assert_eq!(
-        m.write_u8(0x1234, 0),
-        Err(fault(0x1234, Access::Write, FaultKind::Protection))
-    );
+    assert_eq!(m.read_u8(0x1234), Err(fault(0x1234, Access::Read, FaultKind::Protection)));
+    assert_eq!(m.write_u8(0x1234, 0), Err(fault(0x1234, Access::Write, FaultKind::Protection)));
 }
 
 #[test]
 fn guard_faults_once_then_clears() {
     let mut m = Memory::new();
     m.map(0x1000, 0x2000, Prot::RW | Prot::GUARD).unwrap();
-    assert_eq!(
-        m.read_u8(0x1010),
-        Err(fault(0x1010, Access::Read, FaultKind::Guard))
-    );
+    assert_eq!(m.read_u8(0x1010), Err(fault(0x1010, Access::Read, FaultKind::Guard)));
     assert_eq!(m.read_u8(0x1010), Ok(0));
     // Only the touched page lost its guard.
     assert_eq!(m.prot(0x2000), Some(Prot::RW | Prot::GUARD));
-    assert_eq!(
-        m.write_u32(0x1ffe, 1),
-        Err(fault(0x2000, Access::Write, FaultKind::Guard))
-    );
+    assert_eq!(m.write_u32(0x1ffe, 1), Err(fault(0x2000, Access::Write, FaultKind::Guard)));
     assert_eq!(m.read_u16(0x1ffe), Ok(0), "faulting write changed nothing");
     m.write_u32(0x1ffe, 1).unwrap();
 }
@@ -184,15 +119,8 @@ fn fetch_needs_execute_and_has_no_side_effects() {
     let mut buf = [0; 15];
     assert_eq!(m.fetch(0x1ffe, &mut buf), 2);
     assert_eq!(&buf[..2], &[0xaa, 0xbb]);
-    assert_eq!(
-        m.prot(0x2000),
-        Some(Prot::RW | Prot::GUARD),
-        "fetch probe did not consume the guard"
-    );
-    assert_eq!(
-        m.check(0x2000, 1, Access::Execute),
-        Err(fault(0x2000, Access::Execute, FaultKind::Guard))
-    );
+    assert_eq!(m.prot(0x2000), Some(Prot::RW | Prot::GUARD), "fetch probe did not consume the guard");
+    assert_eq!(m.check(0x2000, 1, Access::Execute), Err(fault(0x2000, Access::Execute, FaultKind::Guard)));
     assert_eq!(
         m.check(0x2000, 1, Access::Execute),
         Err(fault(0x2000, Access::Execute, FaultKind::Protection))
@@ -208,14 +136,8 @@ fn peek_poke_ignore_protection_but_not_mapping() {
     let mut b = [0; 3];
     m.peek(0x1000, &mut b).unwrap();
     assert_eq!(b, [1, 2, 3]);
-    assert_eq!(
-        m.poke(0x1ffe, &[0; 4]),
-        Err(MemError::NotMapped { addr: 0x2000 })
-    );
-    assert_eq!(
-        m.peek(0x5000, &mut b),
-        Err(MemError::NotMapped { addr: 0x5000 })
-    );
+    assert_eq!(m.poke(0x1ffe, &[0; 4]), Err(MemError::NotMapped { addr: 0x2000 }));
+    assert_eq!(m.peek(0x5000, &mut b), Err(MemError::NotMapped { addr: 0x5000 }));
 }
 
 #[test]
@@ -229,22 +151,11 @@ fn high_memory_above_4gib() {
     assert_eq!(
         m.regions(),
         vec![
-            Region {
-                base: hi - 0x1000,
-                size: 0x2000,
-                prot: Prot::RW
-            },
-            Region {
-                base: 0x7fff_0000_0000,
-                size: 0x1000,
-                prot: Prot::R
-            },
+            Region { base: hi - 0x1000, size: 0x2000, prot: Prot::RW },
+            Region { base: 0x7fff_0000_0000, size: 0x1000, prot: Prot::R },
         ]
     );
-    assert_eq!(
-        m.read_u8(u64::MAX),
-        Err(fault(u64::MAX, Access::Read, FaultKind::Unmapped))
-    );
+    assert_eq!(m.read_u8(u64::MAX), Err(fault(u64::MAX, Access::Read, FaultKind::Unmapped)));
     assert_eq!(m.read_u16(u64::MAX).unwrap_err().access, Access::Read);
 }
 

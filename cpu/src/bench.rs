@@ -1,0 +1,166 @@
+//! Built-in benchmark workloads, assembled with iced-x86 at start-up: `x86wow bench`
+//! runs them, and `cargo run --release -p x86wow-cpu --example bench` too.
+
+use std::time::Instant;
+
+use crate::{Cpu, Exit};
+use iced_x86::code_asm::*;
+use iced_x86::BlockEncoderOptions;
+use x86wow_mmu::Prot;
+
+const CODE: u32 = 0x0040_0000;
+const DATA: u32 = 0x0100_0000;
+const STACK_TOP: u32 = 0x0080_0000;
+
+/// A benchmark program: code, initial data, and a short description.
+pub struct Workload {
+    pub name: &'static str,
+    pub about: &'static str,
+    build: fn() -> Result<(Vec<u8>, Vec<u8>), IcedError>,
+}
+
+fn assemble(a: &mut CodeAssembler) -> Result<Vec<u8>, IcedError> {
+    a.assemble(CODE as u64)
+}
+
+/// Register-only integer arithmetic in a counted loop.
+fn alu_loop() -> Result<(Vec<u8>, Vec<u8>), IcedError> {
+    let mut a = CodeAssembler::new(32)?;
+    let mut top = a.create_label();
+    a.mov(ecx, 5_000_000u32)?;
+    a.mov(eax, 0x1234_5678u32)?;
+    a.mov(ebx, 0x9abc_def0u32)?;
+    a.xor(edx, edx)?;
+    a.set_label(&mut top)?;
+    a.add(eax, ebx)?;
+    a.xor(edx, eax)?;
+    a.rol(ebx, 5)?;
+    a.sub(ebx, ecx)?;
+    a.lea(esi, dword_ptr(eax + ebx * 2 + 7))?;
+    a.and(esi, 0xffffu32)?;
+    a.or(edx, esi)?;
+    a.shr(edx, 1)?;
+    a.inc(eax)?;
+    a.cmp(eax, edx)?;
+    a.adc(ebx, 0)?;
+    a.dec(ecx)?;
+    a.jnz(top)?;
+    a.hlt()?;
+    Ok((assemble(&mut a)?, Vec::new()))
+}
+
+/// Table-driven CRC-32 over 4 MiB of pseudo-random data.
+fn crc32() -> Result<(Vec<u8>, Vec<u8>), IcedError> {
+    const LEN: u32 = 4 << 20;
+    let mut table = Vec::with_capacity(1024);
+    for i in 0..256u32 {
+        let mut c = i;
+        for _ in 0..8 {
+            c = if c & 1 != 0 { 0xedb8_8320 ^ (c >> 1) } else { c >> 1 };
+        }
+        table.extend_from_slice(&c.to_le_bytes());
+    }
+    let mut data = table;
+    let mut x = 0x2545_f491u32;
+    for _ in 0..LEN {
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        data.push(x as u8);
+    }
+    let mut a = CodeAssembler::new(32)?;
+    let mut top = a.create_label();
+    a.mov(esi, DATA + 1024)?;
+    a.mov(ecx, LEN)?;
+    a.mov(edx, 0xffff_ffffu32)?;
+    a.xor(eax, eax)?;
+    a.set_label(&mut top)?;
+    a.movzx(eax, byte_ptr(esi))?;
+    a.xor(al, dl)?;
+    a.shr(edx, 8)?;
+    a.xor(edx, dword_ptr(eax * 4 + DATA))?;
+    a.inc(esi)?;
+    a.dec(ecx)?;
+    a.jnz(top)?;
+    a.not(edx)?;
+    a.hlt()?;
+    Ok((assemble(&mut a)?, data))
+}
+
+/// Calls through a table of function pointers and an indirect-jump switch (the
+/// tables live in the data segment: 4 function pointers, then 4 case addresses).
+fn branchy() -> Result<(Vec<u8>, Vec<u8>), IcedError> {
+    let mut a = CodeAssembler::new(32)?;
+    let mut top = a.create_label();
+    let mut funcs = [a.create_label(), a.create_label(), a.create_label(), a.create_label()];
+    let mut cases = [a.create_label(), a.create_label(), a.create_label(), a.create_label()];
+    let mut join = a.create_label();
+    a.mov(ecx, 1_000_000u32)?;
+    a.xor(eax, eax)?;
+    a.xor(edi, edi)?;
+    a.set_label(&mut top)?;
+    a.mov(ebx, ecx)?;
+    a.and(ebx, 3)?;
+    a.call(dword_ptr(ebx * 4 + DATA))?;
+    a.jmp(dword_ptr(ebx * 4 + (DATA + 16)))?;
+    for (i, l) in cases.iter_mut().enumerate() {
+        a.set_label(l)?;
+        a.add(edi, i as u32 + 1)?;
+        a.jmp(join)?;
+    }
+    a.set_label(&mut join)?;
+    a.push(eax)?;
+    a.pop(edx)?;
+    a.dec(ecx)?;
+    a.jnz(top)?;
+    a.hlt()?;
+    for (i, l) in funcs.iter_mut().enumerate() {
+        a.set_label(l)?;
+        a.add(eax, i as u32 * 3 + 1)?;
+        a.ret()?;
+    }
+    let result = a.assemble_options(CODE as u64, BlockEncoderOptions::RETURN_NEW_INSTRUCTION_OFFSETS)?;
+    let mut data = Vec::new();
+    for l in funcs.iter().chain(cases.iter()) {
+        data.extend_from_slice(&(result.label_ip(l)? as u32).to_le_bytes());
+    }
+    Ok((result.inner.code_buffer, data))
+}
+
+pub const WORKLOADS: &[Workload] = &[
+    Workload { name: "alu", about: "register-only integer ALU loop", build: alu_loop },
+    Workload { name: "crc32", about: "table-driven CRC-32 over 4 MiB", build: crc32 },
+    Workload { name: "branch", about: "indirect calls and jumps through tables", build: branchy },
+];
+
+/// A CPU loaded with a workload, ready to run.
+pub fn prepare(w: &Workload) -> Cpu {
+    let (code, data) = (w.build)().expect("bench workloads assemble");
+    let mut cpu = Cpu::new();
+    let round = |n: usize| ((n as u64 + 0xfff) & !0xfff).max(0x1000);
+    cpu.mem.map(CODE as u64, round(code.len()), Prot::RX).expect("fresh space");
+    cpu.mem.poke(CODE as u64, &code).expect("mapped");
+    if !data.is_empty() {
+        cpu.mem.map(DATA as u64, round(data.len()), Prot::RW).expect("fresh space");
+        cpu.mem.poke(DATA as u64, &data).expect("mapped");
+    }
+    cpu.mem.map((STACK_TOP - 0x10000) as u64, 0x10000, Prot::RW).expect("fresh space");
+    cpu.eip = CODE;
+    cpu.gpr[4] = STACK_TOP - 16;
+    cpu
+}
+
+/// One measured run.
+pub struct Measurement {
+    pub insns: u64,
+    pub seconds: f64,
+}
+
+pub fn measure(w: &Workload) -> Measurement {
+    let mut cpu = prepare(w);
+    let t = Instant::now();
+    let exit = cpu.run(u64::MAX);
+    let seconds = t.elapsed().as_secs_f64();
+    assert_eq!(exit, Exit::Hlt, "workload {} must end at its HLT", w.name);
+    Measurement { insns: cpu.insns(), seconds }
+}
