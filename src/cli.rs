@@ -3,7 +3,7 @@
 
 /// `x86wow run PROGRAM.exe [ARGS...]`.
 pub fn run(args: &[String]) -> i32 {
-    not_yet("run", args)
+    crate::run::main(args)
 }
 
 /// `x86wow debug PROGRAM.exe|STATE.json`.

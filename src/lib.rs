@@ -5,8 +5,10 @@
 
 pub use x86wow_cpu as cpu;
 pub use x86wow_mmu as mmu;
+pub use x86wow_wow64 as wow64;
 
 pub mod bench;
 pub mod cli;
 pub mod coverage;
 pub mod exec;
+pub mod run;

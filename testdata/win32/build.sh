@@ -1,0 +1,15 @@
+#!/bin/sh
+# Rebuilds the 32-bit test programs with MinGW-w64 (apt-get install gcc-mingw-w64-i686),
+# freestanding and linked against ntdll only. The .exe files are committed, so the tests
+# need no cross compiler.
+set -e
+cd "$(dirname "$0")"
+CC=${CC:-i686-w64-mingw32-gcc}
+CFLAGS="-O1 -nostdlib -ffreestanding -fno-stack-protector -mno-stack-arg-probe -fno-asynchronous-unwind-tables -Wall -Wno-unused-function"
+LDFLAGS="-Wl,--entry,_start -Wl,--subsystem,console -Wl,--disable-dynamicbase -Wl,--disable-reloc-section -s"
+for p in hello files memory seh events info crash; do
+    $CC $CFLAGS -o $p.exe $p.c $LDFLAGS -lntdll -lgcc
+done
+# A DLL with exports by name, by ordinal and a forwarder, and a program that uses it.
+$CC $CFLAGS -shared -o adder.dll adder.c adder.def -Wl,--entry,_DllMain@12 -Wl,--subsystem,console -Wl,--disable-dynamicbase -s -lntdll -lgcc
+$CC $CFLAGS -o useadder.exe useadder.c adder.dll $LDFLAGS -lntdll -lgcc
