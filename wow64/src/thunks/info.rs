@@ -451,7 +451,6 @@ pub fn set_information_file(c: &mut Call<'_>) -> u32 {
             let take = (name_len as usize).min(b.len() - 12);
             let mut w = Out::new(20);
             w.u32(0, le32(&b, 0));
-            w.0.extend_from_slice(&[0; 4]);
             w.0[8..16].copy_from_slice(&(le32(&b, 4) as i32 as i64).to_le_bytes());
             w.u32(16, name_len);
             w.0.extend_from_slice(&b[12..12 + take]);
