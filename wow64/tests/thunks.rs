@@ -162,10 +162,12 @@ fn sizes_are_widened_and_narrowed_with_clamping_on_success() {
     call(&mut mem, &mut fake, laa, "NtAllocateVirtualMemory", &[0xFFFF_FFFF, GUEST as u32 + 0x10, 0, GUEST as u32 + 0x14, 0x3000, 4]);
     assert_eq!(fake.calls[1].1[2], 0xFFFF_FFFF);
     // An explicit ZeroBits passes through (the service rejects 22).
+    mem.write_u32(GUEST + 0x14, 0x2345).unwrap();
     call(&mut mem, &mut fake, INFO, "NtAllocateVirtualMemory", &[0xFFFF_FFFF, GUEST as u32 + 0x10, 22, GUEST as u32 + 0x14, 0x3000, 4]);
     assert_eq!(fake.calls[2].1[2], 22);
     // Failure: nothing written back.
     mem.write_u32(GUEST + 0x10, 0).unwrap();
+    mem.write_u32(GUEST + 0x14, 0x2345).unwrap();
     fake.status = 0xC000_0018;
     call(&mut mem, &mut fake, INFO, "NtAllocateVirtualMemory", &[0xFFFF_FFFF, GUEST as u32 + 0x10, 0, GUEST as u32 + 0x14, 0x3000, 4]);
     assert_eq!(mem.read_u32(GUEST + 0x10).unwrap(), 0);
