@@ -1,0 +1,3 @@
+pub fn main(_argv: &[String]) -> i32 {
+    2
+}

@@ -1,0 +1,2 @@
+//! Traces.
+pub mod cli;

@@ -1,0 +1,4 @@
+//! `x86wow vectors`.
+pub fn main(_argv: &[String]) -> i32 {
+    2
+}
