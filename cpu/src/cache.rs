@@ -16,11 +16,13 @@ use crate::table::{self, Handler};
 /// Most instructions in one block.
 pub const MAX_BLOCK: usize = 32;
 
-/// A decoded instruction with its handler.
+/// A decoded instruction with its handler, and a fast handler with pre-decoded
+/// operands for the most frequent forms (see `fast.rs`).
 #[derive(Clone)]
 pub struct Op {
     pub ins: Instruction,
     pub handler: Handler,
+    pub fast: Option<(crate::fast::Fast, crate::fast::Pre)>,
 }
 
 /// A straight-line run of decoded instructions starting at `start`.
@@ -31,6 +33,9 @@ pub struct Block {
     pub pages: [(u64, u64); 2],
     pub npages: u8,
     pub layout_epoch: u64,
+    /// The mmu's code-write count when the block was last found valid: while neither it
+    /// nor the layout epoch has moved, no page of the block can have changed.
+    pub checked_writes: u64,
 }
 
 /// Direct-mapped index from start EIP to block.
@@ -70,6 +75,11 @@ impl BlockCache {
         &self.blocks[i]
     }
 
+    #[inline]
+    pub fn block_mut(&mut self, i: usize) -> &mut Block {
+        &mut self.blocks[i]
+    }
+
     /// Stores a block and returns its index. The cache is flushed when it grows large,
     /// which bounds its memory whatever the guest does.
     pub fn insert(&mut self, b: Block) -> usize {
@@ -88,10 +98,18 @@ impl BlockCache {
     }
 }
 
-/// Whether a block must end after this instruction.
+/// Whether a block must end after this instruction: control transfers, and the
+/// instructions that can set EFLAGS.TF (so single stepping starts exactly after them).
 #[inline]
 pub fn ends_block(ins: &Instruction) -> bool {
     ins.flow_control() != FlowControl::Next
+        || matches!(
+            ins.mnemonic(),
+            iced_x86::Mnemonic::Popf
+                | iced_x86::Mnemonic::Popfd
+                | iced_x86::Mnemonic::Iret
+                | iced_x86::Mnemonic::Iretd
+        )
 }
 
 /// Page number of a linear address.
@@ -103,5 +121,5 @@ pub fn page_of(lin: u32) -> u64 {
 /// Builds an op for a decoded instruction.
 #[inline]
 pub fn op(ins: Instruction) -> Op {
-    Op { handler: table::handler(ins.code()), ins }
+    Op { handler: table::handler(ins.code()), fast: crate::fast::select(&ins), ins }
 }

@@ -24,15 +24,44 @@ fn opcode_end(bytes: &[u8]) -> usize {
     bytes.iter().take_while(|b| PREFIXES.contains(b)).count() + 2
 }
 
-/// How a handler ends an instruction other than normally.
+/// How a handler ends an instruction other than normally (see [`StopKind`]).
+///
+/// Boxed so that `Result<(), Stop>` and `Result<u32, Stop>` fit in registers: handlers
+/// and memory accessors return them on every instruction, and stops are rare.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stop(Box<StopKind>);
+
+/// The kinds of [`Stop`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Stop {
+pub enum StopKind {
     /// Raise an exception: the state returns to the start of the instruction.
     Exc(Exception),
     /// Stop without executing the instruction (EIP stays at it; not retired).
     Before(Exit),
     /// Stop after the instruction retired (EIP as the handler left it).
     After(Exit),
+}
+
+#[allow(non_snake_case)]
+impl Stop {
+    /// Raise an exception: the state returns to the start of the instruction.
+    #[cold]
+    pub fn Exc(e: Exception) -> Stop {
+        Stop(Box::new(StopKind::Exc(e)))
+    }
+    /// Stop without executing the instruction (EIP stays at it; not retired).
+    #[cold]
+    pub fn Before(exit: Exit) -> Stop {
+        Stop(Box::new(StopKind::Before(exit)))
+    }
+    /// Stop after the instruction retired (EIP as the handler left it).
+    #[cold]
+    pub fn After(exit: Exit) -> Stop {
+        Stop(Box::new(StopKind::After(exit)))
+    }
+    pub fn kind(&self) -> StopKind {
+        *self.0
+    }
 }
 
 impl From<Exception> for Stop {
@@ -382,6 +411,9 @@ impl Cpu {
     /// Runs at most `budget` instructions.
     pub fn run(&mut self, budget: u64) -> Exit {
         let mut left = budget;
+        // The block last run, with the (code writes, layout epoch) stamp it was valid
+        // at: a loop's block jumps back to its own start and is reused as is.
+        let mut last: Option<(u32, Arc<[Op]>, (u64, u64))> = None;
         while left > 0 {
             if !self.cache.enabled {
                 left -= 1;
@@ -391,42 +423,119 @@ impl Cpu {
                 continue;
             }
             let eip = self.eip;
-            let ops = match self.cached_block(eip) {
-                Ok(ops) => ops,
-                Err(exception) => {
-                    // The first instruction of a block cannot be fetched or decoded;
-                    // breakpoints and hooks still come first.
-                    if let Some(exit) = self.pre_instruction(eip) {
-                        return exit;
-                    }
-                    return Exit::Exception { exception, eip };
-                }
-            };
-            let writes = self.mem.code_writes();
-            // Breakpoints and hooks can only change between runs or from inside a
-            // code hook, which already means checking every instruction.
-            let debug = self.has_debug_checks();
-            for op in ops.iter() {
-                if left == 0 {
-                    return Exit::BudgetExhausted;
-                }
-                left -= 1;
-                if debug {
-                    if let Some(exit) = self.pre_instruction(self.eip) {
-                        return exit;
+            let stamp = (self.mem.code_writes(), self.mem.layout_epoch());
+            if !matches!(&last, Some((start, _, st)) if *start == eip && *st == stamp) {
+                match self.cached_block(eip) {
+                    Ok(ops) => last = Some((eip, ops, stamp)),
+                    Err(exception) => {
+                        // The first instruction of a block cannot be fetched or decoded;
+                        // breakpoints and hooks still come first.
+                        if let Some(exit) = self.pre_instruction(eip) {
+                            return exit;
+                        }
+                        return Exit::Exception { exception, eip };
                     }
                 }
-                let next = op.ins.next_ip32();
-                if let Some(exit) = self.execute_with(&op.ins, op.handler) {
+            }
+            let Some((_, ops, _)) = &last else { unreachable!("a block was just looked up") };
+            // The lean loop needs: no breakpoints or hooks to consult, no single
+            // stepping (only POPF/IRET can set TF, and they end their blocks), no memory
+            // hooks that could ask to stop.
+            if !self.flags.tf() && !self.has_debug_checks() && !self.has_mem_hooks() {
+                if let Some(exit) = self.run_block_lean(ops, &mut left) {
                     return exit;
                 }
-                // Leave the block when control went elsewhere or code was written.
-                if self.eip != next || self.mem.code_writes() != writes {
-                    break;
-                }
+                continue;
+            }
+            if let Some(exit) = self.run_block_careful(ops, &mut left) {
+                return exit;
             }
         }
         Exit::BudgetExhausted
+    }
+
+    /// Runs a block instruction by instruction with every check: breakpoints, hooks,
+    /// single stepping, memory hooks that stop.
+    fn run_block_careful(&mut self, ops: &[Op], left: &mut u64) -> Option<Exit> {
+        let writes = self.mem.code_writes();
+        // Breakpoints and hooks can only change between runs or from inside a code hook,
+        // which already means checking every instruction.
+        let debug = self.has_debug_checks();
+        for op in ops {
+            if *left == 0 {
+                return Some(Exit::BudgetExhausted);
+            }
+            *left -= 1;
+            if debug {
+                if let Some(exit) = self.pre_instruction(self.eip) {
+                    return Some(exit);
+                }
+            }
+            let next = op.ins.next_ip32();
+            if let Some(exit) = self.execute_with(&op.ins, op.handler, op.fast.as_ref()) {
+                return Some(exit);
+            }
+            // Leave the block when control went elsewhere or code was written.
+            if self.eip != next || self.mem.code_writes() != writes {
+                break;
+            }
+        }
+        None
+    }
+
+    /// Runs a block with nothing to check between instructions but an exit and a
+    /// write into cached code. Inside a block only the last instruction can transfer
+    /// control, so EIP needs no check; the budget is applied up front. The retired
+    /// count is brought up to date before each generic handler (RDTSC reads it); the
+    /// fast handlers do not look at it.
+    #[inline(always)]
+    fn run_block_lean(&mut self, ops: &[Op], left: &mut u64) -> Option<Exit> {
+        let writes = self.mem.code_writes();
+        let base = self.insns;
+        let n = ops.len().min(usize::try_from(*left).unwrap_or(usize::MAX));
+        for (k, op) in ops[..n].iter().enumerate() {
+            self.eip = op.ins.next_ip32();
+            let result = match &op.fast {
+                Some((f, pre)) => f(self, &op.ins, pre),
+                None => {
+                    self.insns = base + k as u64;
+                    (op.handler)(self, &op.ins)
+                }
+            };
+            if let Err(stop) = result {
+                self.insns = base + k as u64;
+                *left -= k as u64 + 1;
+                return Some(self.finish_stop(stop, op.ins.ip32()));
+            }
+            if self.mem.code_writes() != writes {
+                self.insns = base + k as u64 + 1;
+                *left -= k as u64 + 1;
+                return None;
+            }
+        }
+        self.insns = base + n as u64;
+        *left -= n as u64;
+        None
+    }
+
+    /// Completes an instruction that ended with a [`Stop`].
+    #[cold]
+    fn finish_stop(&mut self, stop: Stop, start: u32) -> Exit {
+        match stop.kind() {
+            StopKind::Exc(exception) => {
+                self.eip = start;
+                self.hook_stop = false;
+                Exit::Exception { exception, eip: start }
+            }
+            StopKind::Before(exit) => {
+                self.eip = start;
+                exit
+            }
+            StopKind::After(exit) => {
+                self.insns += 1;
+                exit
+            }
+        }
     }
 
     /// Whether breakpoints, code hooks or a pending resume need checking per instruction.
@@ -454,12 +563,19 @@ impl Cpu {
     /// The valid cached block at `eip`, decoding it if needed.
     fn cached_block(&mut self, eip: u32) -> Result<Arc<[Op]>, Exception> {
         if let Some(i) = self.cache.get(eip) {
+            let writes = self.mem.code_writes();
+            let layout = self.mem.layout_epoch();
             let b = self.cache.block(i);
-            let valid = b.layout_epoch == self.mem.layout_epoch()
+            if b.layout_epoch == layout && b.checked_writes == writes {
+                return Ok(b.ops.clone());
+            }
+            let valid = b.layout_epoch == layout
                 && b.pages[..b.npages as usize]
                     .iter()
                     .all(|&(pn, gen)| self.mem.generation(pn << PAGE_SHIFT) == Some(gen));
             if valid {
+                let b = self.cache.block_mut(i);
+                b.checked_writes = writes;
                 return Ok(b.ops.clone());
             }
         }
@@ -504,7 +620,14 @@ impl Cpu {
                 None => break,
             }
         }
-        Ok(Block { start: eip, ops: ops.into(), pages, npages, layout_epoch: self.mem.layout_epoch() })
+        Ok(Block {
+            start: eip,
+            ops: ops.into(),
+            pages,
+            npages,
+            layout_epoch: self.mem.layout_epoch(),
+            checked_writes: self.mem.code_writes(),
+        })
     }
 
     /// Enables or disables the decoded-block cache (it is on by default). With it off,
@@ -551,11 +674,16 @@ impl Cpu {
 
     /// Executes one decoded instruction at EIP.
     pub fn execute(&mut self, ins: &Instruction) -> Option<Exit> {
-        self.execute_with(ins, table::handler(ins.code()))
+        self.execute_with(ins, table::handler(ins.code()), None)
     }
 
-    #[inline]
-    fn execute_with(&mut self, ins: &Instruction, handler: table::Handler) -> Option<Exit> {
+    #[inline(always)]
+    fn execute_with(
+        &mut self,
+        ins: &Instruction,
+        handler: table::Handler,
+        fast: Option<&(crate::fast::Fast, crate::fast::Pre)>,
+    ) -> Option<Exit> {
         let start = self.eip;
         // The single-step trap depends on TF before the instruction. MOV SS / POP SS
         // set `inhibit_trap`, suppressing the trap after themselves (the next
@@ -563,7 +691,10 @@ impl Cpu {
         let trap = self.flags.tf();
         self.inhibit_trap = false;
         self.eip = ins.next_ip32();
-        let result = handler(self, ins);
+        let result = match fast {
+            Some((f, pre)) => f(self, ins, pre),
+            None => handler(self, ins),
+        };
         match result {
             Ok(()) => {
                 self.insns += 1;
@@ -576,19 +707,7 @@ impl Cpu {
                 }
                 None
             }
-            Err(Stop::Exc(exception)) => {
-                self.eip = start;
-                self.hook_stop = false;
-                Some(Exit::Exception { exception, eip: start })
-            }
-            Err(Stop::Before(exit)) => {
-                self.eip = start;
-                Some(exit)
-            }
-            Err(Stop::After(exit)) => {
-                self.insns += 1;
-                Some(exit)
-            }
+            Err(stop) => Some(self.finish_stop(stop, start)),
         }
     }
 

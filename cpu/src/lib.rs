@@ -31,6 +31,7 @@ pub mod config;
 pub mod coverage;
 mod cpu;
 pub mod exception;
+mod fast;
 pub mod features;
 pub mod flags;
 pub mod fpu;
@@ -41,7 +42,7 @@ pub mod state;
 pub mod table;
 
 pub use config::{Config, CpuidLeaf, CpuidModel, UndefinedModel};
-pub use cpu::{CodeHook, Cpu, HookAction, MemHook, Step, Stop, MAX_INSN_LEN};
+pub use cpu::{CodeHook, Cpu, HookAction, MemHook, Step, Stop, StopKind, MAX_INSN_LEN};
 pub use exception::{vector, Detail, Exception, Exit};
 pub use flags::{Flags, Size};
 pub use regs::{Registers, Segment};

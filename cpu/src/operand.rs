@@ -125,13 +125,32 @@ impl Cpu {
     }
 
     /// Reads `N` bytes at `seg:off` with alignment checking against `align` bytes.
-    #[inline]
+    #[inline(always)]
     pub fn read_mem_aligned<const N: usize>(
         &mut self,
         seg: usize,
         off: u32,
         align: u32,
     ) -> Result<[u8; N], Stop> {
+        // The common case: a usable segment, no alignment check, no hooks, no 4 GiB
+        // wrap of either the offset or the linear address.
+        let s = self.seg[seg];
+        let lin = s.base.wrapping_add(off);
+        let plain = s.usable
+            && off <= u32::MAX - (N as u32 - 1)
+            && lin <= u32::MAX - (N as u32 - 1)
+            && !self.flags.ac()
+            && !self.has_mem_hooks();
+        if plain {
+            // With those checks passed, the page walk is all that remains: its fault
+            // (which consumes a guard page) is the instruction's fault.
+            return Ok(self.mem.read_array::<N>(lin as u64)?);
+        }
+        self.read_mem_slow(seg, off, align)
+    }
+
+    #[inline(never)]
+    fn read_mem_slow<const N: usize>(&mut self, seg: usize, off: u32, align: u32) -> Result<[u8; N], Stop> {
         let lin = self.linear(seg, off, N as u32, align, false)?;
         if self.has_mem_hooks() {
             self.run_mem_hooks(lin, N as u32, Access::Read);
@@ -150,8 +169,30 @@ impl Cpu {
     }
 
     /// Writes `N` bytes at `seg:off`; nothing is written unless every byte can be.
-    #[inline]
+    #[inline(always)]
     pub fn write_mem_aligned<const N: usize>(
+        &mut self,
+        seg: usize,
+        off: u32,
+        align: u32,
+        data: [u8; N],
+    ) -> Result<(), Stop> {
+        let s = self.seg[seg];
+        let lin = s.base.wrapping_add(off);
+        let plain = s.usable
+            && seg != sreg::CS
+            && off <= u32::MAX - (N as u32 - 1)
+            && lin <= u32::MAX - (N as u32 - 1)
+            && !self.flags.ac()
+            && !self.has_mem_hooks();
+        if plain {
+            return Ok(self.mem.write_array(lin as u64, data)?);
+        }
+        self.write_mem_slow(seg, off, align, data)
+    }
+
+    #[inline(never)]
+    fn write_mem_slow<const N: usize>(
         &mut self,
         seg: usize,
         off: u32,
@@ -189,7 +230,7 @@ impl Cpu {
         Ok(())
     }
 
-    #[inline]
+    #[inline(always)]
     pub fn read_mem(&mut self, seg: usize, off: u32, size: Size) -> Result<u32, Stop> {
         Ok(match size {
             Size::B8 => self.read_mem_aligned::<1>(seg, off, 1)?[0] as u32,
@@ -198,7 +239,7 @@ impl Cpu {
         })
     }
 
-    #[inline]
+    #[inline(always)]
     pub fn write_mem(&mut self, seg: usize, off: u32, size: Size, v: u32) -> Result<(), Stop> {
         match size {
             Size::B8 => self.write_mem_aligned(seg, off, 1, [v as u8]),

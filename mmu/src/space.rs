@@ -95,8 +95,22 @@ pub struct Snapshot {
     tables: Tables,
 }
 
+/// One entry of the translation cache: the page number it maps and raw pointers to the
+/// page's bytes for reading and (when the page may be written directly) writing.
+#[derive(Clone, Copy)]
+struct TlbEntry {
+    page: u64,
+    read: *const u8,
+    write: *mut u8,
+}
+
+const TLB_SIZE: usize = 256;
+const TLB_EMPTY: TlbEntry = TlbEntry { page: u64::MAX, read: std::ptr::null(), write: std::ptr::null_mut() };
+
 /// A sparse guest address space. See the crate documentation for an example.
-#[derive(Clone)]
+///
+/// Not `Clone`: use [`Memory::snapshot`] and [`Memory::restore`], which keep the
+/// translation cache coherent.
 pub struct Memory {
     tables: Tables,
     zero: Arc<PageData>,
@@ -111,7 +125,19 @@ pub struct Memory {
     layout_epoch: u64,
     /// Number of writes that hit a page holding cached code.
     code_writes: u64,
+    /// Translation cache for the typed accessors (see `tlb_*`). Entries point into page
+    /// buffers owned by `tables`; every operation that could free, replace, share or
+    /// re-protect a page's buffer invalidates the entries that could see it.
+    tlb: Box<[TlbEntry; TLB_SIZE]>,
 }
+
+// SAFETY: the raw pointers in `tlb` point into page buffers owned (through `Arc`) by this
+// same `Memory`'s tables, so they travel with it when it moves to another thread. They
+// are only dereferenced by methods taking `&mut self`, so sharing `&Memory` between
+// threads cannot race with a write through them.
+unsafe impl Send for Memory {}
+// SAFETY: see above; no `&self` method reads or writes through the cached pointers.
+unsafe impl Sync for Memory {}
 
 impl Default for Memory {
     fn default() -> Self {
@@ -147,7 +173,40 @@ impl Memory {
             epoch: 0,
             layout_epoch: 0,
             code_writes: 0,
+            tlb: Box::new([TLB_EMPTY; TLB_SIZE]),
         }
+    }
+
+    /// Forgets the cached translation of page `pn`.
+    #[inline]
+    fn tlb_forget(&mut self, pn: u64) {
+        let e = &mut self.tlb[(pn as usize) & (TLB_SIZE - 1)];
+        if e.page == pn {
+            *e = TLB_EMPTY;
+        }
+    }
+
+    /// Forgets every cached translation.
+    fn tlb_flush(&mut self) {
+        self.tlb.fill(TLB_EMPTY);
+    }
+
+    /// Caches the translation of a mapped, readable, non-guard page; the write pointer
+    /// only when writes may bypass the slow path (writable, no cached code, buffer not
+    /// shared with a snapshot or the zero page).
+    fn tlb_fill(&mut self, pn: u64) {
+        let Some(page) = self.tables.get_mut(pn) else { return };
+        if !page.prot.contains(Prot::READ) || page.prot.contains(Prot::GUARD) {
+            return;
+        }
+        let direct_write = page.prot.contains(Prot::WRITE) && !page.code;
+        let write = if direct_write {
+            Arc::get_mut(&mut page.data).map_or(std::ptr::null_mut(), |d| d.as_mut_ptr())
+        } else {
+            std::ptr::null_mut()
+        };
+        let read = page.data.as_ptr();
+        self.tlb[(pn as usize) & (TLB_SIZE - 1)] = TlbEntry { page: pn, read, write };
     }
 
     fn bump_gen(&mut self) -> u64 {
@@ -168,6 +227,7 @@ impl Memory {
             let gen = self.bump_gen();
             let page = Page { data: self.zero.clone(), prot, code: false, gen };
             self.tables.insert(pn, page);
+            self.tlb_forget(pn);
         }
         self.epoch += 1;
         self.layout_epoch += 1;
@@ -187,6 +247,7 @@ impl Memory {
         self.require_mapped(addr, size)?;
         for pn in pages(addr, size) {
             self.tables.remove(pn);
+            self.tlb_forget(pn);
         }
         self.epoch += 1;
         self.layout_epoch += 1;
@@ -201,6 +262,7 @@ impl Memory {
             if let Some(p) = self.tables.get_mut(pn) {
                 p.prot = prot;
             }
+            self.tlb_forget(pn);
         }
         self.epoch += 1;
         self.layout_epoch += 1;
@@ -268,6 +330,7 @@ impl Memory {
         };
         if page.prot.contains(Prot::GUARD) {
             page.prot.remove(Prot::GUARD);
+            self.tlb[((addr >> PAGE_SHIFT) as usize) & (TLB_SIZE - 1)] = TLB_EMPTY;
             self.epoch += 1;
             self.layout_epoch += 1;
             return Err(Fault { addr, access, kind: FaultKind::Guard });
@@ -325,7 +388,8 @@ impl Memory {
             let n = (PAGE_SIZE as usize - off).min(data.len() - done);
             let gen = self.next_gen + 1;
             let page = self.tables.get_mut(a >> PAGE_SHIFT).expect("range checked before copy");
-            if Arc::strong_count(&page.data) != 1 {
+            let copies = Arc::strong_count(&page.data) != 1;
+            if copies {
                 self.epoch += 1;
             }
             let bytes = Arc::make_mut(&mut page.data);
@@ -335,6 +399,10 @@ impl Memory {
                 page.code = false;
                 self.next_gen = gen;
                 self.code_writes += 1;
+            }
+            if copies {
+                // The page has a new buffer: the cached pointers name the old one.
+                self.tlb_forget(a >> PAGE_SHIFT);
             }
             done += n;
         }
@@ -358,38 +426,49 @@ impl Memory {
     /// Reads `N` bytes (the typed accessors are built on this).
     #[inline]
     pub fn read_array<const N: usize>(&mut self, addr: u64) -> Result<[u8; N], Fault> {
+        let pn = addr >> PAGE_SHIFT;
         let off = (addr & PAGE_MASK) as usize;
         if off + N <= PAGE_SIZE as usize {
-            if let Some(page) = self.tables.get(addr >> PAGE_SHIFT) {
-                if page.prot.contains(Prot::READ) && !page.prot.contains(Prot::GUARD) {
-                    let mut out = [0; N];
-                    out.copy_from_slice(&page.data[off..off + N]);
-                    return Ok(out);
-                }
+            let e = self.tlb[(pn as usize) & (TLB_SIZE - 1)];
+            if e.page == pn {
+                let mut out = [0u8; N];
+                // SAFETY: an entry for `pn` exists only while page `pn` is mapped readable
+                // with the buffer `e.read` points to (every unmap, protect, copy-on-write
+                // and restore forgets it), the buffer is PAGE_SIZE bytes, and
+                // `off + N <= PAGE_SIZE`.
+                unsafe { std::ptr::copy_nonoverlapping(e.read.add(off), out.as_mut_ptr(), N) };
+                return Ok(out);
             }
         }
         let mut out = [0; N];
         self.read_bytes(addr, &mut out)?;
+        if off + N <= PAGE_SIZE as usize {
+            self.tlb_fill(pn);
+        }
         Ok(out)
     }
 
     /// Writes `N` bytes (the typed accessors are built on this).
     #[inline]
     pub fn write_array<const N: usize>(&mut self, addr: u64, data: [u8; N]) -> Result<(), Fault> {
-        // Fast path: within one writable page that holds no cached code and whose data
-        // is not shared with a snapshot or the zero page.
+        let pn = addr >> PAGE_SHIFT;
         let off = (addr & PAGE_MASK) as usize;
         if off + N <= PAGE_SIZE as usize {
-            if let Some(page) = self.tables.get_mut(addr >> PAGE_SHIFT) {
-                if page.prot.contains(Prot::WRITE) && !page.prot.contains(Prot::GUARD) && !page.code {
-                    if let Some(bytes) = Arc::get_mut(&mut page.data) {
-                        bytes[off..off + N].copy_from_slice(&data);
-                        return Ok(());
-                    }
-                }
+            let e = self.tlb[(pn as usize) & (TLB_SIZE - 1)];
+            if e.page == pn && !e.write.is_null() {
+                // SAFETY: a write pointer is cached only for a writable page without
+                // cached code whose buffer this `Memory` owns alone; marking code,
+                // snapshots, protection changes, unmapping and restores forget it. The
+                // buffer is PAGE_SIZE bytes and `off + N <= PAGE_SIZE`.
+                unsafe { std::ptr::copy_nonoverlapping(data.as_ptr(), e.write.add(off), N) };
+                return Ok(());
             }
         }
-        self.write_bytes(addr, &data)
+        self.write_bytes(addr, &data)?;
+        if off + N <= PAGE_SIZE as usize {
+            self.tlb_fill(pn);
+        }
+        Ok(())
     }
 
     /// Copies up to `buf.len()` bytes of executable memory starting at `addr` without side
@@ -463,6 +542,8 @@ impl Memory {
         let page = self.tables.get_mut(pn)?;
         page.code = true;
         page.gen = gen;
+        // Writes to the page must now go through the slow path, which bumps its generation.
+        self.tlb_forget(pn);
         Some(gen)
     }
 
@@ -485,13 +566,16 @@ impl Memory {
 
     /// Captures the address space. Costs one copy of the page tables; page data is shared
     /// and copied only when either side writes it.
-    pub fn snapshot(&self) -> Snapshot {
+    pub fn snapshot(&mut self) -> Snapshot {
+        // Every buffer is shared from now on: no write may bypass the copy-on-write path.
+        self.tlb_flush();
         Snapshot { tables: self.tables.clone() }
     }
 
     /// Returns the address space to a snapshot taken from it (or from a clone of it).
     pub fn restore(&mut self, snap: &Snapshot) {
         self.tables = snap.tables.clone();
+        self.tlb_flush();
         self.epoch += 1;
         self.layout_epoch += 1;
         self.code_writes += 1;

@@ -8,8 +8,9 @@ use crate::flags::Size;
 use crate::operand::op_size;
 use crate::table::Table;
 
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Op {
+/// The two-operand ALU operations.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum AluOp {
     Add,
     Or,
     Adc,
@@ -21,9 +22,52 @@ enum Op {
     Test,
 }
 
+type Op = AluOp;
+
+impl AluOp {
+    const ALL: [AluOp; 9] = [
+        AluOp::Add,
+        AluOp::Or,
+        AluOp::Adc,
+        AluOp::Sbb,
+        AluOp::And,
+        AluOp::Sub,
+        AluOp::Xor,
+        AluOp::Cmp,
+        AluOp::Test,
+    ];
+
+    /// The operation numbered `n` in declaration order (for const-generic handlers).
+    #[inline(always)]
+    pub const fn from_u8(n: u8) -> AluOp {
+        Self::ALL[n as usize]
+    }
+
+    /// Whether the result is stored (all but CMP and TEST).
+    #[inline(always)]
+    pub const fn writes(self) -> bool {
+        !matches!(self, AluOp::Cmp | AluOp::Test)
+    }
+
+    pub fn of(m: Mnemonic) -> Option<AluOp> {
+        Some(match m {
+            Mnemonic::Add => AluOp::Add,
+            Mnemonic::Or => AluOp::Or,
+            Mnemonic::Adc => AluOp::Adc,
+            Mnemonic::Sbb => AluOp::Sbb,
+            Mnemonic::And => AluOp::And,
+            Mnemonic::Sub => AluOp::Sub,
+            Mnemonic::Xor => AluOp::Xor,
+            Mnemonic::Cmp => AluOp::Cmp,
+            Mnemonic::Test => AluOp::Test,
+            _ => return None,
+        })
+    }
+}
+
 /// Computes `a op b` at `size`, sets the flags, and returns the (masked) result.
-#[inline]
-fn compute(cpu: &mut Cpu, op: Op, size: Size, a: u32, b: u32) -> u32 {
+#[inline(always)]
+pub fn compute(cpu: &mut Cpu, op: Op, size: Size, a: u32, b: u32) -> u32 {
     let m = size.mask();
     match op {
         Op::Add | Op::Adc => {

@@ -217,3 +217,65 @@ fn zero_pages_are_shared_until_written() {
     m.write_u8(0x200000, 1).unwrap();
     assert_eq!(m.private_pages(), 2);
 }
+
+// The translation cache must never let a read or write see a stale page.
+
+#[test]
+fn cached_write_pointer_does_not_leak_into_a_snapshot() {
+    let mut m = Memory::new();
+    m.map(0x1000, 0x1000, Prot::RW).unwrap();
+    m.write_u32(0x1000, 1).unwrap(); // copies the zero page
+    m.write_u32(0x1004, 2).unwrap(); // cached write pointer now
+    let snap = m.snapshot();
+    m.write_u32(0x1000, 3).unwrap();
+    m.restore(&snap);
+    assert_eq!(m.read_u32(0x1000).unwrap(), 1);
+}
+
+#[test]
+fn unmap_and_remap_forgets_the_old_page() {
+    let mut m = Memory::new();
+    m.map(0x1000, 0x1000, Prot::RW).unwrap();
+    m.write_u32(0x1000, 0xdead).unwrap();
+    assert_eq!(m.read_u32(0x1000).unwrap(), 0xdead);
+    m.unmap(0x1000, 0x1000).unwrap();
+    assert_eq!(m.read_u32(0x1000).unwrap_err().kind, FaultKind::Unmapped);
+    m.map(0x1000, 0x1000, Prot::RW).unwrap();
+    assert_eq!(m.read_u32(0x1000).unwrap(), 0);
+}
+
+#[test]
+fn protection_change_is_seen_by_cached_pages() {
+    let mut m = Memory::new();
+    m.map(0x1000, 0x1000, Prot::RW).unwrap();
+    m.write_u32(0x1000, 5).unwrap();
+    m.write_u32(0x1000, 6).unwrap();
+    m.protect(0x1000, 0x1000, Prot::R).unwrap();
+    assert_eq!(m.write_u32(0x1000, 7).unwrap_err().kind, FaultKind::Protection);
+    m.protect(0x1000, 0x1000, Prot::NONE).unwrap();
+    assert_eq!(m.read_u32(0x1000).unwrap_err().kind, FaultKind::Protection);
+}
+
+#[test]
+fn marking_code_routes_writes_through_the_generation_bump() {
+    let mut m = Memory::new();
+    m.map(0x1000, 0x1000, Prot::RWX).unwrap();
+    m.write_u8(0x1000, 1).unwrap();
+    m.write_u8(0x1001, 1).unwrap();
+    let g = m.mark_code(0x1000).unwrap();
+    let writes = m.code_writes();
+    m.write_u8(0x1002, 1).unwrap();
+    assert_ne!(m.generation(0x1000), Some(g));
+    assert_eq!(m.code_writes(), writes + 1);
+}
+
+#[test]
+fn zero_page_reads_are_cached_but_writes_copy() {
+    let mut m = Memory::new();
+    m.map(0x1000, 0x2000, Prot::RW).unwrap();
+    assert_eq!(m.read_u32(0x1000).unwrap(), 0);
+    assert_eq!(m.read_u32(0x2000).unwrap(), 0);
+    m.write_u32(0x1000, 9).unwrap();
+    assert_eq!(m.read_u32(0x1000).unwrap(), 9);
+    assert_eq!(m.read_u32(0x2000).unwrap(), 0, "the other zero page is untouched");
+}

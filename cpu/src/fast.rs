@@ -1,0 +1,564 @@
+//! Pre-decoded fast paths for the most frequent instruction forms.
+//!
+//! When a block is decoded, each instruction whose form appears below gets a
+//! [`Fast`] handler and its operands pre-decoded into [`Pre`] (register numbers, the
+//! immediate, the memory operand's base, index, scale, displacement and segment), so
+//! executing it does not go through iced-x86's generic accessors again. Everything else
+//! runs through the generic handler of its family. Both paths share the same
+//! arithmetic, flag and memory code, and lockstep tests compare the cached (fast) path
+//! with the plain one.
+
+use iced_x86::{Code, Instruction, OpKind, Register};
+
+use crate::cpu::{Cpu, Step};
+use crate::flags::Size;
+use crate::ops::alu::{compute, AluOp};
+use crate::regs::{gpr, sreg, sreg_index};
+
+/// "No register" in [`Mem`].
+pub const NONE: u8 = 8;
+
+/// A pre-decoded 32-bit-addressing memory operand.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Mem {
+    pub base: u8,
+    pub index: u8,
+    pub shift: u8,
+    pub seg: u8,
+    pub disp: u32,
+}
+
+/// Pre-decoded operands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pre {
+    pub r0: u8,
+    pub r1: u8,
+    pub imm: u32,
+    pub mem: Mem,
+}
+
+/// A fast handler: the instruction with its pre-decoded operands.
+pub type Fast = fn(&mut Cpu, &Instruction, &Pre) -> Step;
+
+impl Cpu {
+    #[inline(always)]
+    fn ea_of(&self, m: &Mem) -> u32 {
+        let mut ea = m.disp;
+        if m.base < NONE {
+            ea = ea.wrapping_add(self.gpr[m.base as usize]);
+        }
+        if m.index < NONE {
+            ea = ea.wrapping_add(self.gpr[m.index as usize] << m.shift);
+        }
+        ea
+    }
+
+    #[inline(always)]
+    fn load32(&mut self, m: &Mem) -> Result<u32, crate::cpu::Stop> {
+        let ea = self.ea_of(m);
+        self.read_mem(m.seg as usize, ea, Size::B32)
+    }
+}
+
+fn dword(r: Register) -> Option<u8> {
+    let i = (r as u32).wrapping_sub(Register::EAX as u32);
+    (i < 8).then_some(i as u8)
+}
+
+/// Encoding number of an 8-bit register (AL..BH = 0..7).
+fn byte(r: Register) -> Option<u8> {
+    let i = (r as u32).wrapping_sub(Register::AL as u32);
+    (i < 8).then_some(i as u8)
+}
+
+#[inline(always)]
+fn get8(cpu: &Cpu, r: u8) -> u32 {
+    if r < 4 {
+        cpu.gpr[r as usize] & 0xff
+    } else {
+        (cpu.gpr[(r - 4) as usize] >> 8) & 0xff
+    }
+}
+
+#[inline(always)]
+fn set8(cpu: &mut Cpu, r: u8, v: u32) {
+    if r < 4 {
+        let g = &mut cpu.gpr[r as usize];
+        *g = (*g & !0xff) | (v & 0xff);
+    } else {
+        let g = &mut cpu.gpr[(r - 4) as usize];
+        *g = (*g & !0xff00) | ((v & 0xff) << 8);
+    }
+}
+
+/// Pre-decodes a 32-bit-addressing memory operand; `None` for 16-bit addressing or
+/// operands the fast paths do not handle.
+fn mem_of(ins: &Instruction) -> Option<Mem> {
+    if ins.memory_displ_size() == 2 {
+        return None;
+    }
+    let reg = |r: Register| if r == Register::None { Some(NONE) } else { dword(r) };
+    Some(Mem {
+        base: reg(ins.memory_base())?,
+        index: reg(ins.memory_index())?,
+        shift: ins.memory_index_scale().trailing_zeros() as u8,
+        seg: sreg_index(ins.memory_segment()).unwrap_or(sreg::DS) as u8,
+        disp: ins.memory_displacement32(),
+    })
+}
+
+const NO_MEM: Mem = Mem { base: NONE, index: NONE, shift: 0, seg: sreg::DS as u8, disp: 0 };
+
+fn pre() -> Pre {
+    Pre { r0: 0, r1: 0, imm: 0, mem: NO_MEM }
+}
+
+// ----- handlers -----
+
+fn alu_rr<const OP: u8>(cpu: &mut Cpu, _: &Instruction, p: &Pre) -> Step {
+    let op = AluOp::from_u8(OP);
+    let r = compute(cpu, op, Size::B32, cpu.gpr[p.r0 as usize], cpu.gpr[p.r1 as usize]);
+    if op.writes() {
+        cpu.gpr[p.r0 as usize] = r;
+    }
+    Ok(())
+}
+
+fn alu_ri<const OP: u8>(cpu: &mut Cpu, _: &Instruction, p: &Pre) -> Step {
+    let op = AluOp::from_u8(OP);
+    let r = compute(cpu, op, Size::B32, cpu.gpr[p.r0 as usize], p.imm);
+    if op.writes() {
+        cpu.gpr[p.r0 as usize] = r;
+    }
+    Ok(())
+}
+
+fn alu_rm<const OP: u8>(cpu: &mut Cpu, _: &Instruction, p: &Pre) -> Step {
+    let op = AluOp::from_u8(OP);
+    let b = cpu.load32(&p.mem)?;
+    let r = compute(cpu, op, Size::B32, cpu.gpr[p.r0 as usize], b);
+    if op.writes() {
+        cpu.gpr[p.r0 as usize] = r;
+    }
+    Ok(())
+}
+
+fn alu8_rr<const OP: u8>(cpu: &mut Cpu, _: &Instruction, p: &Pre) -> Step {
+    let op = AluOp::from_u8(OP);
+    let r = compute(cpu, op, Size::B8, get8(cpu, p.r0), get8(cpu, p.r1));
+    if op.writes() {
+        set8(cpu, p.r0, r);
+    }
+    Ok(())
+}
+
+fn alu8_ri<const OP: u8>(cpu: &mut Cpu, _: &Instruction, p: &Pre) -> Step {
+    let op = AluOp::from_u8(OP);
+    let r = compute(cpu, op, Size::B8, get8(cpu, p.r0), p.imm & 0xff);
+    if op.writes() {
+        set8(cpu, p.r0, r);
+    }
+    Ok(())
+}
+
+fn mov_rr(cpu: &mut Cpu, _: &Instruction, p: &Pre) -> Step {
+    cpu.gpr[p.r0 as usize] = cpu.gpr[p.r1 as usize];
+    Ok(())
+}
+
+fn mov_ri(cpu: &mut Cpu, _: &Instruction, p: &Pre) -> Step {
+    cpu.gpr[p.r0 as usize] = p.imm;
+    Ok(())
+}
+
+fn mov_rm(cpu: &mut Cpu, _: &Instruction, p: &Pre) -> Step {
+    cpu.gpr[p.r0 as usize] = cpu.load32(&p.mem)?;
+    Ok(())
+}
+
+fn mov_mr(cpu: &mut Cpu, _: &Instruction, p: &Pre) -> Step {
+    let ea = cpu.ea_of(&p.mem);
+    cpu.write_mem(p.mem.seg as usize, ea, Size::B32, cpu.gpr[p.r1 as usize])
+}
+
+fn mov_mi(cpu: &mut Cpu, _: &Instruction, p: &Pre) -> Step {
+    let ea = cpu.ea_of(&p.mem);
+    cpu.write_mem(p.mem.seg as usize, ea, Size::B32, p.imm)
+}
+
+fn movzx_rm8(cpu: &mut Cpu, _: &Instruction, p: &Pre) -> Step {
+    let ea = cpu.ea_of(&p.mem);
+    cpu.gpr[p.r0 as usize] = cpu.read_mem(p.mem.seg as usize, ea, Size::B8)?;
+    Ok(())
+}
+
+fn movzx_rr8(cpu: &mut Cpu, _: &Instruction, p: &Pre) -> Step {
+    cpu.gpr[p.r0 as usize] = get8(cpu, p.r1);
+    Ok(())
+}
+
+fn lea(cpu: &mut Cpu, _: &Instruction, p: &Pre) -> Step {
+    cpu.gpr[p.r0 as usize] = cpu.ea_of(&p.mem);
+    Ok(())
+}
+
+fn inc_dec_r<const DEC: bool>(cpu: &mut Cpu, _: &Instruction, p: &Pre) -> Step {
+    let a = cpu.gpr[p.r0 as usize];
+    let r = if DEC { a.wrapping_sub(1) } else { a.wrapping_add(1) };
+    cpu.gpr[p.r0 as usize] = r;
+    let of = if DEC { a == 0x8000_0000 } else { r == 0x8000_0000 };
+    let af = if DEC { a & 0xf == 0 } else { r & 0xf == 0 };
+    let cf = cpu.flags.cf();
+    cpu.flags.set_result(Size::B32, r, cf, of, af);
+    Ok(())
+}
+
+fn push_r(cpu: &mut Cpu, _: &Instruction, p: &Pre) -> Step {
+    cpu.push(Size::B32, cpu.gpr[p.r0 as usize])
+}
+
+fn push_i(cpu: &mut Cpu, _: &Instruction, p: &Pre) -> Step {
+    cpu.push(Size::B32, p.imm)
+}
+
+fn pop_r(cpu: &mut Cpu, _: &Instruction, p: &Pre) -> Step {
+    let v = cpu.read_mem(sreg::SS, cpu.gpr[gpr::ESP], Size::B32)?;
+    cpu.gpr[gpr::ESP] = cpu.gpr[gpr::ESP].wrapping_add(4);
+    cpu.gpr[p.r0 as usize] = v;
+    Ok(())
+}
+
+fn jmp_rel(cpu: &mut Cpu, _: &Instruction, p: &Pre) -> Step {
+    cpu.eip = p.imm;
+    Ok(())
+}
+
+fn jcc<const CC: u8>(cpu: &mut Cpu, _: &Instruction, p: &Pre) -> Step {
+    if cpu.flags.cond(CC) {
+        cpu.eip = p.imm;
+    }
+    Ok(())
+}
+
+fn call_rel(cpu: &mut Cpu, _: &Instruction, p: &Pre) -> Step {
+    cpu.push(Size::B32, cpu.eip)?;
+    cpu.eip = p.imm;
+    Ok(())
+}
+
+fn call_m(cpu: &mut Cpu, _: &Instruction, p: &Pre) -> Step {
+    let target = cpu.load32(&p.mem)?;
+    cpu.push(Size::B32, cpu.eip)?;
+    cpu.eip = target;
+    Ok(())
+}
+
+fn call_r(cpu: &mut Cpu, _: &Instruction, p: &Pre) -> Step {
+    let target = cpu.gpr[p.r0 as usize];
+    cpu.push(Size::B32, cpu.eip)?;
+    cpu.eip = target;
+    Ok(())
+}
+
+fn jmp_m(cpu: &mut Cpu, _: &Instruction, p: &Pre) -> Step {
+    cpu.eip = cpu.load32(&p.mem)?;
+    Ok(())
+}
+
+fn jmp_r(cpu: &mut Cpu, _: &Instruction, p: &Pre) -> Step {
+    cpu.eip = cpu.gpr[p.r0 as usize];
+    Ok(())
+}
+
+fn ret(cpu: &mut Cpu, _: &Instruction, _: &Pre) -> Step {
+    cpu.eip = cpu.read_mem(sreg::SS, cpu.gpr[gpr::ESP], Size::B32)?;
+    cpu.gpr[gpr::ESP] = cpu.gpr[gpr::ESP].wrapping_add(4);
+    Ok(())
+}
+
+/// Chooses a fast handler for an instruction, with its pre-decoded operands.
+pub fn select(ins: &Instruction) -> Option<(Fast, Pre)> {
+    use Code as C;
+    let mut p = pre();
+    let k0 = if ins.op_count() > 0 { ins.op0_kind() } else { OpKind::Register };
+    let k1 = if ins.op_count() > 1 { ins.op1_kind() } else { OpKind::Register };
+    let r0 = || dword(ins.op0_register());
+    let r1 = || dword(ins.op1_register());
+    macro_rules! alu {
+        ($op:expr) => {{
+            const OPS: [u8; 9] = [0, 1, 2, 3, 4, 5, 6, 7, 8];
+            let _ = OPS;
+            match (k0, k1) {
+                (OpKind::Register, OpKind::Register) => {
+                    p.r0 = r0()?;
+                    p.r1 = r1()?;
+                    Some(alu_table_rr($op))
+                }
+                (OpKind::Register, OpKind::Immediate32 | OpKind::Immediate8to32) => {
+                    p.r0 = r0()?;
+                    p.imm = ins.immediate(1) as u32;
+                    Some(alu_table_ri($op))
+                }
+                (OpKind::Register, OpKind::Memory) => {
+                    p.r0 = r0()?;
+                    p.mem = mem_of(ins)?;
+                    Some(alu_table_rm($op))
+                }
+                _ => None,
+            }
+        }};
+    }
+    let code = ins.code();
+    let f: Fast = match code {
+        C::Add_rm32_r32 | C::Add_r32_rm32 | C::Add_rm32_imm32 | C::Add_rm32_imm8 | C::Add_EAX_imm32 => {
+            alu!(AluOp::Add)?
+        }
+        C::Or_rm32_r32 | C::Or_r32_rm32 | C::Or_rm32_imm32 | C::Or_rm32_imm8 | C::Or_EAX_imm32 => {
+            alu!(AluOp::Or)?
+        }
+        C::Adc_rm32_r32 | C::Adc_r32_rm32 | C::Adc_rm32_imm32 | C::Adc_rm32_imm8 | C::Adc_EAX_imm32 => {
+            alu!(AluOp::Adc)?
+        }
+        C::Sbb_rm32_r32 | C::Sbb_r32_rm32 | C::Sbb_rm32_imm32 | C::Sbb_rm32_imm8 | C::Sbb_EAX_imm32 => {
+            alu!(AluOp::Sbb)?
+        }
+        C::And_rm32_r32 | C::And_r32_rm32 | C::And_rm32_imm32 | C::And_rm32_imm8 | C::And_EAX_imm32 => {
+            alu!(AluOp::And)?
+        }
+        C::Sub_rm32_r32 | C::Sub_r32_rm32 | C::Sub_rm32_imm32 | C::Sub_rm32_imm8 | C::Sub_EAX_imm32 => {
+            alu!(AluOp::Sub)?
+        }
+        C::Xor_rm32_r32 | C::Xor_r32_rm32 | C::Xor_rm32_imm32 | C::Xor_rm32_imm8 | C::Xor_EAX_imm32 => {
+            alu!(AluOp::Xor)?
+        }
+        C::Cmp_rm32_r32 | C::Cmp_r32_rm32 | C::Cmp_rm32_imm32 | C::Cmp_rm32_imm8 | C::Cmp_EAX_imm32 => {
+            alu!(AluOp::Cmp)?
+        }
+        C::Test_rm32_r32 | C::Test_rm32_imm32 | C::Test_EAX_imm32 => alu!(AluOp::Test)?,
+        C::Add_rm8_r8
+        | C::Add_r8_rm8
+        | C::Or_rm8_r8
+        | C::Or_r8_rm8
+        | C::Adc_rm8_r8
+        | C::Adc_r8_rm8
+        | C::Sbb_rm8_r8
+        | C::Sbb_r8_rm8
+        | C::And_rm8_r8
+        | C::And_r8_rm8
+        | C::Sub_rm8_r8
+        | C::Sub_r8_rm8
+        | C::Xor_rm8_r8
+        | C::Xor_r8_rm8
+        | C::Cmp_rm8_r8
+        | C::Cmp_r8_rm8
+        | C::Test_rm8_r8
+            if k0 == OpKind::Register && k1 == OpKind::Register =>
+        {
+            p.r0 = byte(ins.op0_register())?;
+            p.r1 = byte(ins.op1_register())?;
+            alu8_table_rr(AluOp::of(ins.mnemonic())?)
+        }
+        C::Add_rm8_imm8
+        | C::Or_rm8_imm8
+        | C::Adc_rm8_imm8
+        | C::Sbb_rm8_imm8
+        | C::And_rm8_imm8
+        | C::Sub_rm8_imm8
+        | C::Xor_rm8_imm8
+        | C::Cmp_rm8_imm8
+        | C::Test_rm8_imm8
+        | C::Add_AL_imm8
+        | C::Or_AL_imm8
+        | C::Adc_AL_imm8
+        | C::Sbb_AL_imm8
+        | C::And_AL_imm8
+        | C::Sub_AL_imm8
+        | C::Xor_AL_imm8
+        | C::Cmp_AL_imm8
+        | C::Test_AL_imm8
+            if k0 == OpKind::Register =>
+        {
+            p.r0 = byte(ins.op0_register())?;
+            p.imm = ins.immediate(1) as u32;
+            alu8_table_ri(AluOp::of(ins.mnemonic())?)
+        }
+        C::Mov_rm32_r32 | C::Mov_r32_rm32 => match (k0, k1) {
+            (OpKind::Register, OpKind::Register) => {
+                p.r0 = r0()?;
+                p.r1 = r1()?;
+                mov_rr
+            }
+            (OpKind::Register, OpKind::Memory) => {
+                p.r0 = r0()?;
+                p.mem = mem_of(ins)?;
+                mov_rm
+            }
+            (OpKind::Memory, OpKind::Register) => {
+                p.r1 = r1()?;
+                p.mem = mem_of(ins)?;
+                mov_mr
+            }
+            _ => return None,
+        },
+        C::Mov_r32_imm32 | C::Mov_rm32_imm32 => match k0 {
+            OpKind::Register => {
+                p.r0 = r0()?;
+                p.imm = ins.immediate32();
+                mov_ri
+            }
+            _ => {
+                p.mem = mem_of(ins)?;
+                p.imm = ins.immediate32();
+                mov_mi
+            }
+        },
+        C::Movzx_r32_rm8 => {
+            p.r0 = r0()?;
+            if k1 == OpKind::Memory {
+                p.mem = mem_of(ins)?;
+                movzx_rm8
+            } else {
+                p.r1 = byte(ins.op1_register())?;
+                movzx_rr8
+            }
+        }
+        C::Lea_r32_m => {
+            p.r0 = r0()?;
+            p.mem = mem_of(ins)?;
+            lea
+        }
+        C::Inc_r32 | C::Inc_rm32 if k0 == OpKind::Register => {
+            p.r0 = r0()?;
+            inc_dec_r::<false>
+        }
+        C::Dec_r32 | C::Dec_rm32 if k0 == OpKind::Register => {
+            p.r0 = r0()?;
+            inc_dec_r::<true>
+        }
+        C::Push_r32 => {
+            p.r0 = r0()?;
+            push_r
+        }
+        C::Pushd_imm32 | C::Pushd_imm8 => {
+            p.imm = ins.immediate(0) as u32;
+            push_i
+        }
+        C::Pop_r32 => {
+            p.r0 = r0()?;
+            pop_r
+        }
+        C::Jmp_rel32_32 | C::Jmp_rel8_32 => {
+            p.imm = ins.near_branch32();
+            jmp_rel
+        }
+        C::Call_rel32_32 => {
+            p.imm = ins.near_branch32();
+            call_rel
+        }
+        C::Call_rm32 => match k0 {
+            OpKind::Register => {
+                p.r0 = r0()?;
+                call_r
+            }
+            _ => {
+                p.mem = mem_of(ins)?;
+                call_m
+            }
+        },
+        C::Jmp_rm32 => match k0 {
+            OpKind::Register => {
+                p.r0 = r0()?;
+                jmp_r
+            }
+            _ => {
+                p.mem = mem_of(ins)?;
+                jmp_m
+            }
+        },
+        C::Retnd => ret,
+        _ if ins.is_jcc_short_or_near() && k0 == OpKind::NearBranch32 => {
+            p.imm = ins.near_branch32();
+            jcc_table((ins.condition_code() as u8).wrapping_sub(1))
+        }
+        _ => return None,
+    };
+    Some((f, p))
+}
+
+fn alu_table_rr(op: AluOp) -> Fast {
+    [
+        alu_rr::<0>,
+        alu_rr::<1>,
+        alu_rr::<2>,
+        alu_rr::<3>,
+        alu_rr::<4>,
+        alu_rr::<5>,
+        alu_rr::<6>,
+        alu_rr::<7>,
+        alu_rr::<8>,
+    ][op as usize]
+}
+
+fn alu_table_ri(op: AluOp) -> Fast {
+    [
+        alu_ri::<0>,
+        alu_ri::<1>,
+        alu_ri::<2>,
+        alu_ri::<3>,
+        alu_ri::<4>,
+        alu_ri::<5>,
+        alu_ri::<6>,
+        alu_ri::<7>,
+        alu_ri::<8>,
+    ][op as usize]
+}
+
+fn alu_table_rm(op: AluOp) -> Fast {
+    [
+        alu_rm::<0>,
+        alu_rm::<1>,
+        alu_rm::<2>,
+        alu_rm::<3>,
+        alu_rm::<4>,
+        alu_rm::<5>,
+        alu_rm::<6>,
+        alu_rm::<7>,
+        alu_rm::<8>,
+    ][op as usize]
+}
+
+fn alu8_table_rr(op: AluOp) -> Fast {
+    [
+        alu8_rr::<0>,
+        alu8_rr::<1>,
+        alu8_rr::<2>,
+        alu8_rr::<3>,
+        alu8_rr::<4>,
+        alu8_rr::<5>,
+        alu8_rr::<6>,
+        alu8_rr::<7>,
+        alu8_rr::<8>,
+    ][op as usize]
+}
+
+fn alu8_table_ri(op: AluOp) -> Fast {
+    [
+        alu8_ri::<0>,
+        alu8_ri::<1>,
+        alu8_ri::<2>,
+        alu8_ri::<3>,
+        alu8_ri::<4>,
+        alu8_ri::<5>,
+        alu8_ri::<6>,
+        alu8_ri::<7>,
+        alu8_ri::<8>,
+    ][op as usize]
+}
+
+fn jcc_table(cc: u8) -> Fast {
+    const T: [Fast; 16] = [
+        jcc::<0>, jcc::<1>, jcc::<2>, jcc::<3>, jcc::<4>, jcc::<5>, jcc::<6>, jcc::<7>, jcc::<8>, jcc::<9>,
+        jcc::<10>, jcc::<11>, jcc::<12>, jcc::<13>, jcc::<14>, jcc::<15>,
+    ];
+    T[(cc & 15) as usize]
+}
