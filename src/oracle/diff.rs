@@ -148,7 +148,7 @@ fn compare_memory(a: &MachineState, b: &MachineState, d: &mut Vec<FieldDiff>) {
     }
 }
 
-fn compare_exits(a: &ExitInfo, b: &ExitInfo, d: &mut Vec<FieldDiff>) {
+pub(crate) fn compare_exits(a: &ExitInfo, b: &ExitInfo, d: &mut Vec<FieldDiff>) {
     if a.reason != b.reason {
         push(d, "exit.reason", a.reason, b.reason);
     }
