@@ -13,17 +13,17 @@ pub fn debug(args: &[String]) -> i32 {
 
 /// `x86wow lockstep ...`.
 pub fn lockstep(args: &[String]) -> i32 {
-    not_yet("lockstep", args)
+    crate::oracle::cli::lockstep_main(args)
 }
 
 /// `x86wow trace record|check ...`.
 pub fn trace(args: &[String]) -> i32 {
-    not_yet("trace", args)
+    crate::oracle::cli::trace_main(args)
 }
 
 /// `x86wow vectors ...`.
 pub fn vectors(args: &[String]) -> i32 {
-    not_yet("vectors", args)
+    crate::oracle::cli::vectors_main(args)
 }
 
 fn not_yet(name: &str, _args: &[String]) -> i32 {

@@ -11,4 +11,5 @@ pub mod bench;
 pub mod cli;
 pub mod coverage;
 pub mod exec;
+pub mod oracle;
 pub mod run;

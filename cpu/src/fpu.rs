@@ -131,9 +131,9 @@ impl Default for Simd {
     }
 }
 
-/// MXCSR bits that may be set (the MXCSR_MASK FXSAVE reports): everything but the
-/// reserved bits 16..31. DAZ is supported.
-pub const MXCSR_MASK: u32 = 0xffff;
+/// MXCSR bits that may be set (the MXCSR_MASK FXSAVE reports), as measured on Zen 4:
+/// bits 0..15 (DAZ is supported) and bit 17, MM (AMD's misaligned SSE mode).
+pub const MXCSR_MASK: u32 = 0x2ffff;
 
 /// Builds the 512-byte FXSAVE image (32-bit format: FIP/FCS and FDP/FDS).
 pub fn fxsave(x: &X87, s: &Simd) -> [u8; 512] {

@@ -11,5 +11,7 @@ for p in hello files memory seh events info crash; do
     $CC $CFLAGS -o $p.exe $p.c $LDFLAGS -lntdll -lgcc
 done
 # A DLL with exports by name, by ordinal and a forwarder, and a program that uses it.
-$CC $CFLAGS -shared -o adder.dll adder.c adder.def -Wl,--entry,_DllMain@12 -Wl,--subsystem,console -Wl,--disable-dynamicbase -s -lntdll -lgcc
-$CC $CFLAGS -o useadder.exe useadder.c adder.dll $LDFLAGS -lntdll -lgcc
+$CC $CFLAGS -shared -o adder.dll adder.c adder.def -Wl,--kill-at -Wl,--entry,_DllMain@12 -Wl,--subsystem,console -Wl,--disable-dynamicbase -s -lntdll -lgcc
+${CC%gcc}dlltool -d adder-imp.def -l libadder.a -D adder.dll -k
+$CC $CFLAGS -o useadder.exe useadder.c $LDFLAGS -L. -ladder -lntdll -lgcc
+rm -f libadder.a

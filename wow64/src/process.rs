@@ -41,6 +41,7 @@ pub struct ProcessBuilder {
     trace: Option<Box<dyn Write + Send>>,
     max_insns: Option<u64>,
     builtin_ntdll: bool,
+    files: Vec<(String, Vec<u8>)>,
 }
 
 /// Why the run loop stopped.
@@ -137,6 +138,7 @@ impl Default for ProcessBuilder {
             trace: None,
             max_insns: None,
             builtin_ntdll: true,
+            files: Vec::new(),
         }
     }
 }
@@ -215,6 +217,13 @@ impl ProcessBuilder {
         self
     }
 
+    /// Puts a file into the sandbox before the process starts (a DLL the program
+    /// imports, input data...), at a Win32 path such as `C:\\adder.dll`.
+    pub fn file(mut self, win32: impl Into<String>, data: impl Into<Vec<u8>>) -> Self {
+        self.files.push((win32.into(), data.into()));
+        self
+    }
+
     /// Use the ntdll.dll found in the sandbox's C:\Windows\SysWOW64 instead of writing
     /// x86wow's own there (it must have stubs of the Windows 10 shape and the exports
     /// x86wow's start-up code uses).
@@ -266,6 +275,9 @@ impl Process {
         root: PathBuf,
     ) -> Result<Process, LoadError> {
         install(&root, image_path, image)?;
+        for (path, data) in &b.files {
+            install(&root, path, data)?;
+        }
         let ntdll_path = format!("{}\\ntdll.dll", loader::SYSTEM_DIR);
         if b.builtin_ntdll {
             install(&root, &ntdll_path, &ntdll::build())?;

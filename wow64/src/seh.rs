@@ -150,15 +150,24 @@ pub fn translate(cpu: &mut Cpu, e: &Exception, eip: u32) -> Raise {
             r
         }
         vector::BP => {
-            // The CPU reports the trap after the int3; Windows backs up onto it.
-            let at = eip.wrapping_sub(1);
+            // Windows reports the int3 itself. The CPU may stop at it or after it
+            // (a trap): look at the instruction to know.
+            let at_insn = cpu.peek_instruction(eip).is_some_and(|i| {
+                i.mnemonic() == Mnemonic::Int3 || (i.mnemonic() == Mnemonic::Int && i.immediate8() == 3)
+            });
+            let at = if at_insn { eip } else { eip.wrapping_sub(1) };
             let mut r = Raise::new(STATUS_BREAKPOINT, at);
             r.params = vec![0];
             r
         }
         vector::OF => {
-            let mut r = Raise::new(STATUS_INTEGER_OVERFLOW, eip);
-            r.context_eip = eip;
+            // A trap: the context resumes after the INTO.
+            let next = match cpu.peek_instruction(eip) {
+                Some(i) if i.mnemonic() == Mnemonic::Into => i.next_ip32(),
+                _ => eip,
+            };
+            let mut r = Raise::new(STATUS_INTEGER_OVERFLOW, next);
+            r.context_eip = next;
             r
         }
         vector::BR => Raise::new(STATUS_ARRAY_BOUNDS_EXCEEDED, eip),

@@ -122,7 +122,16 @@ fn round_to_rm(f: SFmt, x: Unpacked, csr: Mxcsr, rm: Rounding, flags: Exceptions
     }
     let tiny = if csr.ftz { TinyMode::FlushToZero } else { TinyMode::Denormalize };
     let r = round_pack(x, f.fmt, rm, csr.masks, None, tiny);
-    result(f.pack(&r), flags | r.flags, csr)
+    let mut raised = r.flags;
+    if raised.intersects((Exceptions::OVERFLOW | Exceptions::UNDERFLOW) & !csr.masks) {
+        // Unmasked overflow/underflow (measured on Zen 4): PE is reported exactly when
+        // the significand is inexact at the format's precision with the exponent
+        // unbounded, even where the x87's bias-adjusted result would still be out of
+        // range (CVTPD2PS of 2^-1022 reports UE alone).
+        let n = Unpacked::normalized(x.sign, x.exp, x.sig);
+        raised.set(Exceptions::PRECISION, n.sig & ((1u128 << (128 - f.fmt.p)) - 1) != 0);
+    }
+    result(f.pack(&r), flags | raised, csr)
 }
 
 /// NaN propagation for two-source arithmetic: the first source's NaN (quieted) if it

@@ -34,8 +34,8 @@ const P: Arg = Ptr;
 const H: Arg = Handle;
 
 thunks! {
-    "NtAllocateVirtualMemory" [H, SizeInOut, ZeroBits, SizeInOut, U, U] Custom(info::allocate_virtual_memory);
     "NtAlertThread" [H] NotImplemented;
+    "NtAllocateVirtualMemory" [H, SizeInOut, ZeroBits, SizeInOut, U, U] Custom(info::allocate_virtual_memory);
     "NtClearEvent" [H] Generic;
     "NtClose" [H] Generic;
     "NtContinue" [P, U] Cpu;

@@ -1,0 +1,46 @@
+//! The MMX hardware suite: every code of `Family::Mmx` (MMX and the MMX-register forms
+//! of SSE, SSE2 and SSSE3) generated with fixed seeds, run on this machine's CPU and in
+//! x86wow, and compared register for register including the FXSAVE image (the MMX
+//! registers aliased on the x87 registers, TOP and the tags, MXCSR, XMM0-7), EFLAGS,
+//! memory and exceptions (#AC, #XM with unmasked exceptions, #PF, #GP).
+//! Skips with a message where native 32-bit execution is unavailable.
+//!
+//! Longer soaks: `HWCHECK_FAMILY=mmx cargo run --release -p x86wow-hwcheck -- --per-code N --seed S`.
+
+use x86wow_cpu::coverage::{codes, Family};
+use x86wow_hwcheck::native::NativeRunner;
+use x86wow_hwcheck::suite::{run_codes, Report};
+
+fn runner() -> Option<NativeRunner> {
+    match NativeRunner::start() {
+        Ok(r) => Some(r),
+        Err(e) => {
+            println!("SKIPPED: {e}");
+            None
+        }
+    }
+}
+
+fn check(report: &Report) {
+    for m in report.mismatches.iter().take(20) {
+        println!("{}", m.report());
+    }
+    for e in report.errors.iter().take(20) {
+        println!("error: {e}");
+    }
+    println!("{}", report.summary());
+    assert!(report.mismatches.is_empty(), "{} mismatches against the hardware", report.mismatches.len());
+    assert!(report.errors.is_empty(), "{} cases could not be compared", report.errors.len());
+    assert!(report.skipped.is_empty(), "codes without cases: {:?}", report.skipped);
+}
+
+#[test]
+fn every_mmx_code_matches_the_hardware() {
+    let Some(mut runner) = runner() else { return };
+    let list = codes(Family::Mmx);
+    // 100 cases per code over 97 codes.
+    let report = run_codes(&mut runner, &list, 100, 0x5eed_3330);
+    check(&report);
+    assert_eq!(report.per_code.len(), list.len(), "every code is generated");
+    assert!(report.cases >= 9_700, "only {} cases ran", report.cases);
+}

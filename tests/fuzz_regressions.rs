@@ -1,0 +1,43 @@
+//! Inputs the fuzz targets of `fuzz/` found crashing, replayed through the same
+//! harnesses (`x86wow::oracle::fuzz`) under plain `cargo test`. The inputs are in
+//! `testdata/oracle/fuzz-regressions/`, named `<target>-<what>`.
+
+use std::path::Path;
+
+fn input(name: &str) -> Vec<u8> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/oracle/fuzz-regressions").join(name);
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// `XLAT` with a 16-bit address size (`67 D7`) computes `EBX + AL` with a plain `+`
+/// (cpu/src/ops/data.rs, `xlat`): with EBX near 0xFFFFFFFF it overflows, a panic where
+/// overflow checks are on (debug builds, the fuzz build). Release builds wrap and
+/// then mask to 16 bits, which is the right result. Found by `exec_bytes`; to be fixed
+/// in cpu/ (`wrapping_add`), after which the `ignore` goes.
+#[test]
+#[cfg_attr(debug_assertions, ignore = "XLAT addr16 overflow in cpu/src/ops/data.rs (see the doc comment)")]
+fn exec_bytes_xlat_addr16_overflow() {
+    x86wow::oracle::fuzz::exec_bytes(&input("exec_bytes-xlat-addr16-overflow"));
+}
+
+/// The seed corpus runs through every harness without a failure.
+#[test]
+fn seed_corpus_passes() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus");
+    let targets: [(&str, fn(&[u8])); 5] = [
+        ("exec_bytes", x86wow::oracle::fuzz::exec_bytes),
+        ("lockstep_fastpath", x86wow::oracle::fuzz::lockstep_fastpath),
+        ("pe_load", x86wow::oracle::fuzz::pe_load),
+        ("wow64_service", x86wow::oracle::fuzz::wow64_service),
+        ("state_json", x86wow::oracle::fuzz::state_json),
+    ];
+    for (name, harness) in targets {
+        let mut n = 0;
+        for entry in std::fs::read_dir(root.join(name)).expect("corpus directory") {
+            let path = entry.expect("entry").path();
+            harness(&std::fs::read(&path).expect("corpus file"));
+            n += 1;
+        }
+        assert!(n > 0, "{name}: empty corpus");
+    }
+}

@@ -1,0 +1,82 @@
+//! The test programs of testdata/win32 (C sources and build.sh there), run through the
+//! public API: exact standard output and exit status.
+
+use pretty_assertions::assert_eq;
+use x86wow_wow64::Process;
+
+fn testdata(name: &str) -> Vec<u8> {
+    let p = format!("{}/../testdata/win32/{name}", env!("CARGO_MANIFEST_DIR"));
+    std::fs::read(&p).unwrap_or_else(|e| panic!("{p}: {e}"))
+}
+
+fn run(name: &str) -> (u32, String, Option<String>) {
+    let (b, out) = Process::builder().image_path(format!("C:\\{name}.exe")).capture_output();
+    let b = b.file("C:\\adder.dll", testdata("adder.dll")).max_insns(20_000_000);
+    let mut p = b.build(&testdata(&format!("{name}.exe"))).unwrap_or_else(|e| panic!("{name}: {e}"));
+    let status = p.run_checked().unwrap_or_else(|e| panic!("{name}: {e}"));
+    (status, out.stdout.text(), p.message().map(str::to_string))
+}
+
+fn check_program(name: &str) {
+    let (status, stdout, message) = run(name);
+    let expected = String::from_utf8(testdata(&format!("{name}.out"))).unwrap();
+    assert_eq!(stdout, expected, "{name}: {message:?}");
+    assert_eq!(status, 0, "{name}: {message:?}");
+}
+
+#[test]
+fn hello() {
+    check_program("hello");
+}
+
+#[test]
+fn files() {
+    check_program("files");
+}
+
+#[test]
+fn memory() {
+    check_program("memory");
+}
+
+#[test]
+fn seh() {
+    check_program("seh");
+}
+
+#[test]
+fn events() {
+    check_program("events");
+}
+
+#[test]
+fn info() {
+    check_program("info");
+}
+
+#[test]
+fn dll_imports() {
+    check_program("useadder");
+}
+
+#[test]
+fn unhandled_access_violation_ends_the_process() {
+    let (status, stdout, message) = run("crash");
+    assert_eq!(stdout, "about to write to address 0x10\n");
+    assert_eq!(status, 0xC000_0005);
+    let m = message.unwrap();
+    assert!(m.contains("STATUS_ACCESS_VIOLATION") && m.contains("writing 0x00000010"), "{m}");
+}
+
+#[test]
+fn library_calls_exports_with_marshalled_memory() {
+    use x86wow_wow64::Library;
+    let mut lib = Library::load(Process::builder(), &testdata("adder.dll")).unwrap();
+    assert_eq!(lib.call("Add", &[2, 40]).unwrap(), 42);
+    assert_eq!(lib.call("Attached", &[]).unwrap(), 1, "DllMain ran once");
+    let s = lib.process().alloc_cstr("stressed").unwrap();
+    lib.call("Reverse", &[s]).unwrap();
+    assert_eq!(lib.process().read_cstr(s, 64).unwrap(), "desserts");
+    assert_eq!(lib.call("Length", &[s]).unwrap(), 8, "a forwarder to ntdll.strlen");
+    assert!(matches!(lib.call("Nope", &[]), Err(x86wow_wow64::Error::NoSuchExport { .. })));
+}
