@@ -6,26 +6,52 @@ use std::fmt;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ImageError {
     /// The file is shorter than the structure that had to be read.
-    Truncated { what: &'static str, offset: u64, len: u64, file_len: u64 },
+    Truncated {
+        what: &'static str,
+        offset: u64,
+        len: u64,
+        file_len: u64,
+    },
     NotMz,
-    NoPeSignature { e_lfanew: u32 },
+    NoPeSignature {
+        e_lfanew: u32,
+    },
     /// The optional header is not PE32 (0x10B); 0x20B is PE32+ (a 64-bit image).
-    NotPe32 { magic: u16 },
+    NotPe32 {
+        magic: u16,
+    },
     /// The machine is not i386 (0x14C).
-    WrongMachine { machine: u16 },
+    WrongMachine {
+        machine: u16,
+    },
     NotExecutable,
     /// Section or file alignment not a power of two, file alignment above section
     /// alignment, or a section/image base not aligned as required.
-    BadAlignment { what: &'static str, value: u64 },
+    BadAlignment {
+        what: &'static str,
+        value: u64,
+    },
     /// Two sections cover the same RVAs, or a section starts before the headers end.
-    OverlappingSections { first: String, second: String },
+    OverlappingSections {
+        first: String,
+        second: String,
+    },
     /// A section (or directory) reaches past SizeOfImage or its raw data past the file.
-    OutsideImage { what: String },
-    TooManySections { count: usize },
+    OutsideImage {
+        what: String,
+    },
+    TooManySections {
+        count: usize,
+    },
     /// SizeOfImage is zero or larger than the sandbox's limit.
-    BadImageSize { size: u64 },
+    BadImageSize {
+        size: u64,
+    },
     /// A table (imports, exports, TLS) is malformed.
-    BadTable { what: &'static str, detail: String },
+    BadTable {
+        what: &'static str,
+        detail: String,
+    },
 }
 
 impl fmt::Display for ImageError {
@@ -109,7 +135,9 @@ impl fmt::Display for LoadError {
             LoadError::TooManyModules => write!(f, "too many DLLs (more than 256)"),
             LoadError::MissingNtdllExport { name } => write!(f, "ntdll.dll does not export {name}"),
             LoadError::Io { path, error } => write!(f, "{path}: {error}"),
-            LoadError::Setup { step, status } => write!(f, "process setup: {step} failed with {}", st(status)),
+            LoadError::Setup { step, status } => {
+                write!(f, "process setup: {step} failed with {}", st(status))
+            }
         }
     }
 }
@@ -122,17 +150,30 @@ impl std::error::Error for ImageError {}
 pub enum Error {
     Load(LoadError),
     /// The function is not exported by the library.
-    NoSuchExport { name: String },
+    NoSuchExport {
+        name: String,
+    },
     /// The guest process ended (exit status) while a call was running.
-    ProcessExited { status: u32 },
+    ProcessExited {
+        status: u32,
+    },
     /// The guest raised an exception that nothing handled.
-    Unhandled { code: u32, eip: u32 },
+    Unhandled {
+        code: u32,
+        eip: u32,
+    },
     /// The instruction budget ran out.
     BudgetExhausted,
     /// A guest memory access from the host failed.
-    Memory { addr: u64, len: usize },
+    Memory {
+        addr: u64,
+        len: usize,
+    },
     /// Allocation of guest memory failed.
-    Alloc { size: u64, status: u32 },
+    Alloc {
+        size: u64,
+        status: u32,
+    },
 }
 
 impl fmt::Display for Error {

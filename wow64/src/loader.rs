@@ -189,7 +189,8 @@ impl<'a> Loader<'a> {
     fn map_section(&mut self, win32: &str, name: &str) -> Result<u32, LoadError> {
         let s = self.scratch()?;
         let nt_path = utf16(&format!("\\??\\{win32}"));
-        let (us, oa, iosb, h, sec, base_p, size_p, str_at) = (s, s + 0x10, s + 0x40, s + 0x50, s + 0x58, s + 0x60, s + 0x68, s + 0x100);
+        let (us, oa, iosb, h, sec, base_p, size_p, str_at) =
+            (s, s + 0x10, s + 0x40, s + 0x50, s + 0x58, s + 0x60, s + 0x68, s + 0x100);
         if nt_path.len() > 0xE00 {
             return Err(LoadError::Io { path: win32.into(), error: "path too long".into() });
         }
@@ -212,7 +213,16 @@ impl<'a> Loader<'a> {
             return Err(fail("NtOpenFile", st));
         }
         let file = mem.read_u64(h).unwrap_or(0);
-        let st = self.k.nt_create_section(mem, sec, 0x000F_001F, 0, 0, PAGE_EXECUTE_WRITECOPY as u64, SEC_IMAGE as u64, file);
+        let st = self.k.nt_create_section(
+            mem,
+            sec,
+            0x000F_001F,
+            0,
+            0,
+            PAGE_EXECUTE_WRITECOPY as u64,
+            SEC_IMAGE as u64,
+            file,
+        );
         let _ = self.k.nt_close(mem, file);
         if !st.is_success() {
             return Err(fail("NtCreateSection(SEC_IMAGE)", st));
@@ -311,19 +321,27 @@ impl<'a> Loader<'a> {
         };
         let dll = m.name.clone();
         let target = target.ok_or_else(|| match what {
-            Import::Name(n) => LoadError::ImportNotFound { dll: dll.clone(), name: n.clone(), importer: importer.into() },
-            Import::Ordinal(o) => LoadError::OrdinalNotFound { dll: dll.clone(), ordinal: *o, importer: importer.into() },
+            Import::Name(n) => {
+                LoadError::ImportNotFound { dll: dll.clone(), name: n.clone(), importer: importer.into() }
+            }
+            Import::Ordinal(o) => {
+                LoadError::OrdinalNotFound { dll: dll.clone(), ordinal: *o, importer: importer.into() }
+            }
         })?;
         match target {
             ExportTarget::Address(a) => Ok(a),
             ExportTarget::Forward(f) => {
                 let export = format!("{dll}!{what:?}");
                 if depth >= MAX_FORWARD_DEPTH {
-                    return Err(LoadError::BadForwarder { export, detail: "forwarder chain too long".into() });
+                    return Err(LoadError::BadForwarder {
+                        export,
+                        detail: "forwarder chain too long".into(),
+                    });
                 }
-                let (fdll, fname) = f
-                    .rsplit_once('.')
-                    .ok_or_else(|| LoadError::BadForwarder { export: export.clone(), detail: format!("{f:?}") })?;
+                let (fdll, fname) = f.rsplit_once('.').ok_or_else(|| LoadError::BadForwarder {
+                    export: export.clone(),
+                    detail: format!("{f:?}"),
+                })?;
                 let next = match fname.strip_prefix('#') {
                     Some(o) => Import::Ordinal(o.parse().map_err(|_| LoadError::BadForwarder {
                         export: export.clone(),
@@ -342,7 +360,10 @@ impl<'a> Loader<'a> {
     fn setup_tls(&mut self, i: usize) -> Result<(), LoadError> {
         let Some(tls) = self.modules[i].tls.clone() else { return Ok(()) };
         let name = self.modules[i].name.clone();
-        let bad = |detail: String| LoadError::Image { name: name.clone(), error: ImageError::BadTable { what: "TLS directory", detail } };
+        let bad = |detail: String| LoadError::Image {
+            name: name.clone(),
+            error: ImageError::BadTable { what: "TLS directory", detail },
+        };
         let len = tls.raw_end.checked_sub(tls.raw_start).ok_or_else(|| bad("end before start".into()))?;
         if len > 0x100_0000 {
             return Err(bad(format!("template of {len:#x} bytes")));
@@ -417,13 +438,8 @@ impl<'a> Loader<'a> {
         link(self.mem, ldr + 0x0C, &entries);
         let mem_order: Vec<u32> = entries.iter().map(|e| e + 8).collect();
         link(self.mem, ldr + 0x14, &mem_order);
-        let init_order: Vec<u32> = self
-            .modules
-            .iter()
-            .zip(&entries)
-            .filter(|(m, _)| m.is_dll())
-            .map(|(_, e)| e + 0x10)
-            .collect();
+        let init_order: Vec<u32> =
+            self.modules.iter().zip(&entries).filter(|(m, _)| m.is_dll()).map(|(_, e)| e + 0x10).collect();
         link(self.mem, ldr + 0x1C, &init_order);
         let _ = n;
         Ok(ldr)

@@ -617,13 +617,12 @@ pub fn decode_stub(code: &[u8]) -> Option<(u32, u16)> {
         return None;
     }
     let id = u32::from_le_bytes([code[1], code[2], code[3], code[4]]);
-    let rest = if code[5] == 0xBA && code[10] == 0xFF && code[11] == 0xD2 {
-        &code[12..]
-    } else if code[5..12] == [0x64, 0xFF, 0x15, 0xC0, 0, 0, 0] {
-        &code[12..]
-    } else {
+    let windows10 = code[5] == 0xBA && code[10] == 0xFF && code[11] == 0xD2;
+    let call_fs_c0 = code[5..12] == [0x64, 0xFF, 0x15, 0xC0, 0, 0, 0];
+    if !windows10 && !call_fs_c0 {
         return None;
-    };
+    }
+    let rest = &code[12..];
     match rest[0] {
         0xC3 => Some((id, 0)),
         0xC2 => Some((id, u16::from_le_bytes([rest[1], rest[2]]))),

@@ -96,7 +96,12 @@ pub fn parse(data: &[u8]) -> Result<Headers, ImageError> {
         return Err(ImageError::NotExecutable);
     }
     if opt_size < 96 {
-        return Err(ImageError::Truncated { what: "optional header", offset: oh, len: 96, file_len: opt_size });
+        return Err(ImageError::Truncated {
+            what: "optional header",
+            offset: oh,
+            len: 96,
+            file_len: opt_size,
+        });
     }
     let o32 = |off: u64| u32at(data, "optional header", oh + off);
     let o16 = |off: u64| u16at(data, "optional header", oh + off);
@@ -118,7 +123,10 @@ pub fn parse(data: &[u8]) -> Result<Headers, ImageError> {
         return Err(ImageError::BadAlignment { what: "file alignment", value: file_align as u64 });
     }
     if sect_align < 0x1000 && file_align != sect_align {
-        return Err(ImageError::BadAlignment { what: "file alignment (small section alignment)", value: file_align as u64 });
+        return Err(ImageError::BadAlignment {
+            what: "file alignment (small section alignment)",
+            value: file_align as u64,
+        });
     }
     if image_base & 0xFFFF != 0 || image_base == 0 {
         return Err(ImageError::BadAlignment { what: "image base", value: image_base as u64 });
@@ -149,8 +157,7 @@ pub fn parse(data: &[u8]) -> Result<Headers, ImageError> {
     for i in 0..nsect as u64 {
         let h = st + i * 40;
         let raw_name = rd::<8>(data, "section table", h)?;
-        let name: String =
-            raw_name.iter().take_while(|&&b| b != 0).map(|&b| b as char).collect::<String>();
+        let name: String = raw_name.iter().take_while(|&&b| b != 0).map(|&b| b as char).collect::<String>();
         let s = SectionHeader {
             name: if name.is_empty() { format!("#{i}") } else { name },
             virtual_size: u32at(data, "section table", h + 8)?,
@@ -196,7 +203,10 @@ pub fn parse(data: &[u8]) -> Result<Headers, ImageError> {
             });
         }
         if !page_aligned && s.raw_ptr != s.rva {
-            return Err(ImageError::BadAlignment { what: "section file offset (small alignment)", value: s.raw_ptr as u64 });
+            return Err(ImageError::BadAlignment {
+                what: "section file offset (small alignment)",
+                value: s.raw_ptr as u64,
+            });
         }
     }
     Ok(Headers {

@@ -99,9 +99,11 @@ static SANDBOX_COUNTER: AtomicU64 = AtomicU64::new(0);
 
 fn fresh_sandbox() -> Result<PathBuf, LoadError> {
     let n = SANDBOX_COUNTER.fetch_add(1, Ordering::Relaxed);
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+    let nanos =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
     let dir = std::env::temp_dir().join(format!("x86wow-{}-{nanos}-{n}", std::process::id()));
-    std::fs::create_dir_all(&dir).map_err(|e| LoadError::Io { path: dir.display().to_string(), error: e.to_string() })?;
+    std::fs::create_dir_all(&dir)
+        .map_err(|e| LoadError::Io { path: dir.display().to_string(), error: e.to_string() })?;
     Ok(dir)
 }
 
@@ -250,10 +252,13 @@ impl Process {
             error,
         })?;
         let is_dll = headers.is_dll();
-        let image_path = b
-            .image_path
-            .clone()
-            .unwrap_or_else(|| if is_dll { "C:\\library.dll".into() } else { "C:\\program.exe".into() });
+        let image_path = b.image_path.clone().unwrap_or_else(|| {
+            if is_dll {
+                "C:\\library.dll".into()
+            } else {
+                "C:\\program.exe".into()
+            }
+        });
         let (root, temp_root) = match &b.root {
             Some(r) => (r.clone(), false),
             None => (fresh_sandbox()?, true),
@@ -297,7 +302,14 @@ impl Process {
             return Err(LoadError::Setup { step: "KUSER_SHARED_DATA", status: st.0 });
         }
         // The 64 KiB above the highest user address is never handed out (as on Windows).
-        let _ = kernel.vm_reserve_at(&mut cpu.mem, limit as u64 + 1, 0x1_0000, MEM_RESERVE, PAGE_NOACCESS, MemType::Private);
+        let _ = kernel.vm_reserve_at(
+            &mut cpu.mem,
+            limit as u64 + 1,
+            0x1_0000,
+            MEM_RESERVE,
+            PAGE_NOACCESS,
+            MemType::Private,
+        );
         let blocks = teb::allocate_blocks(&mut kernel, &mut cpu.mem, limit)?;
         kernel.set_process_blocks(blocks.peb64 as u64, blocks.teb64 as u64, blocks.peb32 as u64);
         let zero_bits = if limit > 0x7FFF_FFFF { 0xFFFF_FFFF } else { 0x7FFF_FFFF };
@@ -423,10 +435,7 @@ impl Process {
     /// budget runs out first, returns `STATUS_TIMEOUT`-like 0x102 and sets
     /// [`Process::message`]; see [`Process::run_checked`] to tell the cases apart.
     pub fn run(&mut self) -> u32 {
-        match self.run_checked() {
-            Ok(s) => s,
-            Err(_) => 0x102,
-        }
+        self.run_checked().unwrap_or(0x102)
     }
 
     /// Runs the process to its end: `Err(Error::BudgetExhausted)` if the instruction
@@ -539,7 +548,9 @@ impl Process {
         let esp = self.cpu.gpr[4];
         let ret = match self.cpu.mem.read_u32(esp as u64) {
             Ok(r) => r,
-            Err(_) => return self.end(STATUS_ACCESS_VIOLATION, Some("the stack is gone at a system call".into())),
+            Err(_) => {
+                return self.end(STATUS_ACCESS_VIOLATION, Some("the stack is gone at a system call".into()))
+            }
         };
         let (status, flow) = self.service(self.cpu.gpr[0], esp.wrapping_add(8));
         if flow == Flow::Return {
@@ -559,7 +570,10 @@ impl Process {
             return (STATUS_INVALID_SYSTEM_SERVICE, Flow::Return);
         };
         let Some(thunk) = thunks::find(&name) else {
-            self.trace_line(&format!("{name}: not implemented (no thunk) = {}", crate::status::name(STATUS_NOT_IMPLEMENTED)));
+            self.trace_line(&format!(
+                "{name}: not implemented (no thunk) = {}",
+                crate::status::name(STATUS_NOT_IMPLEMENTED)
+            ));
             return (STATUS_NOT_IMPLEMENTED, Flow::Return);
         };
         let mut a = Vec::with_capacity(thunk.slots());
@@ -583,7 +597,8 @@ impl Process {
             }
             _ => {
                 let tracing = self.trace.is_some();
-                let mut call = Call::new(&mut self.cpu.mem, &mut self.kernel, self.info, thunk.name, a, tracing);
+                let mut call =
+                    Call::new(&mut self.cpu.mem, &mut self.kernel, self.info, thunk.name, a, tracing);
                 let st = thunks::dispatch(&mut call, thunk);
                 let line = tracing.then(|| {
                     let strings = call.trace.as_ref().map(|t| t.strings.clone()).unwrap_or_default();
@@ -619,13 +634,19 @@ impl Process {
                 if name == "NtSetContextThread" && !self.is_current_thread(arg(0)) {
                     return (STATUS_INVALID_PARAMETER, Flow::Return);
                 }
-                let Some(ctx) = self.read_guest(ctx_at, 0xCC) else { return (STATUS_ACCESS_VIOLATION, Flow::Return) };
+                let Some(ctx) = self.read_guest(ctx_at, 0xCC) else {
+                    return (STATUS_ACCESS_VIOLATION, Flow::Return);
+                };
                 seh::apply_context(&mut self.cpu, &ctx);
                 (STATUS_SUCCESS, Flow::Jumped)
             }
             "NtRaiseException" => {
-                let Some(rec) = self.read_guest(arg(0), 0x50) else { return (STATUS_ACCESS_VIOLATION, Flow::Return) };
-                let Some(ctx) = self.read_guest(arg(1), 0xCC) else { return (STATUS_ACCESS_VIOLATION, Flow::Return) };
+                let Some(rec) = self.read_guest(arg(0), 0x50) else {
+                    return (STATUS_ACCESS_VIOLATION, Flow::Return);
+                };
+                let Some(ctx) = self.read_guest(arg(1), 0xCC) else {
+                    return (STATUS_ACCESS_VIOLATION, Flow::Return);
+                };
                 let eip = u32::from_le_bytes([ctx[0xB8], ctx[0xB9], ctx[0xBA], ctx[0xBB]]);
                 let r = Raise::from_record(&rec, eip);
                 if arg(2) != 0 {
@@ -649,7 +670,9 @@ impl Process {
                 self.cpu.gpr[4] = args_at.wrapping_add(4 * a.len() as u32);
                 let mut ctx = seh::context(&self.cpu, caller_ret, 0);
                 (self.cpu.gpr[0], self.cpu.gpr[4]) = saved;
-                let Some(cur) = self.read_guest(arg(1), 4) else { return (STATUS_ACCESS_VIOLATION, Flow::Return) };
+                let Some(cur) = self.read_guest(arg(1), 4) else {
+                    return (STATUS_ACCESS_VIOLATION, Flow::Return);
+                };
                 ctx[..4].copy_from_slice(&cur);
                 match self.cpu.mem.write_bytes(arg(1) as u64 + 0x8C, &ctx[0x8C..0xCC]) {
                     Ok(()) => (STATUS_SUCCESS, Flow::Return),
@@ -700,7 +723,10 @@ impl Process {
                 let at = self.cpu.eip.wrapping_sub(2);
                 self.end(
                     STATUS_STACK_BUFFER_OVERRUN,
-                    Some(format!("fast fail (code {code}) at {at:#010x}: {}", name(STATUS_STACK_BUFFER_OVERRUN))),
+                    Some(format!(
+                        "fast fail (code {code}) at {at:#010x}: {}",
+                        name(STATUS_STACK_BUFFER_OVERRUN)
+                    )),
                 );
             }
             // int 2c: an assertion failure exception at the int.
@@ -744,7 +770,12 @@ impl Process {
         if page < self.stack.dealloc + 0x2000 {
             return Guard::Overflow;
         }
-        let st = self.kernel.vm_commit(&mut self.cpu.mem, (page - 0x1000) as u64, 0x1000, PAGE_READWRITE | PAGE_GUARD);
+        let st = self.kernel.vm_commit(
+            &mut self.cpu.mem,
+            (page - 0x1000) as u64,
+            0x1000,
+            PAGE_READWRITE | PAGE_GUARD,
+        );
         if st.is_success() {
             Guard::Grown
         } else {
@@ -863,7 +894,10 @@ impl Process {
 
     /// Writes guest memory (as the guest would: protection is checked).
     pub fn write(&mut self, addr: u32, data: &[u8]) -> Result<(), Error> {
-        self.cpu.mem.write_bytes(addr as u64, data).map_err(|_| Error::Memory { addr: addr as u64, len: data.len() })
+        self.cpu
+            .mem
+            .write_bytes(addr as u64, data)
+            .map_err(|_| Error::Memory { addr: addr as u64, len: data.len() })
     }
 
     /// Reads guest memory.
@@ -894,7 +928,11 @@ impl Process {
     pub fn read_cstr(&mut self, addr: u32, max: usize) -> Result<String, Error> {
         let mut out = Vec::new();
         for i in 0..max as u32 {
-            let b = self.cpu.mem.read_u8(addr.wrapping_add(i) as u64).map_err(|_| Error::Memory { addr: addr as u64, len: 1 })?;
+            let b = self
+                .cpu
+                .mem
+                .read_u8(addr.wrapping_add(i) as u64)
+                .map_err(|_| Error::Memory { addr: addr as u64, len: 1 })?;
             if b == 0 {
                 break;
             }

@@ -28,7 +28,15 @@ pub struct Raise {
 
 impl Raise {
     pub fn new(code: u32, address: u32) -> Self {
-        Raise { code, flags: 0, address, params: Vec::new(), context_eip: address, clear_flags: 0, note: None }
+        Raise {
+            code,
+            flags: 0,
+            address,
+            params: Vec::new(),
+            context_eip: address,
+            clear_flags: 0,
+            note: None,
+        }
     }
 
     /// EXCEPTION_RECORD32 (0x50 bytes). At most 15 parameters.
@@ -76,8 +84,29 @@ fn is_privileged(m: Mnemonic) -> bool {
     use Mnemonic::*;
     matches!(
         m,
-        Hlt | Cli | Sti | In | Insb | Insw | Insd | Out | Outsb | Outsw | Outsd | Lgdt | Lidt | Lldt
-            | Ltr | Lmsw | Clts | Invd | Wbinvd | Invlpg | Rdmsr | Wrmsr | Rdpmc | Mov
+        Hlt | Cli
+            | Sti
+            | In
+            | Insb
+            | Insw
+            | Insd
+            | Out
+            | Outsb
+            | Outsw
+            | Outsd
+            | Lgdt
+            | Lidt
+            | Lldt
+            | Ltr
+            | Lmsw
+            | Clts
+            | Invd
+            | Wbinvd
+            | Invlpg
+            | Rdmsr
+            | Wrmsr
+            | Rdpmc
+            | Mov
     )
 }
 
@@ -99,7 +128,9 @@ fn divisor(cpu: &mut Cpu, eip: u32) -> Option<u64> {
             let idx = full.number();
             let v = cpu.gpr.get(idx).copied()?;
             Some(match r {
-                Register::AH | Register::CH | Register::DH | Register::BH => (cpu.gpr[idx - 4] >> 8) as u64 & 0xFF,
+                Register::AH | Register::CH | Register::DH | Register::BH => {
+                    (cpu.gpr[idx - 4] >> 8) as u64 & 0xFF
+                }
                 _ if r.is_gpr8() => v as u64 & 0xFF,
                 _ if r.is_gpr16() => v as u64 & 0xFFFF,
                 _ => v as u64,
@@ -132,7 +163,8 @@ pub fn translate(cpu: &mut Cpu, e: &Exception, eip: u32) -> Raise {
                 Detail::Page { addr, access, kind } => (addr, access, kind),
                 _ => (0, Access::Read, FaultKind::Unmapped),
             };
-            let code = if kind == FaultKind::Guard { STATUS_GUARD_PAGE_VIOLATION } else { STATUS_ACCESS_VIOLATION };
+            let code =
+                if kind == FaultKind::Guard { STATUS_GUARD_PAGE_VIOLATION } else { STATUS_ACCESS_VIOLATION };
             let mut r = Raise::new(code, eip);
             r.params = vec![access_code(access), addr];
             r
@@ -234,7 +266,8 @@ pub fn context(cpu: &Cpu, eip: u32, clear_flags: u32) -> Vec<u8> {
 /// names; segment registers stay the flat user ones, EFLAGS keeps only the bits user
 /// code may set (IF stays set).
 pub fn apply_context(cpu: &mut Cpu, b: &[u8]) {
-    let u = |o: u32| u32::from_le_bytes([b[o as usize], b[o as usize + 1], b[o as usize + 2], b[o as usize + 3]]);
+    let u =
+        |o: u32| u32::from_le_bytes([b[o as usize], b[o as usize + 1], b[o as usize + 2], b[o as usize + 3]]);
     let flags = u(ctx::FLAGS);
     if flags & ctx::INTEGER == ctx::INTEGER {
         cpu.gpr[7] = u(ctx::EDI);

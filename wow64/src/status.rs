@@ -56,8 +56,7 @@ const EXTRA: &[(u32, &str)] = &[
 
 /// The `STATUS_*` name of a code if known (the kernel's names first).
 pub fn status_name(code: u32) -> Option<&'static str> {
-    x86wow_syscalls::status_name(code)
-        .or_else(|| EXTRA.iter().find(|(c, _)| *c == code).map(|(_, n)| *n))
+    x86wow_syscalls::status_name(code).or_else(|| EXTRA.iter().find(|(c, _)| *c == code).map(|(_, n)| *n))
 }
 
 /// `STATUS_NAME (0x........)`, or just the hex value when the name is unknown.

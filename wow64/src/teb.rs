@@ -93,12 +93,25 @@ pub struct GuestHeap {
 }
 
 impl GuestHeap {
-    pub fn alloc(&mut self, k: &mut Kernel, mem: &mut Memory, len: u32, limit: u32) -> Result<u32, LoadError> {
+    pub fn alloc(
+        &mut self,
+        k: &mut Kernel,
+        mem: &mut Memory,
+        len: u32,
+        limit: u32,
+    ) -> Result<u32, LoadError> {
         let len = len.max(4).next_multiple_of(16);
         if self.cursor as u64 + len as u64 > self.end as u64 {
             let size = (len as u64).next_multiple_of(0x1_0000);
             let base = k
-                .vm_allocate(mem, size, MEM_COMMIT | MEM_RESERVE, PAGE_READWRITE, limit as u64, MemType::Private)
+                .vm_allocate(
+                    mem,
+                    size,
+                    MEM_COMMIT | MEM_RESERVE,
+                    PAGE_READWRITE,
+                    limit as u64,
+                    MemType::Private,
+                )
                 .map_err(setup("allocating loader memory"))?;
             self.cursor = base as u32;
             self.end = (base + size) as u32;
@@ -109,7 +122,13 @@ impl GuestHeap {
     }
 
     /// Allocates and fills.
-    pub fn put(&mut self, k: &mut Kernel, mem: &mut Memory, data: &[u8], limit: u32) -> Result<u32, LoadError> {
+    pub fn put(
+        &mut self,
+        k: &mut Kernel,
+        mem: &mut Memory,
+        data: &[u8],
+        limit: u32,
+    ) -> Result<u32, LoadError> {
         let at = self.alloc(k, mem, data.len() as u32, limit)?;
         let _ = mem.poke(at as u64, data);
         Ok(at)
@@ -138,8 +157,15 @@ pub struct Stack {
 /// as the 32-bit space allows, as Windows places them.
 pub fn allocate_blocks(k: &mut Kernel, mem: &mut Memory, limit: u32) -> Result<Blocks, LoadError> {
     let alloc = |k: &mut Kernel, mem: &mut Memory, size: u64, step| {
-        k.vm_allocate(mem, size, MEM_COMMIT | MEM_RESERVE | MEM_TOP_DOWN, PAGE_READWRITE, limit as u64, MemType::Private)
-            .map_err(setup(step))
+        k.vm_allocate(
+            mem,
+            size,
+            MEM_COMMIT | MEM_RESERVE | MEM_TOP_DOWN,
+            PAGE_READWRITE,
+            limit as u64,
+            MemType::Private,
+        )
+        .map_err(setup(step))
     };
     let peb = alloc(k, mem, 0x2000, "allocating the PEB")? as u32;
     let teb = alloc(k, mem, 0x3000, "allocating the TEB")? as u32;
@@ -362,18 +388,18 @@ pub fn quote_arg(a: &str) -> String {
         match c {
             '\\' => backslashes += 1,
             '"' => {
-                out.extend(std::iter::repeat_n('\\', backslashes * 2 + 1));
+                out.extend(std::iter::repeat('\\').take(backslashes * 2 + 1));
                 out.push('"');
                 backslashes = 0;
             }
             _ => {
-                out.extend(std::iter::repeat_n('\\', backslashes));
+                out.extend(std::iter::repeat('\\').take(backslashes));
                 out.push(c);
                 backslashes = 0;
             }
         }
     }
-    out.extend(std::iter::repeat_n('\\', backslashes * 2));
+    out.extend(std::iter::repeat('\\').take(backslashes * 2));
     out.push('"');
     out
 }

@@ -26,7 +26,11 @@ fn unhandled_exceptions_exit_with_their_code() {
         (&[0xFA], 0xC000_0096, "STATUS_PRIVILEGED_INSTRUCTION"),
         (&[0x31, 0xC9, 0xF7, 0xF1], 0xC000_0094, "STATUS_INTEGER_DIVIDE_BY_ZERO"),
         // mov eax, 0x80000000 ; cdq ; mov ecx, -1 ; idiv ecx
-        (&[0xB8, 0, 0, 0, 0x80, 0x99, 0xB9, 0xFF, 0xFF, 0xFF, 0xFF, 0xF7, 0xF9], 0xC000_0095, "STATUS_INTEGER_OVERFLOW"),
+        (
+            &[0xB8, 0, 0, 0, 0x80, 0x99, 0xB9, 0xFF, 0xFF, 0xFF, 0xFF, 0xF7, 0xF9],
+            0xC000_0095,
+            "STATUS_INTEGER_OVERFLOW",
+        ),
         // mov eax, [0] (read of NULL)
         (&[0xA1, 0, 0, 0, 0], 0xC000_0005, "reading 0x00000000"),
         // pushfd ; or dword [esp], 0x100 ; popfd ; nop

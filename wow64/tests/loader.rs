@@ -75,7 +75,10 @@ fn truncated_images() {
     let b = exe(ret_code(0)).build();
     for len in [0x40, 0x84, 0x98, 0x100, 0x210] {
         let e = image_error(&b[..len]);
-        assert!(matches!(e, ImageError::Truncated { .. } | ImageError::NoPeSignature { .. }), "{len:#x}: {e:?}");
+        assert!(
+            matches!(e, ImageError::Truncated { .. } | ImageError::NoPeSignature { .. }),
+            "{len:#x}: {e:?}"
+        );
     }
     // Section data past the end of the file.
     let e = image_error(&b[..b.len() - 0x100]);
@@ -144,7 +147,8 @@ fn missing_dll_and_missing_exports() {
     ] {
         let mut pe = exe(ret_code(0));
         let rva = pe.next_rva();
-        let (idata, _) = pebuild::import_directory(rva, &[ImportDll { dll: "ntdll.dll".into(), names: vec![name] }]);
+        let (idata, _) =
+            pebuild::import_directory(rva, &[ImportDll { dll: "ntdll.dll".into(), names: vec![name] }]);
         pe.directories[pebuild::dir::IMPORT] = (rva, idata.len() as u32);
         pe.add_section(".idata", scn::DATA, idata);
         let e = Process::builder().build(&pe.build()).err().unwrap();

@@ -91,7 +91,13 @@ fn object_attributes_and_unicode_string_are_rebuilt() {
     mem.write_bytes(GUEST + 0x300, &oa).unwrap();
     mem.write_u32(GUEST + 0x400, 0x1111).unwrap();
     fake.outputs = vec![(0, 0x1_0000_0044u64.to_le_bytes().to_vec())];
-    let st = call(&mut mem, &mut fake, INFO, "NtCreateEvent", &[GUEST as u32 + 0x400, 0x1F0003, GUEST as u32 + 0x300, 0, 1]);
+    let st = call(
+        &mut mem,
+        &mut fake,
+        INFO,
+        "NtCreateEvent",
+        &[GUEST as u32 + 0x400, 0x1F0003, GUEST as u32 + 0x300, 0, 1],
+    );
     assert_eq!(st, 0);
     let (name, args, snaps) = &fake.calls[0];
     assert_eq!(name, "NtCreateEvent");
@@ -146,8 +152,15 @@ fn sizes_are_widened_and_narrowed_with_clamping_on_success() {
     let (mut mem, mut fake) = (guest(), Fake::default());
     mem.write_u32(GUEST + 0x10, 0x1000).unwrap(); // base
     mem.write_u32(GUEST + 0x14, 0x2345).unwrap(); // size
-    fake.outputs = vec![(1, 0x20_0000u64.to_le_bytes().to_vec()), (3, 0x1_2345_6789u64.to_le_bytes().to_vec())];
-    let st = call(&mut mem, &mut fake, INFO, "NtAllocateVirtualMemory", &[0xFFFF_FFFF, GUEST as u32 + 0x10, 0, GUEST as u32 + 0x14, 0x3000, 4]);
+    fake.outputs =
+        vec![(1, 0x20_0000u64.to_le_bytes().to_vec()), (3, 0x1_2345_6789u64.to_le_bytes().to_vec())];
+    let st = call(
+        &mut mem,
+        &mut fake,
+        INFO,
+        "NtAllocateVirtualMemory",
+        &[0xFFFF_FFFF, GUEST as u32 + 0x10, 0, GUEST as u32 + 0x14, 0x3000, 4],
+    );
     assert_eq!(st, 0);
     let (_, args, snaps) = &fake.calls[0];
     assert_eq!(args[0], u64::MAX);
@@ -159,17 +172,35 @@ fn sizes_are_widened_and_narrowed_with_clamping_on_success() {
     // Large-address-aware: the 4 GiB mask.
     mem.write_u32(GUEST + 0x14, 0x2345).unwrap();
     let laa = Wow64Info { limit: 0xFFFE_FFFF, ..INFO };
-    call(&mut mem, &mut fake, laa, "NtAllocateVirtualMemory", &[0xFFFF_FFFF, GUEST as u32 + 0x10, 0, GUEST as u32 + 0x14, 0x3000, 4]);
+    call(
+        &mut mem,
+        &mut fake,
+        laa,
+        "NtAllocateVirtualMemory",
+        &[0xFFFF_FFFF, GUEST as u32 + 0x10, 0, GUEST as u32 + 0x14, 0x3000, 4],
+    );
     assert_eq!(fake.calls[1].1[2], 0xFFFF_FFFF);
     // An explicit ZeroBits passes through (the service rejects 22).
     mem.write_u32(GUEST + 0x14, 0x2345).unwrap();
-    call(&mut mem, &mut fake, INFO, "NtAllocateVirtualMemory", &[0xFFFF_FFFF, GUEST as u32 + 0x10, 22, GUEST as u32 + 0x14, 0x3000, 4]);
+    call(
+        &mut mem,
+        &mut fake,
+        INFO,
+        "NtAllocateVirtualMemory",
+        &[0xFFFF_FFFF, GUEST as u32 + 0x10, 22, GUEST as u32 + 0x14, 0x3000, 4],
+    );
     assert_eq!(fake.calls[2].1[2], 22);
     // Failure: nothing written back.
     mem.write_u32(GUEST + 0x10, 0).unwrap();
     mem.write_u32(GUEST + 0x14, 0x2345).unwrap();
     fake.status = 0xC000_0018;
-    call(&mut mem, &mut fake, INFO, "NtAllocateVirtualMemory", &[0xFFFF_FFFF, GUEST as u32 + 0x10, 0, GUEST as u32 + 0x14, 0x3000, 4]);
+    call(
+        &mut mem,
+        &mut fake,
+        INFO,
+        "NtAllocateVirtualMemory",
+        &[0xFFFF_FFFF, GUEST as u32 + 0x10, 0, GUEST as u32 + 0x14, 0x3000, 4],
+    );
     assert_eq!(mem.read_u32(GUEST + 0x10).unwrap(), 0);
 }
 
@@ -178,9 +209,21 @@ fn addresses_past_the_32_bit_limit_are_refused_before_the_service() {
     let (mut mem, mut fake) = (guest(), Fake::default());
     mem.write_u32(GUEST + 0x10, 0x9000_0000).unwrap();
     mem.write_u32(GUEST + 0x14, 0x1000).unwrap();
-    let st = call(&mut mem, &mut fake, INFO, "NtAllocateVirtualMemory", &[0xFFFF_FFFF, GUEST as u32 + 0x10, 0, GUEST as u32 + 0x14, 0x3000, 4]);
+    let st = call(
+        &mut mem,
+        &mut fake,
+        INFO,
+        "NtAllocateVirtualMemory",
+        &[0xFFFF_FFFF, GUEST as u32 + 0x10, 0, GUEST as u32 + 0x14, 0x3000, 4],
+    );
     assert_eq!(st, 0xC000_00F0);
-    let st = call(&mut mem, &mut fake, INFO, "NtQueryVirtualMemory", &[0xFFFF_FFFF, 0x8000_0000, 0, GUEST as u32, 28, 0]);
+    let st = call(
+        &mut mem,
+        &mut fake,
+        INFO,
+        "NtQueryVirtualMemory",
+        &[0xFFFF_FFFF, 0x8000_0000, 0, GUEST as u32, 28, 0],
+    );
     assert_eq!(st, 0xC000_000D);
     assert!(fake.calls.is_empty());
 }
@@ -192,7 +235,13 @@ fn io_status_block_is_narrowed_when_written() {
     let mut iosb = vec![0u8; 16];
     iosb[8..16].copy_from_slice(&0x1_0000_0010u64.to_le_bytes());
     fake.outputs = vec![(4, iosb)];
-    call(&mut mem, &mut fake, INFO, "NtWriteFile", &[8, 0, 0, 0, GUEST as u32 + 0x20, GUEST as u32 + 0x100, 16, 0, 0]);
+    call(
+        &mut mem,
+        &mut fake,
+        INFO,
+        "NtWriteFile",
+        &[8, 0, 0, 0, GUEST as u32 + 0x20, GUEST as u32 + 0x100, 16, 0, 0],
+    );
     let (_, args, snaps) = &fake.calls[0];
     assert_eq!(&args[5..], &[GUEST + 0x100, 16, 0, 0]);
     // The 64-bit block started as the guest's, widened field by field.
@@ -231,7 +280,10 @@ fn handle_arrays_widen_each_handle() {
 fn large_integer_by_value_takes_two_slots() {
     let (mut mem, mut fake) = (guest(), Fake::default());
     let mut c = Call::new(&mut mem, &mut fake, INFO, "NtTest", vec![7, 0x89AB_CDEF, 0x0123_4567, 9], false);
-    assert_eq!(c.widen(&[Arg::Ulong, Arg::LargeInt, Arg::Handle]).unwrap(), vec![7, 0x0123_4567_89AB_CDEF, 9]);
+    assert_eq!(
+        c.widen(&[Arg::Ulong, Arg::LargeInt, Arg::Handle]).unwrap(),
+        vec![7, 0x0123_4567_89AB_CDEF, 9]
+    );
 }
 
 #[test]
@@ -247,7 +299,13 @@ fn memory_basic_information_is_narrowed_and_clipped() {
     mbi[40..44].copy_from_slice(&0x2_0000u32.to_le_bytes());
     fake.outputs = vec![(3, mbi)];
     mem.write_u32(GUEST + 0x80, 0xAAAA).unwrap();
-    let st = call(&mut mem, &mut fake, INFO, "NtQueryVirtualMemory", &[0xFFFF_FFFF, 0x7FFE_0000, 0, GUEST as u32, 28, GUEST as u32 + 0x80]);
+    let st = call(
+        &mut mem,
+        &mut fake,
+        INFO,
+        "NtQueryVirtualMemory",
+        &[0xFFFF_FFFF, 0x7FFE_0000, 0, GUEST as u32, 28, GUEST as u32 + 0x80],
+    );
     assert_eq!(st, 0);
     assert_eq!(fake.calls[0].1[4], 48, "the service is asked for the 64-bit size");
     let mut out = [0u8; 32];
@@ -255,7 +313,13 @@ fn memory_basic_information_is_narrowed_and_clipped() {
     assert_eq!(u32s(&out[..28]), vec![0x7FFE_0000, 0x7FFE_0000, 2, 0x1_0000, 0x1000, 2, 0x2_0000]);
     assert_eq!(mem.read_u32(GUEST + 0x80).unwrap(), 28, "ReturnLength is the 32-bit size");
     // Short buffer: the 32-bit rule, without calling the service.
-    let st = call(&mut mem, &mut fake, INFO, "NtQueryVirtualMemory", &[0xFFFF_FFFF, 0x7FFE_0000, 0, GUEST as u32, 27, 0]);
+    let st = call(
+        &mut mem,
+        &mut fake,
+        INFO,
+        "NtQueryVirtualMemory",
+        &[0xFFFF_FFFF, 0x7FFE_0000, 0, GUEST as u32, 27, 0],
+    );
     assert_eq!(st, 0xC000_0004);
     assert_eq!(fake.calls.len(), 1);
 }
@@ -271,7 +335,13 @@ fn process_and_system_information_for_32_bit_code() {
     pbi[32..40].copy_from_slice(&0x1A4u64.to_le_bytes());
     pbi[40..48].copy_from_slice(&0x10Cu64.to_le_bytes());
     fake.outputs = vec![(2, pbi)];
-    let st = call(&mut mem, &mut fake, INFO, "NtQueryInformationProcess", &[0xFFFF_FFFF, 0, GUEST as u32, 24, GUEST as u32 + 0x80]);
+    let st = call(
+        &mut mem,
+        &mut fake,
+        INFO,
+        "NtQueryInformationProcess",
+        &[0xFFFF_FFFF, 0, GUEST as u32, 24, GUEST as u32 + 0x80],
+    );
     assert_eq!(st, 0);
     assert_eq!(fake.calls[0].1[3], 48);
     let mut out = [0u8; 24];
@@ -279,7 +349,13 @@ fn process_and_system_information_for_32_bit_code() {
     assert_eq!(u32s(&out), vec![0x103, INFO.peb32, 1, 8, 0x1A4, 0x10C]);
     assert_eq!(mem.read_u32(GUEST + 0x80).unwrap(), 24);
     // Wrong length: the 32-bit size in ReturnLength, no call.
-    let st = call(&mut mem, &mut fake, INFO, "NtQueryInformationProcess", &[0xFFFF_FFFF, 0, GUEST as u32, 48, GUEST as u32 + 0x80]);
+    let st = call(
+        &mut mem,
+        &mut fake,
+        INFO,
+        "NtQueryInformationProcess",
+        &[0xFFFF_FFFF, 0, GUEST as u32, 48, GUEST as u32 + 0x80],
+    );
     assert_eq!((st, mem.read_u32(GUEST + 0x80).unwrap(), fake.calls.len()), (0xC000_0004, 24, 1));
 
     // SystemBasicInformation goes to SystemEmulationBasicInformation (62).
@@ -297,7 +373,10 @@ fn process_and_system_information_for_32_bit_code() {
     assert_eq!(fake.calls[1].1[0], 62);
     let mut out = [0u8; 44];
     mem.read_bytes(GUEST, &mut out).unwrap();
-    assert_eq!(u32s(&out), vec![0, 156_250, 0x1000, 0x40_0000, 1, 0x40_0000, 0x1_0000, 0x1_0000, 0x7FFE_FFFF, 1, 1]);
+    assert_eq!(
+        u32s(&out),
+        vec![0, 156_250, 0x1000, 0x40_0000, 1, 0x40_0000, 0x1_0000, 0x1_0000, 0x7FFE_FFFF, 1, 1]
+    );
 }
 
 #[test]
@@ -308,7 +387,8 @@ fn every_thunk_survives_hostile_arguments() {
     for t in thunks::THUNKS {
         for seed in 0..24u32 {
             let (mut mem, mut fake) = (guest(), Fake::default());
-            let args: Vec<u32> = (0..t.slots() as u32).map(|i| values[((seed * 7 + i * 3) % 8) as usize]).collect();
+            let args: Vec<u32> =
+                (0..t.slots() as u32).map(|i| values[((seed * 7 + i * 3) % 8) as usize]).collect();
             let _ = call(&mut mem, &mut fake, INFO, t.name, &args);
             assert!(!mem.is_mapped(SCRATCH_BASE), "{} leaked scratch", t.name);
         }

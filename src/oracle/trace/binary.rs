@@ -4,7 +4,8 @@
 //! header: "X86WTRC\0" | version u16 | flags u16 (0) | n u32 | initial state, n bytes of JSON
 //! step:   0x01 | eip u32 | len u8 | bytes[len] | nregs u8 | nregs x (id u8, value[width(id)])
 //!              | nwrites u16 | nwrites x (addr u32, len u16, bytes[len])
-//! stop:   0x02 | eip u32 | n u32 | exit object, n bytes of JSON      (last record)
+//! stop:   0x02 | eip u32 | registers and writes as in a step | n u32 | exit object, n bytes of JSON
+//!         (the last record)
 //! ```
 
 use x86wow_cpu::state::MachineState;
@@ -32,26 +33,33 @@ pub fn encode(t: &Trace) -> Vec<u8> {
         out.extend_from_slice(&s.eip.to_le_bytes());
         out.push(s.bytes.len() as u8);
         out.extend_from_slice(&s.bytes);
-        out.push(s.regs.len() as u8);
-        for &(id, v) in &s.regs {
-            out.push(id);
-            out.extend_from_slice(&v.to_le_bytes()[..REGS[id as usize].bytes as usize]);
-        }
-        out.extend_from_slice(&(s.writes.len() as u16).to_le_bytes());
-        for (addr, data) in &s.writes {
-            // Runs longer than 64 KiB are split (cannot happen for one instruction).
-            out.extend_from_slice(&addr.to_le_bytes());
-            out.extend_from_slice(&(data.len() as u16).to_le_bytes());
-            out.extend_from_slice(data);
-        }
+        changes(&mut out, &s.regs, &s.writes);
     }
     out.push(STOP);
     out.extend_from_slice(&t.stop.eip.to_le_bytes());
+    changes(&mut out, &t.stop.regs, &t.stop.writes);
     let exit = t.stop.exit.to_json().to_string();
     out.extend_from_slice(&(exit.len() as u32).to_le_bytes());
     out.extend_from_slice(exit.as_bytes());
     out
 }
+
+/// Register deltas and memory writes.
+fn changes(out: &mut Vec<u8>, regs: &[(u8, u128)], writes: &[(u32, Vec<u8>)]) {
+    out.push(regs.len() as u8);
+    for &(id, v) in regs {
+        out.push(id);
+        out.extend_from_slice(&v.to_le_bytes()[..REGS[id as usize].bytes as usize]);
+    }
+    out.extend_from_slice(&(writes.len() as u16).to_le_bytes());
+    for (addr, data) in writes {
+        out.extend_from_slice(&addr.to_le_bytes());
+        out.extend_from_slice(&(data.len() as u16).to_le_bytes());
+        out.extend_from_slice(data);
+    }
+}
+
+type Changes = (Vec<(u8, u128)>, Vec<(u32, Vec<u8>)>);
 
 struct Reader<'a> {
     data: &'a [u8],
@@ -75,6 +83,28 @@ impl<'a> Reader<'a> {
     fn u32(&mut self) -> Result<u32, TraceError> {
         Ok(u32::from_le_bytes(self.take(4)?.try_into().expect("4 bytes")))
     }
+    fn changes(&mut self, at: usize) -> Result<Changes, TraceError> {
+        let nregs = self.u8()?;
+        let mut regs = Vec::with_capacity(nregs as usize);
+        for _ in 0..nregs {
+            let id = self.u8()?;
+            let def = REGS
+                .get(id as usize)
+                .ok_or_else(|| TraceError::Malformed { at, message: format!("unknown register id {id}") })?;
+            let mut v = [0u8; 16];
+            v[..def.bytes as usize].copy_from_slice(self.take(def.bytes as usize)?);
+            regs.push((id, u128::from_le_bytes(v)));
+        }
+        let nw = self.u16()?;
+        let mut writes = Vec::with_capacity(nw as usize);
+        for _ in 0..nw {
+            let addr = self.u32()?;
+            let len = self.u16()? as usize;
+            writes.push((addr, self.take(len)?.to_vec()));
+        }
+        Ok((regs, writes))
+    }
+
     fn json(&mut self) -> Result<serde_json::Value, TraceError> {
         let at = self.pos;
         let n = self.u32()? as usize;
@@ -105,29 +135,12 @@ pub fn decode(data: &[u8]) -> Result<Trace, TraceError> {
                 let eip = r.u32()?;
                 let n = r.u8()? as usize;
                 let bytes = r.take(n)?.to_vec();
-                let nregs = r.u8()?;
-                let mut regs = Vec::with_capacity(nregs as usize);
-                for _ in 0..nregs {
-                    let id = r.u8()?;
-                    let def = REGS.get(id as usize).ok_or_else(|| TraceError::Malformed {
-                        at,
-                        message: format!("unknown register id {id}"),
-                    })?;
-                    let mut v = [0u8; 16];
-                    v[..def.bytes as usize].copy_from_slice(r.take(def.bytes as usize)?);
-                    regs.push((id, u128::from_le_bytes(v)));
-                }
-                let nw = r.u16()?;
-                let mut writes = Vec::with_capacity(nw as usize);
-                for _ in 0..nw {
-                    let addr = r.u32()?;
-                    let len = r.u16()? as usize;
-                    writes.push((addr, r.take(len)?.to_vec()));
-                }
+                let (regs, writes) = r.changes(at)?;
                 steps.push(Step { eip, bytes, regs, writes });
             }
             STOP => {
                 let eip = r.u32()?;
+                let (regs, writes) = r.changes(at)?;
                 let at = r.pos;
                 let exit =
                     exit_from_json(&r.json()?).map_err(|message| TraceError::Malformed { at, message })?;
@@ -137,7 +150,7 @@ pub fn decode(data: &[u8]) -> Result<Trace, TraceError> {
                         message: "data after the stop record".into(),
                     });
                 }
-                return Ok(Trace { initial, steps, stop: Stop { eip, exit } });
+                return Ok(Trace { initial, steps, stop: Stop { eip, exit, regs, writes } });
             }
             k => return Err(TraceError::Malformed { at, message: format!("unknown record kind {k:#x}") }),
         }

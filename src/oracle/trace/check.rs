@@ -137,6 +137,26 @@ pub fn compare_with(ours: &Trace, theirs: &Trace, strict_flags: bool) -> Option<
             right: format!("{:#010x}", sb.eip),
         });
     }
+    if ours.steps.len() == theirs.steps.len() {
+        // What the instruction that did not retire left behind.
+        a.apply(&sa.regs);
+        b.apply(&sb.regs);
+        for id in 0..REGS.len() {
+            let mask = if id == EFLAGS { !(pending as u128 | RF as u128) } else { u128::MAX };
+            if a.0[id] & mask != b.0[id] & mask {
+                let field = format!("stop.{}", REGS[id].name);
+                diffs.push(FieldDiff { field, left: fmt_reg(id, a.0[id]), right: fmt_reg(id, b.0[id]) });
+            }
+        }
+        let (wa, wb) = (super::coalesce(&sa.writes), super::coalesce(&sb.writes));
+        if wa != wb {
+            diffs.push(FieldDiff {
+                field: "stop.mem".into(),
+                left: writes_text(&wa),
+                right: writes_text(&wb),
+            });
+        }
+    }
     let mut exits = Vec::new();
     crate::oracle::diff::compare_exits(&sa.exit, &sb.exit, &mut exits);
     diffs.extend(exits.into_iter().map(|d| FieldDiff { field: d.field.replacen("exit", "stop", 1), ..d }));

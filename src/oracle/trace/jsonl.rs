@@ -4,7 +4,7 @@
 //! ```text
 //! {"x86wow_trace": 1, "initial": {...state...}}
 //! {"eip": 4096, "bytes": "40", "regs": {"eax": 1, "eflags": 2}, "mem": []}
-//! {"eip": 4097, "stop": {"reason": "hlt", "insns": 1}}
+//! {"eip": 4097, "stop": {"reason": "hlt", "insns": 1}, "regs": {}, "mem": []}
 //! ```
 
 use serde_json::{json, Map, Value};
@@ -36,19 +36,26 @@ fn reg_value(id: u8, v: u128) -> Value {
     }
 }
 
+fn changes(regs: &[(u8, u128)], writes: &[(u32, Vec<u8>)]) -> (Map<String, Value>, Vec<Value>) {
+    let regs = regs.iter().map(|&(id, v)| (REGS[id as usize].name.to_string(), reg_value(id, v))).collect();
+    let mem = writes.iter().map(|(a, d)| json!({"addr": a, "hex": hex(d)})).collect();
+    (regs, mem)
+}
+
 /// Encodes a trace as JSON Lines.
 pub fn encode(t: &Trace) -> String {
     let mut out = String::new();
     out.push_str(&json!({"x86wow_trace": VERSION, "initial": t.initial.to_json(None)}).to_string());
     out.push('\n');
     for s in &t.steps {
-        let regs: Map<String, Value> =
-            s.regs.iter().map(|&(id, v)| (REGS[id as usize].name.to_string(), reg_value(id, v))).collect();
-        let mem: Vec<Value> = s.writes.iter().map(|(a, d)| json!({"addr": a, "hex": hex(d)})).collect();
+        let (regs, mem) = changes(&s.regs, &s.writes);
         out.push_str(&json!({"eip": s.eip, "bytes": hex(&s.bytes), "regs": regs, "mem": mem}).to_string());
         out.push('\n');
     }
-    out.push_str(&json!({"eip": t.stop.eip, "stop": t.stop.exit.to_json()}).to_string());
+    let (regs, mem) = changes(&t.stop.regs, &t.stop.writes);
+    out.push_str(
+        &json!({"eip": t.stop.eip, "stop": t.stop.exit.to_json(), "regs": regs, "mem": mem}).to_string(),
+    );
     out.push('\n');
     out
 }
@@ -106,8 +113,12 @@ pub fn decode(text: &str) -> Result<Trace, TraceError> {
         let v: Value = serde_json::from_str(line).map_err(|e| bad(i + 1, e.to_string()))?;
         if let Some(exit) = v.get("stop") {
             let exit = exit_from_json(exit).map_err(|e| bad(i + 1, e))?;
-            let eip = v.get("eip").and_then(Value::as_u64).ok_or_else(|| bad(i + 1, "missing `eip`"))? as u32;
-            return Ok(Trace { initial, steps, stop: Stop { eip, exit } });
+            let s = step_from(&v, i + 1)?;
+            return Ok(Trace {
+                initial,
+                steps,
+                stop: Stop { eip: s.eip, exit, regs: s.regs, writes: s.writes },
+            });
         }
         steps.push(step_from(&v, i + 1)?);
     }

@@ -61,11 +61,16 @@ pub struct Step {
     pub writes: Vec<(u32, Vec<u8>)>,
 }
 
-/// The end of a trace: EIP and the format's `exit` object.
+/// The end of a trace: EIP, the format's `exit` object, and what an instruction that
+/// did not retire still changed (a REP string instruction interrupted by a fault
+/// leaves ECX/ESI/EDI and memory as its completed iterations did; a faulting PUSHA
+/// may have written part of its frame).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Stop {
     pub eip: u32,
     pub exit: ExitInfo,
+    pub regs: Vec<(u8, u128)>,
+    pub writes: Vec<(u32, Vec<u8>)>,
 }
 
 /// A trace that cannot be read.

@@ -139,7 +139,10 @@ impl Call<'_> {
             let mut out = Out::new(header32 as usize);
             out.bytes(0, &hdr[0..4]);
             if sbuf != 0 {
-                let chars = self.peek(sbuf, (smax.max(slen) as usize).min((len32 as usize).saturating_sub(header32 as usize)));
+                let chars = self.peek(
+                    sbuf,
+                    (smax.max(slen) as usize).min((len32 as usize).saturating_sub(header32 as usize)),
+                );
                 out.u32(4, buf32 + header32);
                 out.0.extend_from_slice(&chars);
             }
@@ -200,11 +203,9 @@ pub fn query_information_process(c: &mut Call<'_>) -> u32 {
         }
         // ProcessDebugPort, ProcessWow64Information, ProcessDebugObjectHandle: one
         // ULONG_PTR or HANDLE.
-        7 | 26 | 30 => c.fixed_query(
-            &PROC_QUERY,
-            &Fixed { size32: 4, size64: 8, narrow: |_, b| b[..4].to_vec() },
-            name,
-        ),
+        7 | 26 | 30 => {
+            c.fixed_query(&PROC_QUERY, &Fixed { size32: 4, size64: 8, narrow: |_, b| b[..4].to_vec() }, name)
+        }
         27 | 43 => c.string_query(&PROC_QUERY, 8, 16, name),
         37 => c.fixed_query(
             &PROC_QUERY,
@@ -421,7 +422,9 @@ pub fn query_section(c: &mut Call<'_>) -> u32 {
             },
             name,
         ),
-        1 => c.at_least_query(&q, &Fixed { size32: 48, size64: 64, narrow: |_, b| image_information(b) }, name),
+        1 => {
+            c.at_least_query(&q, &Fixed { size32: 48, size64: 64, narrow: |_, b| image_information(b) }, name)
+        }
         _ => c.generic(&[Arg::Handle, Arg::Ulong, Arg::Ptr, Arg::UlongPtr, Arg::SizeInOut]),
     }
 }
