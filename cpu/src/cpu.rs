@@ -110,6 +110,23 @@ struct MemHookEntry {
     hook: MemHook,
 }
 
+/// A saved copy of a CPU: every register, the FPU/SSE state, the instruction count and
+/// the address space (copy-on-write, so taking one is cheap). Hooks, breakpoints and
+/// the configuration are not part of it.
+#[derive(Clone)]
+pub struct CpuSnapshot {
+    gpr: [u32; 8],
+    eip: u32,
+    flags: Flags,
+    seg: [Segment; 6],
+    descriptors: DescriptorTable,
+    fpu: X87,
+    simd: Simd,
+    insns: u64,
+    inhibit_trap: bool,
+    mem: x86wow_mmu::Snapshot,
+}
+
 /// The IA-32 CPU with its address space.
 ///
 /// ```
@@ -248,6 +265,39 @@ impl Cpu {
     /// table as a user-mode MOV/POP would; see [`crate::ops::segment`].
     pub fn load_segment(&mut self, s: usize, selector: u16) -> Result<(), Exception> {
         crate::ops::segment::load(self, s, selector)
+    }
+
+    /// Saves the complete architectural state and memory (see [`CpuSnapshot`]).
+    pub fn snapshot(&mut self) -> CpuSnapshot {
+        CpuSnapshot {
+            gpr: self.gpr,
+            eip: self.eip,
+            flags: self.flags,
+            seg: self.seg,
+            descriptors: self.descriptors.clone(),
+            fpu: self.fpu,
+            simd: self.simd,
+            insns: self.insns,
+            inhibit_trap: self.inhibit_trap,
+            mem: self.mem.snapshot(),
+        }
+    }
+
+    /// Returns to a snapshot taken from this CPU. Running on from there reproduces the
+    /// same results (the interpreter is deterministic).
+    pub fn restore(&mut self, s: &CpuSnapshot) {
+        self.gpr = s.gpr;
+        self.eip = s.eip;
+        self.flags = s.flags;
+        self.seg = s.seg;
+        self.descriptors = s.descriptors.clone();
+        self.fpu = s.fpu;
+        self.simd = s.simd;
+        self.insns = s.insns;
+        self.inhibit_trap = s.inhibit_trap;
+        self.resume_at = None;
+        self.hook_stop = false;
+        self.mem.restore(&s.mem);
     }
 
     /// Stops before executing the instruction at `addr`.

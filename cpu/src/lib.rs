@@ -42,7 +42,7 @@ pub mod state;
 pub mod table;
 
 pub use config::{Config, CpuidLeaf, CpuidModel, UndefinedModel};
-pub use cpu::{CodeHook, Cpu, HookAction, MemHook, Step, Stop, StopKind, MAX_INSN_LEN};
+pub use cpu::{CodeHook, Cpu, CpuSnapshot, HookAction, MemHook, Step, Stop, StopKind, MAX_INSN_LEN};
 pub use exception::{vector, Detail, Exception, Exit};
 pub use flags::{Flags, Size};
 pub use regs::{Registers, Segment};

@@ -353,3 +353,27 @@ fn block_cache_and_plain_path_agree_on_random_programs() {
         assert_eq!(runs[0], runs[1]);
     }
 }
+
+#[test]
+fn snapshot_and_restore_replay_exactly() {
+    let mut cpu = cpu_with(|a| {
+        let mut l = a.create_label();
+        a.mov(ecx, 50u32)?;
+        a.set_label(&mut l)?;
+        a.add(dword_ptr(DATA), ecx)?;
+        a.rol(eax, 3)?;
+        a.xor(eax, ecx)?;
+        a.dec(ecx)?;
+        a.jnz(l)?;
+        a.hlt()
+    });
+    cpu.run(37);
+    let snap = cpu.snapshot();
+    let at = (cpu.registers(), cpu.insns(), cpu.mem.read_u32(DATA as u64).unwrap());
+    assert_eq!(cpu.run(1000), Exit::Hlt);
+    let end = (cpu.registers(), cpu.insns(), cpu.mem.read_u32(DATA as u64).unwrap());
+    cpu.restore(&snap);
+    assert_eq!((cpu.registers(), cpu.insns(), cpu.mem.read_u32(DATA as u64).unwrap()), at);
+    assert_eq!(cpu.run(1000), Exit::Hlt);
+    assert_eq!((cpu.registers(), cpu.insns(), cpu.mem.read_u32(DATA as u64).unwrap()), end);
+}
