@@ -9,6 +9,7 @@
 //! * PCMPxSTRx get short strings over a small alphabet with embedded zeros, explicit
 //!   lengths in EAX/EDX around the element count, and any imm8.
 //! * Byte selectors (PSHUFB), blend masks (XMM0) and imm8s get their full range.
+//! * A few cases start with an x87 exception pending (FSW.ES), for #MF.
 
 use iced_x86::{Instruction, Mnemonic, OpKind, Register};
 use x86wow_cpu::coverage::{family, Family};
@@ -88,6 +89,14 @@ pub(crate) fn special_setup(b: &mut Builder, ins: &mut Instruction) -> Result<()
     let code = ins.code();
     if !matches!(family(code), Some(Family::Mmx | Family::Sse)) {
         return Ok(());
+    }
+    // A pending x87 exception now and then (unmasked IE with ES and B set): MMX
+    // instructions and EMMS raise #MF, the others ignore it.
+    if let Some(x) = b.x87.as_mut() {
+        if b.rng.chance(4) {
+            x.fcw &= !1;
+            x.fsw |= 0x8081;
+        }
     }
     // Misaligned SSE mode now and then.
     if let Some(m) = b.mxcsr.as_mut() {
@@ -180,21 +189,20 @@ pub(crate) fn special_setup(b: &mut Builder, ins: &mut Instruction) -> Result<()
         | M::Insertps
         | M::Pclmulqdq
         | M::Palignr
-        | M::Aeskeygenassist => {
-            if b.rng.chance(60) {
-                ins.set_immediate8(b.rng.u32() as u8);
-            }
+        | M::Aeskeygenassist
+            if p < 60 =>
+        {
+            ins.set_immediate8(b.rng.u32() as u8);
         }
-        M::Pshufb => {
-            if b.rng.chance(50) {
-                let sel = (b.rng.next() as u128) << 64 | b.rng.next() as u128;
-                let sel = sel & 0x8f8f_8f8f_8f8f_8f8f_8f8f_8f8f_8f8f_8f8f;
-                set_operand(b, ins, 1, sel);
-            }
+        M::Pshufb if p < 50 => {
+            let sel = (b.rng.next() as u128) << 64 | b.rng.next() as u128;
+            let sel = sel & 0x8f8f_8f8f_8f8f_8f8f_8f8f_8f8f_8f8f_8f8f;
+            set_operand(b, ins, 1, sel);
         }
         M::Blendvps | M::Blendvpd | M::Pblendvb => {
+            let mask = (b.rng.next() as u128) << 64 | b.rng.next() as u128;
             if let Some(x) = b.xmm.as_mut() {
-                x[0] = (b.rng.next() as u128) << 64 | b.rng.next() as u128;
+                x[0] = mask;
             }
         }
         _ => {}
