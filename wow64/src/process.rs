@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use x86wow_cpu::exception::{vector, Detail};
 use x86wow_cpu::{Cpu, Exception, Exit};
-use x86wow_mmu::FaultKind;
+use x86wow_mmu::{FaultKind, Prot};
 use x86wow_syscalls::consts::{MEM_RESERVE, PAGE_GUARD, PAGE_NOACCESS, PAGE_READWRITE};
 use x86wow_syscalls::{Kernel, KernelConfig, MemType, ObjectType};
 
@@ -324,12 +324,14 @@ impl Process {
             let entry = if m.is_dll() { 0 } else { m.entry };
             let ldr = ld.build_ldr()?;
             let block = ld.init_block(entry, blocks.peb32)?;
-            Ok((ldr, block, ld.tls_array()))
+            let app_dir = ld.app_dir.clone();
+            let cwd = ld.open_directory(&app_dir).unwrap_or(0);
+            Ok((ldr, block, ld.tls_array(), cwd))
         });
         ld.finish();
         let modules = std::mem::take(&mut ld.modules);
         drop(ld);
-        let (ldr32, init_block, tls_array) = result?;
+        let (ldr32, init_block, tls_array, cwd_handle) = result?;
         let ntm = &modules[nt];
         let view = crate::pe::Mapped { mem: &cpu.mem, base: ntm.base, size: ntm.size };
         let export = |name: &str| -> Result<u32, LoadError> {
@@ -369,7 +371,7 @@ impl Process {
                 dll_path: &format!("{};{}", app_dir.trim_end_matches('\\'), loader::SYSTEM_DIR),
                 environment: &b.env,
                 std_handles,
-                cwd_handle: 0,
+                cwd_handle,
             },
             limit,
         )?;
@@ -597,14 +599,39 @@ impl Process {
             }
             _ => {
                 let tracing = self.trace.is_some();
-                let mut call =
-                    Call::new(&mut self.cpu.mem, &mut self.kernel, self.info, thunk.name, a, tracing);
-                let st = thunks::dispatch(&mut call, thunk);
-                let line = tracing.then(|| {
-                    let strings = call.trace.as_ref().map(|t| t.strings.clone()).unwrap_or_default();
-                    crate::trace::line(thunk.name, &call.args, &call.args64, &strings, st)
-                });
-                drop(call);
+                let (mut st, mut line);
+                // A service that touches the stack's guard page grows the stack and goes
+                // on, as the kernel's own fault handling does on Windows.
+                let mut tries = 0;
+                loop {
+                    let guard = self.stack.limit.wrapping_sub(0x1000);
+                    let armed = |m: &x86wow_mmu::Memory| {
+                        m.prot(guard as u64).is_some_and(|p| p.contains(Prot::GUARD))
+                    };
+                    let armed_before = armed(&self.cpu.mem);
+                    let mut call = Call::new(
+                        &mut self.cpu.mem,
+                        &mut self.kernel,
+                        self.info,
+                        thunk.name,
+                        a.clone(),
+                        tracing,
+                    );
+                    st = thunks::dispatch(&mut call, thunk);
+                    line = tracing.then(|| {
+                        let strings = call.trace.as_ref().map(|t| t.strings.clone()).unwrap_or_default();
+                        crate::trace::line(thunk.name, &call.args, &call.args64, &strings, st)
+                    });
+                    drop(call);
+                    let consumed = armed_before && !armed(&self.cpu.mem);
+                    if st != STATUS_GUARD_PAGE_VIOLATION || !consumed || tries == 16 {
+                        break;
+                    }
+                    if self.stack_guard(guard) != Guard::Grown {
+                        break;
+                    }
+                    tries += 1;
+                }
                 if let Some(l) = line {
                     self.trace_line(&l);
                     for n in self.kernel.take_notes() {

@@ -105,3 +105,16 @@ fn the_budget_stops_an_endless_loop() {
     let mut p = Process::builder().max_insns(10_000).build(&pe.build()).unwrap();
     assert_eq!(p.run_checked(), Err(Error::BudgetExhausted));
 }
+
+#[test]
+fn a_service_writing_to_the_stack_guard_page_grows_the_stack() {
+    // lea eax, [esp - 0x1100] (in the guard page below the committed top) ; push eax ;
+    // push 0 (caller's return) ; mov eax, id(NtQuerySystemTime) ; mov edx, gate ;
+    // call edx ; add esp, 8 ; ret
+    let mut code = vec![0x8D, 0x84, 0x24, 0x00, 0xEF, 0xFF, 0xFF, 0x50, 0x6A, 0x00, 0xB8];
+    code.extend_from_slice(&id("NtQuerySystemTime").to_le_bytes());
+    code.push(0xBA);
+    code.extend_from_slice(&(NTDLL_BASE + 0x1000).to_le_bytes());
+    code.extend_from_slice(&[0xFF, 0xD2, 0x83, 0xC4, 0x08, 0xC3]);
+    assert_eq!(run_code(&code).0, 0, "STATUS_SUCCESS, not STATUS_GUARD_PAGE_VIOLATION");
+}
