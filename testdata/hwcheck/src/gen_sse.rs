@@ -10,8 +10,10 @@
 //!   lengths in EAX/EDX around the element count, and any imm8.
 //! * Byte selectors (PSHUFB), blend masks (XMM0) and imm8s get their full range.
 //! * A few cases start with an x87 exception pending (FSW.ES), for #MF.
+//! * XMM register operands of floating-point instructions get lanes of the
+//!   instruction's element type, biased to special values.
 
-use iced_x86::{Instruction, Mnemonic, OpKind, Register};
+use iced_x86::{Instruction, MemorySize, Mnemonic, OpKind, Register};
 use x86wow_cpu::coverage::{family, Family};
 
 use crate::gen::{mem_target, write_mem, Builder, Skip};
@@ -120,6 +122,31 @@ pub(crate) fn special_setup(b: &mut Builder, ins: &mut Instruction) -> Result<()
                 let t = mem_target(b, ins);
                 let bytes = gen_fp::memory_bytes(b.rng, ins.memory_size());
                 write_mem(b, t, &bytes);
+            }
+        }
+    }
+    // Register operands of floating-point instructions get lanes of their own type
+    // (the generic XMM values mix float, double and integer lanes).
+    let elem = ins.memory_size().element_type();
+    let float = matches!(elem, MemorySize::Float32 | MemorySize::Float64);
+    if let (true, Some(m)) = (float, b.mxcsr.as_mut()) {
+        // Clear sticky flags (so the flags raised show) and unmask one exception.
+        if b.rng.chance(30) {
+            *m &= !0x3f;
+        }
+        if b.rng.chance(15) {
+            *m = (*m | 0x1f80) & !(0x80 << b.rng.below(6));
+        }
+    }
+    if float && b.rng.chance(70) {
+        for op in 0..ins.op_count() {
+            if ins.op_kind(op) == OpKind::Register && xmm_of(ins.op_register(op)).is_some() {
+                let v = if elem == MemorySize::Float32 {
+                    (0..4).fold(0u128, |v, i| v | (gen_fp::f32_bits(b.rng) as u128) << (32 * i))
+                } else {
+                    (0..2).fold(0u128, |v, i| v | (gen_fp::f64_bits(b.rng) as u128) << (64 * i))
+                };
+                set_operand(b, ins, op, v);
             }
         }
     }
