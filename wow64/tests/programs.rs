@@ -55,6 +55,11 @@ fn info() {
 }
 
 #[test]
+fn heap() {
+    check_program("heap");
+}
+
+#[test]
 fn dll_imports() {
     check_program("useadder");
 }
