@@ -5,10 +5,26 @@
 //! depend on what else the machine is doing.
 
 fn main() {
-    let quick = std::env::args().nth(1).as_deref() == Some("quick");
+    let args: Vec<String> = std::env::args().collect();
+    let quick = args.iter().any(|a| a == "quick");
+    let hook = args.iter().any(|a| a == "hook");
     for w in x86wow_cpu::bench::WORKLOADS {
         if quick {
             let mut cpu = x86wow_cpu::bench::prepare(w);
+            if hook {
+                let n = std::rc::Rc::new(std::cell::Cell::new(0u64));
+                let seen = n.clone();
+                cpu.add_code_hook(
+                    0..=u32::MAX,
+                    Box::new(move |_, _| {
+                        seen.set(seen.get() + 1);
+                        x86wow_cpu::HookAction::Continue
+                    }),
+                );
+                cpu.run(2_000_000);
+                println!("{:<8} {} insns, hook saw {}", w.name, cpu.insns(), n.get());
+                continue;
+            }
             cpu.run(2_000_000);
             println!("{:<8} {} insns", w.name, cpu.insns());
             continue;

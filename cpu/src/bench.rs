@@ -157,10 +157,33 @@ pub struct Measurement {
 }
 
 pub fn measure(w: &Workload) -> Measurement {
+    measure_with(w, false)
+}
+
+/// Measures a workload, optionally with a per-instruction code hook that counts the
+/// instructions it sees (the count is checked against the retired count).
+pub fn measure_with(w: &Workload, counting_hook: bool) -> Measurement {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::Arc;
     let mut cpu = prepare(w);
+    let seen = Arc::new(AtomicU64::new(0));
+    if counting_hook {
+        let s = seen.clone();
+        cpu.add_code_hook(
+            0..=u32::MAX,
+            Box::new(move |_, _| {
+                s.fetch_add(1, Ordering::Relaxed);
+                crate::HookAction::Continue
+            }),
+        );
+    }
     let t = Instant::now();
     let exit = cpu.run(u64::MAX);
     let seconds = t.elapsed().as_secs_f64();
     assert_eq!(exit, Exit::Hlt, "workload {} must end at its HLT", w.name);
+    if counting_hook {
+        // The hook also sees the final HLT, which does not retire.
+        assert_eq!(seen.load(Ordering::Relaxed), cpu.insns() + 1, "the hook saw every instruction");
+    }
     Measurement { insns: cpu.insns(), seconds }
 }

@@ -172,6 +172,10 @@ pub struct Cpu {
     pub(crate) inhibit_trap: bool,
     decoder_options: u32,
     cache: BlockCache,
+    /// Code hooks are running (and taken out of `code_hooks`).
+    in_hooks: bool,
+    /// Hooks removed by a running hook, removed once the hooks are back.
+    removed_hooks: Vec<u64>,
 }
 
 impl Default for Cpu {
@@ -209,6 +213,8 @@ impl Cpu {
             inhibit_trap: false,
             decoder_options: DecoderOptions::AMD,
             cache: BlockCache::default(),
+            in_hooks: false,
+            removed_hooks: Vec::new(),
         }
     }
 
@@ -334,6 +340,11 @@ impl Cpu {
     }
 
     pub fn remove_hook(&mut self, id: u64) -> bool {
+        if self.in_hooks {
+            // The hook list is taken out while hooks run: remove it when it is back.
+            self.removed_hooks.push(id);
+            return true;
+        }
         let before = self.code_hooks.len() + self.mem_hooks.len();
         self.code_hooks.retain(|h| h.id != id);
         self.mem_hooks.retain(|h| h.id != id);
@@ -488,11 +499,17 @@ impl Cpu {
                 }
             }
             let Some((_, ops, _)) = &last else { unreachable!("a block was just looked up") };
-            // The lean loop needs: no breakpoints or hooks to consult, no single
-            // stepping (only POPF/IRET can set TF, and they end their blocks), no memory
-            // hooks that could ask to stop.
-            if !self.flags.tf() && !self.has_debug_checks() && !self.has_mem_hooks() {
-                if let Some(exit) = self.run_block_lean(ops, &mut left) {
+            // The lean loop needs: no single stepping (only POPF/IRET can set TF, and
+            // they end their blocks) and no memory hooks that could ask to stop.
+            // Breakpoints and code hooks are consulted by it when present.
+            if !self.flags.tf() && !self.has_mem_hooks() {
+                let debug = self.has_debug_checks();
+                let exit = if debug {
+                    self.run_block_lean::<true>(ops, &mut left)
+                } else {
+                    self.run_block_lean::<false>(ops, &mut left)
+                };
+                if let Some(exit) = exit {
                     return exit;
                 }
                 continue;
@@ -533,17 +550,50 @@ impl Cpu {
         None
     }
 
-    /// Runs a block with nothing to check between instructions but an exit and a
-    /// write into cached code. Inside a block only the last instruction can transfer
-    /// control, so EIP needs no check; the budget is applied up front. The retired
-    /// count is brought up to date before each generic handler (RDTSC reads it); the
-    /// fast handlers do not look at it.
+    /// Runs a block with nothing to check between instructions but an exit, a write
+    /// into cached code and (with `DEBUG`) breakpoints and code hooks. Inside a block
+    /// only the last instruction can transfer control, so EIP needs no check; the budget
+    /// is applied up front. The retired count is brought up to date before each generic
+    /// handler (RDTSC reads it) and each hook; the fast handlers do not look at it.
     #[inline(always)]
-    fn run_block_lean(&mut self, ops: &[Op], left: &mut u64) -> Option<Exit> {
+    fn run_block_lean<const DEBUG: bool>(&mut self, ops: &[Op], left: &mut u64) -> Option<Exit> {
+        if !DEBUG {
+            return self.lean_ops::<false>(ops, left, None);
+        }
+        // With hooks, take them out once for the whole block (they need `&mut self`).
+        let mut hooks = std::mem::take(&mut self.code_hooks);
+        let exit = self.lean_ops::<true>(ops, left, Some(&mut hooks));
+        self.put_back_hooks(hooks);
+        exit
+    }
+
+    #[inline(always)]
+    fn lean_ops<const DEBUG: bool>(
+        &mut self,
+        ops: &[Op],
+        left: &mut u64,
+        mut hooks: Option<&mut Vec<CodeHookEntry>>,
+    ) -> Option<Exit> {
         let writes = self.mem.code_writes();
         let base = self.insns;
         let n = ops.len().min(usize::try_from(*left).unwrap_or(usize::MAX));
         for (k, op) in ops[..n].iter().enumerate() {
+            if let Some(hooks) = hooks.as_deref_mut() {
+                self.insns = base + k as u64;
+                let eip = op.ins.ip32();
+                let exit = self.debug_checks(eip, hooks);
+                if !self.code_hooks.is_empty() || !self.removed_hooks.is_empty() {
+                    // A hook added or removed hooks: take the change into account now.
+                    let mut all = std::mem::take(hooks);
+                    self.put_back_hooks(all);
+                    all = std::mem::take(&mut self.code_hooks);
+                    *hooks = all;
+                }
+                if let Some(exit) = exit {
+                    *left -= k as u64 + 1;
+                    return Some(exit);
+                }
+            }
             self.eip = op.ins.next_ip32();
             let result = match &op.fast {
                 Some((f, pre)) => f(self, &op.ins, pre),
@@ -566,6 +616,44 @@ impl Cpu {
         self.insns = base + n as u64;
         *left -= n as u64;
         None
+    }
+
+    /// Breakpoints and the (taken out) code hooks before the instruction at `eip`.
+    #[inline]
+    fn debug_checks(&mut self, eip: u32, hooks: &mut [CodeHookEntry]) -> Option<Exit> {
+        if self.resume_at.is_some() && self.resume_at.take() == Some(eip) {
+            return None;
+        }
+        if !self.breakpoints.is_empty() && self.breakpoints.contains(&eip) {
+            self.resume_at = Some(eip);
+            return Some(Exit::Breakpoint(eip));
+        }
+        self.in_hooks = true;
+        let mut action = HookAction::Continue;
+        for h in hooks.iter_mut() {
+            if h.range.contains(&eip) && (h.hook)(self, eip) == HookAction::Stop {
+                action = HookAction::Stop;
+            }
+        }
+        self.in_hooks = false;
+        if action == HookAction::Stop {
+            self.resume_at = Some(eip);
+            return Some(Exit::HookStop);
+        }
+        None
+    }
+
+    /// Returns taken-out hooks to `code_hooks`, merging hooks added meanwhile and
+    /// dropping hooks removed meanwhile.
+    fn put_back_hooks(&mut self, mut hooks: Vec<CodeHookEntry>) {
+        if !self.code_hooks.is_empty() {
+            hooks.append(&mut self.code_hooks);
+        }
+        if !self.removed_hooks.is_empty() {
+            let removed = std::mem::take(&mut self.removed_hooks);
+            hooks.retain(|h| !removed.contains(&h.id));
+        }
+        self.code_hooks = hooks;
     }
 
     /// Completes an instruction that ended with a [`Stop`].
@@ -594,12 +682,11 @@ impl Cpu {
         !self.breakpoints.is_empty() || !self.code_hooks.is_empty() || self.resume_at.is_some()
     }
 
-    /// Breakpoints and code hooks before the instruction at `eip`.
     fn pre_instruction(&mut self, eip: u32) -> Option<Exit> {
-        if self.resume_at.take() == Some(eip) {
+        if self.resume_at.is_some() && self.resume_at.take() == Some(eip) {
             return None;
         }
-        if self.breakpoints.contains(&eip) {
+        if !self.breakpoints.is_empty() && self.breakpoints.contains(&eip) {
             self.resume_at = Some(eip);
             return Some(Exit::Breakpoint(eip));
         }
@@ -708,17 +795,17 @@ impl Cpu {
     }
 
     fn run_code_hooks(&mut self, eip: u32) -> HookAction {
+        // The hooks are taken out while they run, so that they can be handed `&mut self`.
         let mut hooks = std::mem::take(&mut self.code_hooks);
+        self.in_hooks = true;
         let mut action = HookAction::Continue;
         for h in hooks.iter_mut() {
             if h.range.contains(&eip) && (h.hook)(self, eip) == HookAction::Stop {
                 action = HookAction::Stop;
             }
         }
-        // Keep hooks added while running; hooks removed while running stay removed
-        // only if they were added during the run (the list was empty then).
-        hooks.append(&mut self.code_hooks);
-        self.code_hooks = hooks;
+        self.in_hooks = false;
+        self.put_back_hooks(hooks);
         action
     }
 
