@@ -44,7 +44,7 @@ for t in "${TARGETS[@]}"; do
   cargo fuzz run --sanitizer none "${target_dir_args[@]}" "$t" "$work" -- \
     -max_total_time="$SECONDS_PER_TARGET" -max_len=4096 -timeout=10 -rss_limit_mb=2048 \
     -artifact_prefix="artifacts/$t/" -print_final_stats=1 $(dict_for "$t") >"$log" 2>&1 || status=$?
-  grep -E '^(#[0-9]+ *DONE|stat::number_of_executed_units|==[0-9]+== ERROR|SUMMARY|thread .* panicked)' "$log" || true
+  grep -E '^(#[0-9]+[[:space:]]+DONE|stat::number_of_executed_units|==[0-9]+== ERROR|SUMMARY|thread .* panicked)' "$log" || true
   if [[ "$status" -ne 0 ]]; then
     tail -n 40 "$log"
   fi
