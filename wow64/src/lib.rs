@@ -18,7 +18,9 @@
 //! println!("exit status {status:#x}");
 //! ```
 
+pub mod builder;
 pub mod error;
+pub mod library;
 pub mod loader;
 pub mod ntdll;
 pub mod pe;
@@ -30,5 +32,7 @@ pub mod teb;
 pub mod thunks;
 pub mod trace;
 
+pub use builder::{Captured, InputStream, Output, OutputStream, ProcessBuilder};
 pub use error::{Error, ImageError, LoadError};
-pub use process::{Library, Output, Process, ProcessBuilder};
+pub use library::Library;
+pub use process::Process;
