@@ -397,9 +397,13 @@ pub fn on_dispatch(ctl: &RefCell<Control>, cpu: &mut Cpu, eip: u32) -> HookActio
         c.pending.clear();
         None
     } else {
-        let mut hit = c.watch_hits(cpu);
-        if hit.is_none() && !c.goal.ignore_breakpoints {
-            hit = c.check_breaks(cpu, eip, gate);
+        let mut hit = None;
+        if c.goal.ignore_breakpoints {
+            // Replaying: accesses are not hits (watch values are re-read afterwards).
+            c.pending.clear();
+            c.after_gate = None;
+        } else {
+            hit = c.watch_hits(cpu).or_else(|| c.check_breaks(cpu, eip, gate));
         }
         if let (Some(rec), Some(h)) = (&mut c.record, &hit) {
             // Scanning history: note the hit, keep going.

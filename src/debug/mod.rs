@@ -153,7 +153,7 @@ pub fn main(argv: &[String]) -> i32 {
         session.syntax = Syntax::Att;
     }
     if let Some(addr) = &args.gdb {
-        return match gdb::serve(&mut session, addr) {
+        return match gdb::serve(session, addr) {
             Ok(code) => code,
             Err(e) => {
                 eprintln!("x86wow debug: {e}");

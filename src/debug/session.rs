@@ -5,7 +5,7 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use iced_x86::FlowControl;
+use iced_x86::{Code, FlowControl};
 use x86wow_cpu::regs::sreg;
 use x86wow_cpu::state::{MachineState, MemRegion, X87State};
 use x86wow_cpu::{Cpu, Exit};
@@ -195,6 +195,10 @@ impl Session {
     pub fn finish(&mut self) -> Result<StopEvent> {
         let cpu = self.cpu();
         let Some(ins) = cpu.peek_instruction(cpu.eip) else { return self.step(1) };
+        // The WOW64 gate returns to its caller as a RET would.
+        if ins.code() == Code::Jmp_ptr1632 && ins.far_branch_selector() == 0x33 {
+            return self.step(1);
+        }
         let depth = match ins.flow_control() {
             FlowControl::Return => return self.step(1),
             FlowControl::Call | FlowControl::IndirectCall => 1,
@@ -246,7 +250,14 @@ impl Session {
             return Err(DebugError::NoHistory);
         }
         let hits = self.rewind(now, None, true)?;
-        match hits.into_iter().rev().find(|(t, _)| *t < now) {
+        // A watchpoint hit is seen at the dispatch after the access; going backwards,
+        // stop before the instruction that made it (the value is still the old one
+        // there, as gdb expects).
+        let target = |(t, hit): (u64, Hit)| match hit {
+            Hit::Watch { .. } => (t.saturating_sub(1), hit),
+            _ => (t, hit),
+        };
+        match hits.into_iter().map(target).rev().find(|(t, _)| *t < now) {
             Some((t, hit)) => {
                 self.rewind(t, None, false)?;
                 Ok(StopEvent { reason: StopReason::Hit(hit), tick: self.position() })
