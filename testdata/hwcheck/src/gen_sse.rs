@@ -92,6 +92,13 @@ pub(crate) fn special_setup(b: &mut Builder, ins: &mut Instruction) -> Result<()
     if !matches!(family(code), Some(Family::Mmx | Family::Sse)) {
         return Ok(());
     }
+    // Sequences start without x87/SSE state: the first SIMD instruction gives them one.
+    if b.seq && b.xmm.is_none() {
+        let mmx = family(code) == Some(Family::Mmx);
+        b.x87 = Some(gen_fp::x87_state(b.rng, mmx));
+        b.mxcsr = Some(gen_fp::mxcsr(b.rng));
+        b.xmm = Some(std::array::from_fn(|_| gen_fp::xmm(b.rng)));
+    }
     // A pending x87 exception now and then (unmasked IE with ES and B set): MMX
     // instructions and EMMS raise #MF, the others ignore it.
     if let Some(x) = b.x87.as_mut() {
