@@ -38,12 +38,17 @@ for t in "${TARGETS[@]}"; do
   work="$(mktemp -d)"
   cp -r "corpus/$t/." "$work/" 2>/dev/null || true
   echo "== $t: ${SECONDS_PER_TARGET}s"
+  log="$work.log"
+  status=0
   # shellcheck disable=SC2046
   cargo fuzz run --sanitizer none "${target_dir_args[@]}" "$t" "$work" -- \
     -max_total_time="$SECONDS_PER_TARGET" -max_len=4096 -timeout=10 -rss_limit_mb=2048 \
-    -artifact_prefix="artifacts/$t/" -print_final_stats=1 $(dict_for "$t") 2>&1 \
-    | grep -E '^(#[0-9]+ *DONE|stat::number_of_executed_units|==[0-9]+==|SUMMARY|Done [0-9]+ runs)' || true
-  status="${PIPESTATUS[0]}"
+    -artifact_prefix="artifacts/$t/" -print_final_stats=1 $(dict_for "$t") >"$log" 2>&1 || status=$?
+  grep -E '^(#[0-9]+[[:space:]]+DONE|stat::number_of_executed_units|==[0-9]+== ERROR|SUMMARY|thread .* panicked)' "$log" || true
+  if [[ "$status" -ne 0 ]]; then
+    tail -n 40 "$log"
+  fi
+  rm -f "$log"
   rm -rf "$work"
   if [[ "$status" -ne 0 ]]; then
     echo "fuzz target $t failed (status $status): see fuzz/artifacts/$t/"

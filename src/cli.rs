@@ -8,7 +8,7 @@ pub fn run(args: &[String]) -> i32 {
 
 /// `x86wow debug PROGRAM.exe|STATE.json`.
 pub fn debug(args: &[String]) -> i32 {
-    not_yet("debug", args)
+    crate::debug::main(args)
 }
 
 /// `x86wow lockstep ...`.
@@ -24,9 +24,4 @@ pub fn trace(args: &[String]) -> i32 {
 /// `x86wow vectors ...`.
 pub fn vectors(args: &[String]) -> i32 {
     crate::oracle::cli::vectors_main(args)
-}
-
-fn not_yet(name: &str, _args: &[String]) -> i32 {
-    eprintln!("x86wow {name}: not available in this build yet");
-    2
 }

@@ -10,6 +10,7 @@ pub use x86wow_wow64 as wow64;
 pub mod bench;
 pub mod cli;
 pub mod coverage;
+pub mod debug;
 pub mod exec;
 pub mod oracle;
 pub mod run;

@@ -9,8 +9,9 @@ use x86wow_wow64::{Error, Process};
 #[derive(Parser, Debug)]
 #[command(name = "x86wow run", about = "Run a 32-bit Windows console program (PE32) under the WOW64 model")]
 struct Args {
-    /// Host directory the program sees as C:\ (default: a fresh temporary directory).
-    /// A program inside it runs from there; otherwise it is copied to C:\NAME.exe.
+    /// Host directory the program sees as C:\ (default: a fresh temporary directory,
+    /// removed afterwards). A program inside it runs from there; otherwise it is copied
+    /// to C:\NAME.exe. x86wow's ntdll.dll is written to C:\Windows\SysWOW64 there.
     #[arg(long)]
     root: Option<PathBuf>,
     /// Print each system call: 32-bit arguments, the 64-bit ones, names and status.

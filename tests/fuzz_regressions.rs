@@ -24,7 +24,8 @@ fn exec_bytes_xlat_addr16_overflow() {
 #[test]
 fn seed_corpus_passes() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus");
-    let targets: [(&str, fn(&[u8])); 5] = [
+    type Harness = fn(&[u8]);
+    let targets: [(&str, Harness); 5] = [
         ("exec_bytes", x86wow::oracle::fuzz::exec_bytes),
         ("lockstep_fastpath", x86wow::oracle::fuzz::lockstep_fastpath),
         ("pe_load", x86wow::oracle::fuzz::pe_load),

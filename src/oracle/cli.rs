@@ -134,7 +134,8 @@ pub fn lockstep_main(argv: &[String]) -> i32 {
             Ok(Outcome::Agree { exit }) => {
                 agree += 1;
                 args.json.then(|| {
-                    serde_json::json!({"case": case.label, "agree": true, "exit": exit.to_json()}).to_string()
+                    serde_json::json!({"case": case.label, "name": case.name, "agree": true, "exit": exit.to_json()})
+                        .to_string()
                 })
             }
             Ok(Outcome::Diverged(d)) => {

@@ -77,6 +77,9 @@ impl fmt::Display for Divergence {
             self.index, self.eip, bytes, self.disasm
         )?;
         writeln!(f, "  {} vs {}", self.names[0], self.names[1])?;
+        writeln!(f, "  before: {}", regs_line(&self.before))?;
+        writeln!(f, "  after ({}): {}", self.names[0], regs_line(&self.after[0]))?;
+        writeln!(f, "  after ({}): {}", self.names[1], regs_line(&self.after[1]))?;
         for d in &self.diffs {
             writeln!(f, "  {d}")?;
         }
@@ -90,6 +93,15 @@ impl fmt::Display for Divergence {
         }
         Ok(())
     }
+}
+
+/// The integer registers of a state on one line.
+fn regs_line(s: &MachineState) -> String {
+    let r = &s.regs;
+    format!(
+        "eax={:08x} ecx={:08x} edx={:08x} ebx={:08x} esp={:08x} ebp={:08x} esi={:08x} edi={:08x} eip={:08x} eflags={:08x}",
+        r.eax, r.ecx, r.edx, r.ebx, r.esp, r.ebp, r.esi, r.edi, r.eip, r.eflags
+    )
 }
 
 impl Divergence {

@@ -95,6 +95,7 @@ class Engine:
         segs.update(st.get("segs") or {})
         self.fs_base = st.get("fs_base") or 0
         self.gs_base = st.get("gs_base") or 0
+        self.loaded_segs = dict(segs)
         self._enter_ring3(segs, regs)
         for name, reg in GPRS:
             if name != "esp":
@@ -221,6 +222,16 @@ class Engine:
     def segs(self):
         return {name: self.uc.reg_read(reg) & 0xFFFF for name, reg in SEGS}
 
+    def seg_base(self, name, segs):
+        """The base of FS/GS: as loaded, or from the GDT after the guest reloaded it."""
+        sel = segs[name]
+        if sel == self.loaded_segs[name]:
+            return self.fs_base if name == "fs" else self.gs_base
+        if sel & ~3 == 0:
+            return 0
+        d = struct.unpack("<Q", bytes(self.uc.mem_read(self.gdt + (sel & ~7), 8)))[0]
+        return (d >> 16) & 0xFFFFFF | ((d >> 56) & 0xFF) << 24
+
     def fetch(self, addr, n=15):
         out = b""
         for i in range(n):
@@ -234,7 +245,7 @@ class Engine:
         uc = self.uc
         regs = dict(self.frozen["regs"]) if self.frozen else self.regs()
         segs = dict(self.frozen["segs"]) if self.frozen else self.segs()
-        out = {"regs": regs, "segs": segs, "fs_base": self.fs_base, "gs_base": self.gs_base}
+        out = {"regs": regs, "segs": segs, "fs_base": self.seg_base("fs", segs), "gs_base": self.seg_base("gs", segs)}
         if self.has_fpu:
             try:
                 sts = []

@@ -186,13 +186,14 @@ impl<'a> Loader<'a> {
 
     /// NtOpenFile + NtCreateSection(SEC_IMAGE) + NtMapViewOfSection, with 64-bit
     /// structures in the loader's scratch page.
-    fn map_section(&mut self, win32: &str, name: &str) -> Result<u32, LoadError> {
-        let s = self.scratch()?;
+    /// NtOpenFile on a Win32 path with 64-bit structures in the loader's scratch page;
+    /// returns the handle.
+    fn open(&mut self, win32: &str, access: u64, share: u64, options: u64) -> Result<u64, NtStatus> {
+        let s = self.scratch().map_err(|_| NtStatus::NO_MEMORY)?;
         let nt_path = utf16(&format!("\\??\\{win32}"));
-        let (us, oa, iosb, h, sec, base_p, size_p, str_at) =
-            (s, s + 0x10, s + 0x40, s + 0x50, s + 0x58, s + 0x60, s + 0x68, s + 0x100);
+        let (us, oa, iosb, h, str_at) = (s, s + 0x10, s + 0x40, s + 0x50, s + 0x100);
         if nt_path.len() > 0xE00 {
-            return Err(LoadError::Io { path: win32.into(), error: "path too long".into() });
+            return Err(NtStatus::OBJECT_NAME_INVALID);
         }
         let mem = &mut *self.mem;
         let _ = mem.poke(str_at, &nt_path);
@@ -206,13 +207,28 @@ impl<'a> Loader<'a> {
         o[16..24].copy_from_slice(&us.to_le_bytes());
         o[24..28].copy_from_slice(&0x40u32.to_le_bytes()); // OBJ_CASE_INSENSITIVE
         let _ = mem.poke(oa, &o);
-        let fail = |step, st: NtStatus| LoadError::Map { name: name.into(), step, status: st.0 };
-        // FILE_READ_DATA | FILE_EXECUTE | SYNCHRONIZE; share read/delete; synchronous, non-directory.
-        let st = self.k.nt_open_file(mem, h, 0x0010_0021, oa, iosb, 5, 0x60);
+        let st = self.k.nt_open_file(mem, h, access, oa, iosb, share, options);
         if !st.is_success() {
-            return Err(fail("NtOpenFile", st));
+            return Err(st);
         }
-        let file = mem.read_u64(h).unwrap_or(0);
+        Ok(mem.read_u64(h).unwrap_or(0))
+    }
+
+    /// Opens a directory for the process parameters' current directory handle.
+    pub fn open_directory(&mut self, win32: &str) -> Option<u64> {
+        // FILE_TRAVERSE | SYNCHRONIZE; directory, synchronous.
+        self.open(win32, 0x0010_0020, 7, 0x21).ok()
+    }
+
+    /// NtOpenFile + NtCreateSection(SEC_IMAGE) + NtMapViewOfSection.
+    fn map_section(&mut self, win32: &str, name: &str) -> Result<u32, LoadError> {
+        let fail = |step, st: NtStatus| LoadError::Map { name: name.into(), step, status: st.0 };
+        // FILE_READ_DATA | FILE_EXECUTE | SYNCHRONIZE; share read and delete (as the
+        // Windows loader); synchronous, non-directory.
+        let file = self.open(win32, 0x0010_0021, 5, 0x60).map_err(|st| fail("NtOpenFile", st))?;
+        let s = LOADER_SCRATCH;
+        let (sec, base_p, size_p) = (s + 0x58, s + 0x60, s + 0x68);
+        let mem = &mut *self.mem;
         let st = self.k.nt_create_section(
             mem,
             sec,

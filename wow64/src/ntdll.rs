@@ -20,6 +20,10 @@
 //! - `LdrInitializeThunk(init_block)`: the process start: calls the initialisation
 //!   routines of the block (DllMain with DLL_PROCESS_ATTACH, TLS callbacks), then the
 //!   entry point with the PEB, then `NtTerminateProcess(-1, result)`.
+//! - A process heap made by LdrInitializeThunk (PEB.ProcessHeap): `RtlCreateHeap`,
+//!   `RtlAllocateHeap`, `RtlReAllocateHeap`, `RtlSizeHeap`, `RtlFreeHeap`,
+//!   `RtlDestroyHeap`. Blocks are carved from one committed region (1 MiB by
+//!   default) and never reused: freeing succeeds and forgets, so new blocks are zeroed.
 //! - `RtlInitUnicodeString`, `RtlInitAnsiString`, `RtlGetCurrentPeb`, `NtCurrentTeb`,
 //!   `RtlGetLastWin32Error`, `RtlSetLastWin32Error`, `DbgBreakPoint`.
 //! - C runtime pieces ntdll exports (cdecl): `memcpy`, `memmove`, `memset`, `memcmp`,
@@ -135,12 +139,14 @@ fn build_image() -> R<Vec<u8>> {
     let nt_continue = stub("NtContinue");
     let nt_raise = stub("NtRaiseException");
     let nt_terminate = stub("NtTerminateProcess");
+    let nt_allocate = stub("NtAllocateVirtualMemory");
 
     let a = &mut s.a;
     let mut raise_status = a.create_label();
     let mut raise_exception = a.create_label();
     let mut dispatch = a.create_label();
     let mut trap = a.create_label();
+    let mut create_heap = a.create_label();
 
     // ---- KiUserExceptionDispatcher ----
     s.func("KiUserExceptionDispatcher")?;
@@ -390,6 +396,14 @@ fn build_image() -> R<Vec<u8>> {
     s.func("LdrInitializeThunk")?;
     let a = &mut s.a;
     a.mov(ebp, esp)?;
+    // The process heap first (PEB.ProcessHeap), as the Windows loader makes it.
+    for _ in 0..5 {
+        a.push(0)?;
+    }
+    a.push(2)?; // HEAP_GROWABLE
+    a.call(create_heap)?;
+    a.mov(ecx, dword_ptr(0x30).fs())?;
+    a.mov(dword_ptr(ecx + 0x18), eax)?;
     a.mov(esi, dword_ptr(esp + 4))?;
     a.mov(edi, dword_ptr(esi))?;
     a.lea(ebx, dword_ptr(esi + 12))?;
@@ -428,6 +442,123 @@ fn build_image() -> R<Vec<u8>> {
     a.call(nt_terminate)?;
     a.set_label(&mut no_entry)?;
     a.jmp(trap)?;
+
+    // ---- a simple heap: blocks are carved from one committed region and never
+    // reused (RtlFreeHeap succeeds and forgets), so fresh blocks are always zeroed. ----
+    // Header: +0 'HEAP', +4 next free byte, +8 end, +12 flags. Block: size, pad, data.
+    s.a.set_label(&mut create_heap)?;
+    s.exports.push(("RtlCreateHeap".into(), create_heap));
+    let a = &mut s.a;
+    a.push(ebp)?;
+    a.mov(ebp, esp)?;
+    a.sub(esp, 8)?;
+    a.mov(eax, dword_ptr(ebp + 16))?; // ReserveSize
+    let mut have_size = a.create_label();
+    let mut init = a.create_label();
+    let mut hfail = a.create_label();
+    a.test(eax, eax)?;
+    a.jnz(have_size)?;
+    a.mov(eax, 0x10_0000)?;
+    a.set_label(&mut have_size)?;
+    a.mov(dword_ptr(ebp - 4), eax)?;
+    a.mov(ecx, dword_ptr(ebp + 12))?; // HeapBase: memory the caller provides
+    a.test(ecx, ecx)?;
+    a.jnz(init)?;
+    a.mov(dword_ptr(ebp - 8), 0)?;
+    a.lea(eax, dword_ptr(ebp - 4))?;
+    a.lea(edx, dword_ptr(ebp - 8))?;
+    a.push(4)?; // PAGE_READWRITE
+    a.push(0x3000)?; // MEM_COMMIT | MEM_RESERVE
+    a.push(eax)?;
+    a.push(0)?;
+    a.push(edx)?;
+    a.push(-1)?;
+    a.call(nt_allocate)?;
+    a.test(eax, eax)?;
+    a.js(hfail)?;
+    a.mov(ecx, dword_ptr(ebp - 8))?;
+    a.set_label(&mut init)?;
+    a.mov(dword_ptr(ecx), 0x5041_4548u32)?; // "HEAP"
+    a.lea(eax, dword_ptr(ecx + 16))?;
+    a.mov(dword_ptr(ecx + 4), eax)?;
+    a.mov(eax, ecx)?;
+    a.add(eax, dword_ptr(ebp - 4))?;
+    a.mov(dword_ptr(ecx + 8), eax)?;
+    a.mov(eax, dword_ptr(ebp + 8))?;
+    a.mov(dword_ptr(ecx + 12), eax)?;
+    a.mov(eax, ecx)?;
+    a.leave()?;
+    a.ret_1(24)?;
+    a.set_label(&mut hfail)?;
+    a.xor(eax, eax)?;
+    a.leave()?;
+    a.ret_1(24)?;
+
+    let alloc = s.func("RtlAllocateHeap")?;
+    let a = &mut s.a;
+    let mut afail = a.create_label();
+    a.mov(ecx, dword_ptr(esp + 4))?;
+    a.mov(eax, dword_ptr(esp + 12))?;
+    a.cmp(eax, 0x7FFF_0000)?;
+    a.ja(afail)?;
+    a.add(eax, 15)?;
+    a.and(eax, -8)?;
+    a.mov(edx, dword_ptr(ecx + 4))?;
+    a.add(eax, edx)?;
+    a.jc(afail)?;
+    a.cmp(eax, dword_ptr(ecx + 8))?;
+    a.ja(afail)?;
+    a.mov(dword_ptr(ecx + 4), eax)?;
+    a.mov(eax, dword_ptr(esp + 12))?;
+    a.mov(dword_ptr(edx), eax)?;
+    a.lea(eax, dword_ptr(edx + 8))?;
+    a.ret_1(12)?;
+    a.set_label(&mut afail)?;
+    a.xor(eax, eax)?;
+    a.ret_1(12)?;
+
+    s.func("RtlFreeHeap")?;
+    s.a.mov(eax, 1)?;
+    s.a.ret_1(12)?;
+
+    s.func("RtlSizeHeap")?;
+    s.a.mov(eax, dword_ptr(esp + 12))?;
+    s.a.mov(eax, dword_ptr(eax - 8))?;
+    s.a.ret_1(12)?;
+
+    s.func("RtlDestroyHeap")?;
+    s.a.xor(eax, eax)?;
+    s.a.ret_1(4)?;
+
+    s.func("RtlReAllocateHeap")?;
+    let a = &mut s.a;
+    let mut rout = a.create_label();
+    let mut rok = a.create_label();
+    a.push(ebp)?;
+    a.mov(ebp, esp)?;
+    a.push(esi)?;
+    a.push(edi)?;
+    a.push(dword_ptr(ebp + 20))?;
+    a.push(dword_ptr(ebp + 12))?;
+    a.push(dword_ptr(ebp + 8))?;
+    a.call(alloc)?;
+    a.test(eax, eax)?;
+    a.jz(rout)?;
+    a.mov(esi, dword_ptr(ebp + 16))?;
+    a.test(esi, esi)?;
+    a.jz(rout)?;
+    a.mov(ecx, dword_ptr(esi - 8))?;
+    a.cmp(ecx, dword_ptr(ebp + 20))?;
+    a.jbe(rok)?;
+    a.mov(ecx, dword_ptr(ebp + 20))?;
+    a.set_label(&mut rok)?;
+    a.mov(edi, eax)?;
+    a.rep().movsb()?;
+    a.set_label(&mut rout)?;
+    a.pop(edi)?;
+    a.pop(esi)?;
+    a.pop(ebp)?;
+    a.ret_1(16)?;
 
     // ---- small Rtl helpers ----
     s.func("RtlInitUnicodeString")?;

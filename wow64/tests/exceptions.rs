@@ -105,3 +105,47 @@ fn the_budget_stops_an_endless_loop() {
     let mut p = Process::builder().max_insns(10_000).build(&pe.build()).unwrap();
     assert_eq!(p.run_checked(), Err(Error::BudgetExhausted));
 }
+
+#[test]
+fn a_service_writing_to_the_stack_guard_page_grows_the_stack() {
+    // lea eax, [esp - 0x1100] (in the guard page below the committed top) ; push eax ;
+    // push 0 (caller's return) ; mov eax, id(NtQuerySystemTime) ; mov edx, gate ;
+    // call edx ; add esp, 8 ; ret
+    let mut code = vec![0x8D, 0x84, 0x24, 0x00, 0xEF, 0xFF, 0xFF, 0x50, 0x6A, 0x00, 0xB8];
+    code.extend_from_slice(&id("NtQuerySystemTime").to_le_bytes());
+    code.push(0xBA);
+    code.extend_from_slice(&(NTDLL_BASE + 0x1000).to_le_bytes());
+    code.extend_from_slice(&[0xFF, 0xD2, 0x83, 0xC4, 0x08, 0xC3]);
+    assert_eq!(run_code(&code).0, 0, "STATUS_SUCCESS, not STATUS_GUARD_PAGE_VIOLATION");
+}
+
+#[test]
+fn services_are_dispatched_by_name_whatever_the_ids_of_the_mapped_ntdll() {
+    // Renumber every stub of the guest ntdll (reverse order), as another ntdll build
+    // would, and run a program with that ntdll from the sandbox.
+    let mut image = x86wow_wow64::ntdll::build();
+    let gate = (NTDLL_BASE + 0x1000).to_le_bytes();
+    let n = thunks::THUNKS.len() as u32;
+    let mut renumbered = 0;
+    for i in 5..image.len() - 7 {
+        if image[i] == 0xBA
+            && image[i + 1..i + 5] == gate
+            && image[i + 5..i + 7] == [0xFF, 0xD2]
+            && image[i - 5] == 0xB8
+        {
+            let id = u32::from_le_bytes(image[i - 4..i].try_into().unwrap());
+            image[i - 4..i].copy_from_slice(&(n - 1 - id).to_le_bytes());
+            renumbered += 1;
+        }
+    }
+    assert_eq!(renumbered, n);
+    let root = std::env::temp_dir().join(format!("x86wow-ntdll-test-{}", std::process::id()));
+    std::fs::create_dir_all(root.join("Windows/SysWOW64")).unwrap();
+    std::fs::write(root.join("Windows/SysWOW64/ntdll.dll"), &image).unwrap();
+    let hello = std::fs::read(format!("{}/../testdata/win32/hello.exe", env!("CARGO_MANIFEST_DIR"))).unwrap();
+    let (b, out) = Process::builder().root(&root).sandbox_ntdll().capture_output();
+    let mut p = b.build(&hello).unwrap();
+    let status = p.run();
+    let _ = std::fs::remove_dir_all(&root);
+    assert_eq!((status, out.stdout.text().as_str()), (0, "Hello, world!\n"));
+}

@@ -55,6 +55,11 @@ fn info() {
 }
 
 #[test]
+fn heap() {
+    check_program("heap");
+}
+
+#[test]
 fn dll_imports() {
     check_program("useadder");
 }
@@ -79,4 +84,21 @@ fn library_calls_exports_with_marshalled_memory() {
     assert_eq!(lib.process().read_cstr(s, 64).unwrap(), "desserts");
     assert_eq!(lib.call("Length", &[s]).unwrap(), 8, "a forwarder to ntdll.strlen");
     assert!(matches!(lib.call("Nope", &[]), Err(x86wow_wow64::Error::NoSuchExport { .. })));
+}
+
+#[test]
+fn command_line_and_current_directory_from_the_peb() {
+    let (b, out) = Process::builder()
+        .image_path("C:\\tools\\args.exe")
+        .args(["one", "two words", "quote\"d"])
+        .capture_output();
+    let mut p = b.build(&testdata("args.exe")).unwrap();
+    assert_eq!(p.run(), 0);
+    assert_eq!(
+        out.stdout.text(),
+        "image: C:\\tools\\args.exe\n\
+         command line: C:\\tools\\args.exe one \"two words\" \"quote\\\"d\"\n\
+         current directory: C:\\tools\\\n\
+         ok: the current directory has a handle\n"
+    );
 }

@@ -394,3 +394,46 @@ fn every_thunk_survives_hostile_arguments() {
         }
     }
 }
+
+/// Calls an ntdll service of a real process (kernel and all) from the host.
+fn service(p: &mut x86wow_wow64::Process, name: &str, args: &[u32]) -> u32 {
+    let f = p.export("ntdll.dll", name).unwrap();
+    p.call(f, args).unwrap()
+}
+
+fn us32(p: &mut x86wow_wow64::Process, at: u32) -> (u16, u16, u32, String) {
+    let h = p.read(at, 8).unwrap();
+    let (len, max) = (u16::from_le_bytes([h[0], h[1]]), u16::from_le_bytes([h[2], h[3]]));
+    let buf = u32::from_le_bytes([h[4], h[5], h[6], h[7]]);
+    let b = p.read(buf, len as usize).unwrap();
+    let units: Vec<u16> = b.chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]])).collect();
+    (len, max, buf, String::from_utf16_lossy(&units))
+}
+
+#[test]
+fn string_classes_come_back_as_unicode_string32() {
+    use x86wow_wow64::pebuild::{scn, PeBuilder};
+    let mut pe = PeBuilder::new(0x40_0000, false);
+    pe.entry_rva = pe.add_section(".text", scn::CODE, vec![0xC3]);
+    let mut p = x86wow_wow64::Process::builder().build(&pe.build()).unwrap();
+    let buf = p.alloc(0x1000).unwrap();
+    let ret = buf + 0x800;
+    // ProcessImageFileName (27): the NT name, Buffer right after the 8-byte header.
+    assert_eq!(service(&mut p, "NtQueryInformationProcess", &[0xFFFF_FFFF, 27, buf, 0x200, ret]), 0);
+    let (len, _, b, name) = us32(&mut p, buf);
+    assert_eq!((b, name.as_str()), (buf + 8, "\\Device\\HarddiskVolume1\\program.exe"));
+    assert_eq!(p.read(ret, 4).unwrap(), (8 + len as u32 + 2).to_le_bytes());
+    // Too small: STATUS_INFO_LENGTH_MISMATCH with the 32-bit size.
+    assert_eq!(service(&mut p, "NtQueryInformationProcess", &[0xFFFF_FFFF, 27, buf, 8, ret]), 0xC000_0004);
+    assert_eq!(p.read(ret, 4).unwrap(), (8 + len as u32 + 2).to_le_bytes());
+    // ProcessImageFileNameWin32 (43).
+    assert_eq!(service(&mut p, "NtQueryInformationProcess", &[0xFFFF_FFFF, 43, buf, 0x200, 0]), 0);
+    assert_eq!(us32(&mut p, buf).3, "C:\\program.exe");
+    // MemoryMappedFilenameInformation on the image.
+    assert_eq!(service(&mut p, "NtQueryVirtualMemory", &[0xFFFF_FFFF, 0x40_1000, 2, buf, 0x200, ret]), 0);
+    assert_eq!(us32(&mut p, buf).3, "\\Device\\HarddiskVolume1\\program.exe");
+    // MemoryBasicInformation through the real kernel: MEM_IMAGE, execute-read.
+    assert_eq!(service(&mut p, "NtQueryVirtualMemory", &[0xFFFF_FFFF, 0x40_1000, 0, buf, 28, ret]), 0);
+    let m = u32s(&p.read(buf, 28).unwrap());
+    assert_eq!(m, vec![0x40_1000, 0x40_0000, 0x80, 0x1000, 0x1000, 0x20, 0x100_0000]);
+}

@@ -95,7 +95,7 @@ pub fn compare_with(ours: &Trace, theirs: &Trace, strict_flags: bool) -> Option<
         if let (Some(ins), false) = (&ins, strict_flags) {
             pending = (pending & !defined_flags(ins)) | undefined_flags(ins);
         }
-        for id in 0..REGS.len() {
+        for (id, def) in REGS.iter().enumerate() {
             let mask = if id == EFLAGS { !(pending as u128 | RF as u128) } else { u128::MAX };
             if a.0[id] & mask != b.0[id] & mask {
                 let extra = if id == EFLAGS {
@@ -103,7 +103,7 @@ pub fn compare_with(ours: &Trace, theirs: &Trace, strict_flags: bool) -> Option<
                 } else {
                     String::new()
                 };
-                push(REGS[id].name, fmt_reg(id, a.0[id]), format!("{}{extra}", fmt_reg(id, b.0[id])));
+                push(def.name, fmt_reg(id, a.0[id]), format!("{}{extra}", fmt_reg(id, b.0[id])));
             }
         }
         let (wa, wb) = (super::coalesce(&x.writes), super::coalesce(&y.writes));
@@ -141,10 +141,10 @@ pub fn compare_with(ours: &Trace, theirs: &Trace, strict_flags: bool) -> Option<
         // What the instruction that did not retire left behind.
         a.apply(&sa.regs);
         b.apply(&sb.regs);
-        for id in 0..REGS.len() {
+        for (id, def) in REGS.iter().enumerate() {
             let mask = if id == EFLAGS { !(pending as u128 | RF as u128) } else { u128::MAX };
             if a.0[id] & mask != b.0[id] & mask {
-                let field = format!("stop.{}", REGS[id].name);
+                let field = format!("stop.{}", def.name);
                 diffs.push(FieldDiff { field, left: fmt_reg(id, a.0[id]), right: fmt_reg(id, b.0[id]) });
             }
         }

@@ -91,9 +91,7 @@ impl RegFile {
         v[X87] = x.fcw as u128;
         v[X87 + 1] = x.fsw as u128;
         v[X87 + 2] = x.ftw as u128;
-        for i in 0..8 {
-            v[ST0 + i] = x.st[i];
-        }
+        v[ST0..ST0 + 8].copy_from_slice(&x.st);
         v[MXCSR] = full.mxcsr.expect("filled in") as u128;
         for (i, x) in full.xmm.expect("filled in").iter().enumerate() {
             v[XMM0 + i] = *x;
@@ -122,9 +120,7 @@ impl RegFile {
             v[ST0 + i] = (st.se as u128) << 64 | st.signif as u128;
         }
         v[MXCSR] = cpu.simd.mxcsr as u128;
-        for i in 0..8 {
-            v[XMM0 + i] = cpu.simd.xmm[i];
-        }
+        v[XMM0..XMM0 + 8].copy_from_slice(&cpu.simd.xmm);
         RegFile(v)
     }
 

@@ -1088,6 +1088,10 @@ fn try_sequence(rng: &mut Rng, pool: &[Code], compact: bool) -> Option<GenCase> 
     state.regs.eflags = b.eflags;
     state.fs_base = b.fs_base;
     state.gs_base = b.gs_base;
+    // x87/SSE state, when an instruction's set-up gave the sequence one (SIMD families).
+    state.x87 = b.x87.take();
+    state.mxcsr = b.mxcsr;
+    state.xmm = b.xmm;
     state.memory = vec![
         MemRegion { addr: CODE, size: PAGE, prot: Prot::RX, bytes: b.code },
         MemRegion { addr: DATA, size: PAGE, prot: Prot::RW, bytes: b.data },

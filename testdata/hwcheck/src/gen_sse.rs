@@ -9,8 +9,11 @@
 //! * PCMPxSTRx get short strings over a small alphabet with embedded zeros, explicit
 //!   lengths in EAX/EDX around the element count, and any imm8.
 //! * Byte selectors (PSHUFB), blend masks (XMM0) and imm8s get their full range.
+//! * A few cases start with an x87 exception pending (FSW.ES), for #MF.
+//! * XMM register operands of floating-point instructions get lanes of the
+//!   instruction's element type, biased to special values.
 
-use iced_x86::{Instruction, Mnemonic, OpKind, Register};
+use iced_x86::{Instruction, MemorySize, Mnemonic, OpKind, Register};
 use x86wow_cpu::coverage::{family, Family};
 
 use crate::gen::{mem_target, write_mem, Builder, Skip};
@@ -89,6 +92,21 @@ pub(crate) fn special_setup(b: &mut Builder, ins: &mut Instruction) -> Result<()
     if !matches!(family(code), Some(Family::Mmx | Family::Sse)) {
         return Ok(());
     }
+    // Sequences start without x87/SSE state: the first SIMD instruction gives them one.
+    if b.seq && b.xmm.is_none() {
+        let mmx = family(code) == Some(Family::Mmx);
+        b.x87 = Some(gen_fp::x87_state(b.rng, mmx));
+        b.mxcsr = Some(gen_fp::mxcsr(b.rng));
+        b.xmm = Some(std::array::from_fn(|_| gen_fp::xmm(b.rng)));
+    }
+    // A pending x87 exception now and then (unmasked IE with ES and B set): MMX
+    // instructions and EMMS raise #MF, the others ignore it.
+    if let Some(x) = b.x87.as_mut() {
+        if b.rng.chance(4) {
+            x.fcw &= !1;
+            x.fsw |= 0x8081;
+        }
+    }
     // Misaligned SSE mode now and then.
     if let Some(m) = b.mxcsr.as_mut() {
         if b.rng.chance(15) {
@@ -111,6 +129,31 @@ pub(crate) fn special_setup(b: &mut Builder, ins: &mut Instruction) -> Result<()
                 let t = mem_target(b, ins);
                 let bytes = gen_fp::memory_bytes(b.rng, ins.memory_size());
                 write_mem(b, t, &bytes);
+            }
+        }
+    }
+    // Register operands of floating-point instructions get lanes of their own type
+    // (the generic XMM values mix float, double and integer lanes).
+    let elem = ins.memory_size().element_type();
+    let float = matches!(elem, MemorySize::Float32 | MemorySize::Float64);
+    if let (true, Some(m)) = (float, b.mxcsr.as_mut()) {
+        // Clear sticky flags (so the flags raised show) and unmask one exception.
+        if b.rng.chance(30) {
+            *m &= !0x3f;
+        }
+        if b.rng.chance(15) {
+            *m = (*m | 0x1f80) & !(0x80 << b.rng.below(6));
+        }
+    }
+    if float && b.rng.chance(70) {
+        for op in 0..ins.op_count() {
+            if ins.op_kind(op) == OpKind::Register && xmm_of(ins.op_register(op)).is_some() {
+                let v = if elem == MemorySize::Float32 {
+                    (0..4).fold(0u128, |v, i| v | (gen_fp::f32_bits(b.rng) as u128) << (32 * i))
+                } else {
+                    (0..2).fold(0u128, |v, i| v | (gen_fp::f64_bits(b.rng) as u128) << (64 * i))
+                };
+                set_operand(b, ins, op, v);
             }
         }
     }
@@ -180,21 +223,20 @@ pub(crate) fn special_setup(b: &mut Builder, ins: &mut Instruction) -> Result<()
         | M::Insertps
         | M::Pclmulqdq
         | M::Palignr
-        | M::Aeskeygenassist => {
-            if b.rng.chance(60) {
-                ins.set_immediate8(b.rng.u32() as u8);
-            }
+        | M::Aeskeygenassist
+            if p < 60 =>
+        {
+            ins.set_immediate8(b.rng.u32() as u8);
         }
-        M::Pshufb => {
-            if b.rng.chance(50) {
-                let sel = (b.rng.next() as u128) << 64 | b.rng.next() as u128;
-                let sel = sel & 0x8f8f_8f8f_8f8f_8f8f_8f8f_8f8f_8f8f_8f8f;
-                set_operand(b, ins, 1, sel);
-            }
+        M::Pshufb if p < 50 => {
+            let sel = (b.rng.next() as u128) << 64 | b.rng.next() as u128;
+            let sel = sel & 0x8f8f_8f8f_8f8f_8f8f_8f8f_8f8f_8f8f_8f8f;
+            set_operand(b, ins, 1, sel);
         }
         M::Blendvps | M::Blendvpd | M::Pblendvb => {
+            let mask = (b.rng.next() as u128) << 64 | b.rng.next() as u128;
             if let Some(x) = b.xmm.as_mut() {
-                x[0] = (b.rng.next() as u128) << 64 | b.rng.next() as u128;
+                x[0] = mask;
             }
         }
         _ => {}

@@ -9,7 +9,7 @@
 
 use x86wow_cpu::coverage::{codes, Family};
 use x86wow_hwcheck::native::NativeRunner;
-use x86wow_hwcheck::suite::{run_codes, Report};
+use x86wow_hwcheck::suite::{run_codes, run_sequences, Report};
 
 fn runner() -> Option<NativeRunner> {
     match NativeRunner::start() {
@@ -43,4 +43,21 @@ fn every_sse_code_matches_the_hardware() {
     check(&report);
     assert_eq!(report.per_code.len(), list.len(), "every code is generated");
     assert!(report.cases >= 27_000, "only {} cases ran", report.cases);
+}
+
+/// Straight-line sequences of SSE and MMX instructions (memory operands `[EBX + disp]`),
+/// so results, MXCSR flags and the MMX/x87 state feed later instructions.
+#[test]
+fn simd_sequences_match_the_hardware() {
+    let Some(mut runner) = runner() else { return };
+    for (family, seed) in [(Family::Sse, 0x5eed_5e51), (Family::Mmx, 0x5eed_5e52)] {
+        let report = run_sequences(&mut runner, family, 2_000, seed);
+        for m in report.mismatches.iter().take(20) {
+            println!("{}", m.report());
+        }
+        println!("{family:?} sequences: {}", report.summary());
+        assert!(report.mismatches.is_empty(), "{} mismatches against the hardware", report.mismatches.len());
+        assert!(report.errors.is_empty(), "{} cases could not be compared", report.errors.len());
+        assert_eq!(report.cases, 2_000);
+    }
 }

@@ -457,6 +457,11 @@ pub fn set_information_file(c: &mut Call<'_>) -> u32 {
             w.0[8..16].copy_from_slice(&(le32(&b, 4) as i32 as i64).to_le_bytes());
             w.u32(16, name_len);
             w.0.extend_from_slice(&b[12..12 + take]);
+            if let Some(t) = &mut c.trace {
+                let units: Vec<u16> =
+                    b[12..12 + take].chunks_exact(2).map(|p| u16::from_le_bytes([p[0], p[1]])).collect();
+                t.strings.push(String::from_utf16_lossy(&units));
+            }
             // The 64-bit structure is at least its declared size (24 bytes).
             if w.0.len() < 24 {
                 w.0.resize(24, 0);

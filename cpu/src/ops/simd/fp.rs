@@ -23,9 +23,13 @@ pub(crate) fn csr(cpu: &Cpu) -> Mxcsr {
     Mxcsr::from_bits(cpu.simd.mxcsr)
 }
 
-/// Exception flags accumulated over the lanes of one instruction.
+/// Exception flags accumulated over the lanes of one instruction (and over the stages
+/// of DPPS/DPPD, each of which ends at its own pre-computation exceptions).
 #[derive(Debug, Default, Clone, Copy)]
 pub(crate) struct Acc {
+    /// Flags of the stages already ended.
+    done: Exceptions,
+    /// Flags of the current stage.
     flags: Exceptions,
     trap: bool,
 }
@@ -39,17 +43,26 @@ impl Acc {
         r.value
     }
 
-    /// Sets the flags in MXCSR; `Err(#XM)` when any of them is unmasked (the caller then
-    /// leaves its destination alone).
-    pub(crate) fn finish(self, cpu: &mut Cpu) -> Step {
-        let masks = csr(cpu).masks;
+    /// Ends a stage of a multi-stage instruction; true when an unmasked exception stops
+    /// the instruction there.
+    pub(crate) fn end_stage(&mut self, masks: Exceptions) -> bool {
         let pre = Exceptions::INVALID | Exceptions::DENORMAL | Exceptions::ZERO_DIVIDE;
         let mut flags = self.flags;
         if flags.intersects(pre & !masks) {
             flags &= pre;
         }
-        cpu.simd.mxcsr |= flags.bits() as u32;
-        if self.trap || !(flags & !masks).is_empty() {
+        self.done |= flags;
+        self.flags = Exceptions::empty();
+        self.trap || !(self.done & !masks).is_empty()
+    }
+
+    /// Sets the flags in MXCSR; `Err(#XM)` when any of them is unmasked (the caller then
+    /// leaves its destination alone).
+    pub(crate) fn finish(mut self, cpu: &mut Cpu) -> Step {
+        let masks = csr(cpu).masks;
+        let trap = self.end_stage(masks);
+        cpu.simd.mxcsr |= self.done.bits() as u32;
+        if trap {
             return Err(Stop::Exc(Exception::new(vector::XM)));
         }
         Ok(())
@@ -224,8 +237,9 @@ fn comis(cpu: &mut Cpu, ins: &Instruction) -> Step {
 }
 
 /// DPPS / DPPD: the selected products (others +0.0), summed pairwise with each step
-/// rounded, broadcast to the selected lanes. Measured: an unmasked exception in the
-/// multiplications stops the instruction there (the additions report nothing).
+/// rounded, broadcast to the selected lanes. Measured: the multiplications, the first
+/// additions and the last addition are stages; an unmasked exception stops the
+/// instruction at the end of its stage, and the flags of earlier stages stay reported.
 fn dp(cpu: &mut Cpu, ins: &Instruction) -> Step {
     let b = read_op(cpu, ins, 1)?;
     let a = reg_value(cpu, ins.op_register(0));
@@ -242,12 +256,15 @@ fn dp(cpu: &mut Cpu, ins: &Instruction) -> Step {
             }
         })
         .collect();
-    if acc.trap {
+    if acc.end_stage(c.masks) {
         return acc.finish(cpu);
     }
     let sum = if n == 4 {
         let s01 = acc.add(lane_op(Op::Add, bits, p[0], p[1], c));
         let s23 = acc.add(lane_op(Op::Add, bits, p[2], p[3], c));
+        if acc.end_stage(c.masks) {
+            return acc.finish(cpu);
+        }
         acc.add(lane_op(Op::Add, bits, s01, s23, c))
     } else {
         acc.add(lane_op(Op::Add, bits, p[0], p[1], c))

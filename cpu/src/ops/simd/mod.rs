@@ -272,3 +272,6 @@ pub(crate) fn build(n: usize, bits: u32, mut f: impl FnMut(usize) -> u64) -> u12
     let m = if bits == 64 { u64::MAX } else { (1u64 << bits) - 1 };
     (0..n).fold(0u128, |acc, i| acc | ((f(i) & m) as u128) << (bits as usize * i))
 }
+
+#[cfg(test)]
+mod tests;
