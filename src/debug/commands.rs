@@ -158,7 +158,7 @@ fn parse_bytes(text: &str) -> Result<Vec<u8>> {
     let mut out = Vec::new();
     for word in text.split_whitespace() {
         let w = word.trim_start_matches("0x");
-        if w.is_empty() || w.len() % 2 != 0 {
+        if w.is_empty() || !w.len().is_multiple_of(2) {
             return Err(bad());
         }
         for i in (0..w.len()).step_by(2) {
@@ -239,7 +239,7 @@ fn execute_with(s: &mut Session, line: &str, style: &Style, may_run: bool) -> Re
         }
         "next" => {
             let n = count_arg(spec, args, 1)?;
-            let mut ev = s.next()?;
+            let mut ev = s.step_over()?;
             for _ in 1..n {
                 if !matches!(
                     ev.reason,
@@ -247,7 +247,7 @@ fn execute_with(s: &mut Session, line: &str, style: &Style, may_run: bool) -> Re
                 ) {
                     break;
                 }
-                ev = s.next()?;
+                ev = s.step_over()?;
             }
             stop(s, ev)
         }

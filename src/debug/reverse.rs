@@ -93,7 +93,7 @@ impl Checkpoints {
             let mut i = 0;
             self.list.retain(|_| {
                 i += 1;
-                i == 1 || i % 2 == 0
+                i == 1 || i.is_multiple_of(2)
             });
             self.interval *= 2;
         }

@@ -1,0 +1,135 @@
+//! `x86wow debug --gdb` driven by a real gdb in batch mode: connect, break, continue,
+//! registers and memory, step, watch, reverse, monitor commands, detach. Skipped (with
+//! a message) when gdb is missing and cannot be installed with apt-get.
+
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn repo(p: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(p)
+}
+
+fn have_gdb() -> bool {
+    Command::new("gdb").arg("--version").output().is_ok_and(|o| o.status.success())
+}
+
+/// gdb, installing the Debian package when it is missing (CI machines start bare).
+fn ensure_gdb() -> bool {
+    if have_gdb() {
+        return true;
+    }
+    eprintln!("gdb not found; trying apt-get install gdb");
+    let ok =
+        |c: &mut Command| c.stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok_and(|s| s.success());
+    let _ = ok(Command::new("apt-get").args(["update", "-qq"]));
+    let _ = ok(Command::new("apt-get")
+        .args(["install", "-y", "-qq", "gdb"])
+        .env("DEBIAN_FRONTEND", "noninteractive"));
+    have_gdb()
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+#[test]
+fn gdb_drives_the_stub() {
+    if !ensure_gdb() {
+        eprintln!("SKIPPED gdb_drives_the_stub: gdb is not installed and apt-get could not install it");
+        return;
+    }
+    let port = free_port();
+    let addr = format!("127.0.0.1:{port}");
+    let mut server = Command::new(env!("CARGO_BIN_EXE_x86wow"))
+        .args(["debug", "--gdb", &addr, "--file"])
+        .arg(repo("testdata/win32/adder.dll"))
+        .arg(repo("testdata/win32/useadder.exe"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until it listens.
+    let mut err = BufReader::new(server.stderr.take().unwrap());
+    let mut line = String::new();
+    err.read_line(&mut line).unwrap();
+    assert!(line.contains("waiting for gdb"), "{line}");
+
+    let script = [
+        "set pagination off",
+        "set confirm off",
+        &format!("target remote {addr}"),
+        "info registers eip esp",
+        "break *0x64b01018",
+        "continue",
+        "info registers eip eax",
+        "x/4xw $esp",
+        "stepi",
+        "p/x $pc",
+        "p/x $eax",
+        "p/x $cs",
+        "p $st0",
+        "p/x $mxcsr",
+        "reverse-stepi",
+        "p/x $pc",
+        "delete",
+        "watch *(int*)0x21ffcc",
+        "continue",
+        "delete",
+        "info sharedlibrary",
+        "monitor teb",
+        "monitor break syscall NtWriteFile",
+        "continue",
+        "p/x $pc",
+        "monitor delete",
+        "monitor syscalls 1",
+        "detach",
+    ];
+    let mut gdb = Command::new("gdb");
+    gdb.args(["-nx", "-batch"]);
+    for c in script {
+        gdb.arg("-ex").arg(c);
+    }
+    let start = Instant::now();
+    let out = gdb.output().unwrap();
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    for needle in [
+        "eip            0x779017cb",
+        "Breakpoint 1, 0x64b01018 in ?? ()",
+        "eax            0x4010f9",
+        "0x0040110a\t0x00000002\t0x00000028",
+        "$1 = 0x64b0101c",
+        "$2 = 0x28",
+        "$3 = 0x23",
+        "$4 = 0",
+        "$5 = 0x1f80",
+        "$6 = 0x64b01018",
+        "C:\\adder.dll",
+        "C:\\Windows\\SysWOW64\\ntdll.dll",
+        "TEB32 0x",
+        "Hardware watchpoint 2: *(int*)0x21ffcc",
+        "Old value = 2",
+        "Program received signal SIGTRAP",
+        "$7 = 0x77901000",
+        "NtAllocateVirtualMemory(0xffffffff,",
+        "Inferior 1 (process 1) detached",
+    ] {
+        assert!(text.contains(needle), "missing {needle:?} in gdb's output:\n{text}");
+    }
+    // After the detach the program runs to its end.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(s) = server.try_wait().unwrap() {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "x86wow did not exit after the detach");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut rest = String::new();
+    let _ = std::io::Read::read_to_string(&mut err, &mut rest);
+    assert_eq!(status.code(), Some(0), "{rest}");
+    assert!(rest.contains("the program exited with status 0x0"), "{rest}");
+    eprintln!("gdb session took {:?}", start.elapsed());
+}
