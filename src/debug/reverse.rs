@@ -90,7 +90,7 @@ impl Checkpoints {
         }
         if self.list.len() > MAX_CHECKPOINTS {
             // Keep the first (the initial state) and every other one after it.
-            let mut i = 0;
+            let mut i = 0usize;
             self.list.retain(|_| {
                 i += 1;
                 i == 1 || i.is_multiple_of(2)
