@@ -96,6 +96,20 @@ fn machine_state_session() {
     let _ = std::fs::remove_dir_all(&tmp);
 }
 
+/// Reverse execution across the automatic snapshots of a long run, and a conditional
+/// watchpoint found again after going back to the start.
+#[test]
+fn long_run_snapshots() {
+    let tmp = scratch("loop");
+    let state = repo("testdata/debug/loop.json");
+    let got = run_batch("loop.cmds", &tmp, &[state.to_str().unwrap()]);
+    assert!(got.contains("position 600002  insns 600001"), "{got}");
+    assert!(got.contains("eax 0x098d1318  ecx 0x000249f0"), "{got}");
+    same_file(&tmp.join("l1.json"), &tmp.join("l2.json"));
+    check_transcript("loop.out", &got);
+    let _ = std::fs::remove_dir_all(&tmp);
+}
+
 /// Commands from a pipe work like a batch file; errors do not end the session.
 #[test]
 fn piped_commands() {
