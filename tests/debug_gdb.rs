@@ -31,6 +31,29 @@ fn ensure_gdb() -> bool {
     have_gdb()
 }
 
+/// Kills the child when the test ends early (a failed assertion must not leave a stub
+/// waiting for gdb).
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Waits for a child with a deadline.
+fn wait_for(child: &mut std::process::Child, secs: u64, what: &str) -> std::process::ExitStatus {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            return s;
+        }
+        assert!(Instant::now() < deadline, "{what} did not finish in {secs} s");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
@@ -43,16 +66,17 @@ fn gdb_drives_the_stub() {
     }
     let port = free_port();
     let addr = format!("127.0.0.1:{port}");
-    let mut server = Command::new(env!("CARGO_BIN_EXE_x86wow"))
+    let server = Command::new(env!("CARGO_BIN_EXE_x86wow"))
         .args(["debug", "--gdb", &addr, "--file"])
         .arg(repo("testdata/win32/adder.dll"))
         .arg(repo("testdata/win32/useadder.exe"))
-        .stdout(Stdio::piped())
+        .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    let mut server = KillOnDrop(server);
     // Wait until it listens.
-    let mut err = BufReader::new(server.stderr.take().unwrap());
+    let mut err = BufReader::new(server.0.stderr.take().unwrap());
     let mut line = String::new();
     err.read_line(&mut line).unwrap();
     assert!(line.contains("waiting for gdb"), "{line}");
@@ -93,8 +117,18 @@ fn gdb_drives_the_stub() {
         gdb.arg("-ex").arg(c);
     }
     let start = Instant::now();
-    let out = gdb.output().unwrap();
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let dir = std::env::temp_dir().join(format!("x86wow-gdb-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (out_path, err_path) = (dir.join("out"), dir.join("err"));
+    gdb.stdout(std::fs::File::create(&out_path).unwrap()).stderr(std::fs::File::create(&err_path).unwrap());
+    let mut client = KillOnDrop(gdb.spawn().unwrap());
+    wait_for(&mut client.0, 120, "gdb");
+    let text = format!(
+        "{}{}",
+        std::fs::read_to_string(&out_path).unwrap_or_default(),
+        std::fs::read_to_string(&err_path).unwrap_or_default()
+    );
+    let _ = std::fs::remove_dir_all(&dir);
     for needle in [
         "eip            0x779017cb",
         "Breakpoint 1, 0x64b01018 in ?? ()",
@@ -119,14 +153,7 @@ fn gdb_drives_the_stub() {
         assert!(text.contains(needle), "missing {needle:?} in gdb's output:\n{text}");
     }
     // After the detach the program runs to its end.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let status = loop {
-        if let Some(s) = server.try_wait().unwrap() {
-            break s;
-        }
-        assert!(Instant::now() < deadline, "x86wow did not exit after the detach");
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let status = wait_for(&mut server.0, 60, "x86wow after the detach");
     let mut rest = String::new();
     let _ = std::io::Read::read_to_string(&mut err, &mut rest);
     assert_eq!(status.code(), Some(0), "{rest}");

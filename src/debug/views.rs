@@ -586,3 +586,20 @@ pub fn current_line(s: &Session, style: &Style) -> String {
         None => format!("=> {} (cannot fetch or decode)\n", addr_sym(&s.symbols, cpu.eip, style)),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn examine_formats() {
+        assert_eq!(Examine::parse("").unwrap(), Examine { count: 1, unit: 4, format: 'x' });
+        assert_eq!(Examine::parse("16xb").unwrap(), Examine { count: 16, unit: 1, format: 'x' });
+        assert_eq!(Examine::parse("s").unwrap(), Examine { count: 1, unit: 4, format: 's' });
+        assert_eq!(Examine::parse("sh").unwrap().format, 'S');
+        assert_eq!(Examine::parse("2dg").unwrap(), Examine { count: 2, unit: 8, format: 'd' });
+        assert!(Examine::parse("q").is_err());
+        assert_eq!(decode_eflags(0x246), "[ PF ZF IF ]");
+        assert_eq!(f80_approx(0x3fff, 1 << 63), "1e0");
+    }
+}
