@@ -124,6 +124,15 @@ fn trig(a: F80, ctl: X87Control, which: Trig) -> FpResult<Option<F80>> {
             })
         }
     };
+    if matches!(which, Trig::Tan) && u.exp < -100 {
+        // tan x = x (1 + x^2/3 + ...): for |x| < 2^-100 the 256-bit quotient sin/cos
+        // loses the correction and came out exact (no PE, where the hardware always
+        // reports PE). The correction is positive and far below an ulp, so x with a
+        // sticky bit rounds as tan x does. (The hardware itself lands on either side
+        // of x here, about half the time each, so C1 and directed roundings agree
+        // only half the time either way.)
+        return round_reg(Unpacked { sig: u.sig | 1, ..u }, 64, ctl, flags).map(Some);
+    }
     let (s, c) = sin_cos(u);
     let v = match which {
         Trig::Sin => s,
