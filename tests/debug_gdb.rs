@@ -68,8 +68,8 @@ fn gdb_drives_the_stub() {
     let addr = format!("127.0.0.1:{port}");
     let server = Command::new(env!("CARGO_BIN_EXE_x86wow"))
         .args(["debug", "--gdb", &addr, "--file"])
-        .arg(repo("testdata/win32/adder.dll"))
-        .arg(repo("testdata/win32/useadder.exe"))
+        .arg(repo("testdata/debug/adder.dll"))
+        .arg(repo("testdata/debug/useadder.exe"))
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -99,7 +99,7 @@ fn gdb_drives_the_stub() {
         "reverse-stepi",
         "p/x $pc",
         "delete",
-        "watch *(int*)0x21ffcc",
+        "watch -l *(int*)($esp+4)",
         "continue",
         "delete",
         "info sharedlibrary",
@@ -130,7 +130,7 @@ fn gdb_drives_the_stub() {
     );
     let _ = std::fs::remove_dir_all(&dir);
     for needle in [
-        "eip            0x779017cb",
+        "eip            0x7790",
         "Breakpoint 1, 0x64b01018 in ?? ()",
         "eax            0x4010f9",
         "0x0040110a\t0x00000002\t0x00000028",
@@ -143,10 +143,10 @@ fn gdb_drives_the_stub() {
         "C:\\adder.dll",
         "C:\\Windows\\SysWOW64\\ntdll.dll",
         "TEB32 0x",
-        "Hardware watchpoint 2: *(int*)0x21ffcc",
+        "Hardware watchpoint 2: -location *(int*)($esp+4)",
         "Old value = 2",
         "Program received signal SIGTRAP",
-        "$7 = 0x77901000",
+        "$7 = 0x7790",
         "NtAllocateVirtualMemory(0xffffffff,",
         "Inferior 1 (process 1) detached",
     ] {
@@ -159,4 +159,39 @@ fn gdb_drives_the_stub() {
     assert_eq!(status.code(), Some(0), "{rest}");
     assert!(rest.contains("the program exited with status 0x0"), "{rest}");
     eprintln!("gdb session took {:?}", start.elapsed());
+}
+
+/// `x86wow run --gdb`: the program as `run` runs it, under gdb; after the detach it
+/// finishes and its output and status are the program's.
+#[test]
+fn run_with_gdb_flag() {
+    if !ensure_gdb() {
+        eprintln!("SKIPPED run_with_gdb_flag: gdb is not installed and apt-get could not install it");
+        return;
+    }
+    let port = free_port().to_string();
+    let server = Command::new(env!("CARGO_BIN_EXE_x86wow"))
+        .args(["run", "--gdb", &port])
+        .arg(repo("testdata/debug/hello.exe"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut server = KillOnDrop(server);
+    let mut err = BufReader::new(server.0.stderr.take().unwrap());
+    let mut line = String::new();
+    err.read_line(&mut line).unwrap();
+    assert!(line.contains("waiting for gdb on 127.0.0.1:"), "{line}");
+    let out = Command::new("gdb")
+        .args(["-nx", "-batch", "-ex", &format!("target remote 127.0.0.1:{port}")])
+        .args(["-ex", "break *0x401000", "-ex", "continue", "-ex", "p/x $eip", "-ex", "detach"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("$1 = 0x401000"), "{text}");
+    let status = wait_for(&mut server.0, 60, "x86wow run after the detach");
+    assert_eq!(status.code(), Some(0));
+    let mut stdout = String::new();
+    std::io::Read::read_to_string(server.0.stdout.as_mut().unwrap(), &mut stdout).unwrap();
+    assert_eq!(stdout, "Hello, world!\n");
 }

@@ -1,6 +1,10 @@
-//! `x86wow debug` sessions driven by a script (`--batch` and a pipe), checked against
-//! the expected transcripts in testdata/debug/. After a deliberate change of output,
-//! regenerate them with `X86WOW_BLESS=1 cargo test --test debug_repl`.
+//! `x86wow debug` sessions driven by a script (`--batch` and a pipe). Sessions on a
+//! WOW64 process are checked for the lines that matter (the guest ntdll is built by
+//! x86wow and moves as it grows, so its addresses and service numbers are not pinned);
+//! sessions on machine states are checked against the expected transcripts in
+//! testdata/debug/. After a deliberate change of output, regenerate those with
+//! `X86WOW_BLESS=1 cargo test --test debug_repl`. The programs are copies of
+//! testdata/win32's in testdata/debug/, so that rebuilding those does not move them.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -61,8 +65,8 @@ fn same_file(a: &Path, b: &Path) {
 #[test]
 fn useadder_session() {
     let tmp = scratch("useadder");
-    let dll = repo("testdata/win32/adder.dll");
-    let exe = repo("testdata/win32/useadder.exe");
+    let dll = repo("testdata/debug/adder.dll");
+    let exe = repo("testdata/debug/useadder.exe");
     let got = run_batch("useadder.cmds", &tmp, &["--file", dll.to_str().unwrap(), exe.to_str().unwrap()]);
     // The points the transcript must make, whatever else changes in it.
     for needle in [
@@ -71,8 +75,11 @@ fn useadder_session() {
         "#1  0x0040110a in useadder.exe!EntryPoint+0x11",
         "Run till exit: returned to 0x0040110a <useadder.exe!EntryPoint+0x11>, eax = 0x2a",
         "mov esi, [useadder.exe!__imp_Add]",
-        "Syscall breakpoint 3: NtWriteFile (service 0x53)",
-        "-> 64-bit (0x8, 0x0, 0x0, 0x0, 0x1000000000, 0x402000, 0x4, 0x0, 0x0) = STATUS_SUCCESS",
+        "Syscall breakpoint 3: NtWriteFile (service 0x",
+        "  args: (0x8, 0x0, 0x0, 0x0, 0x",
+        "[x86wow] NtWriteFile(0x8, 0x0, 0x0, 0x0, 0x",
+        "0x402000, 0x4, 0x0, 0x0) = STATUS_SUCCESS",
+        "=> 0x0040110a <useadder.exe!EntryPoint+0x11>  mov ebx, eax\n(x86wow) disas useadder.exe!EntryPoint 10",
         "error: symbol not found: nosuch!Thing",
         "error: unknown command `frobnicate`",
         "error: memory at 0x00000010 (16 bytes) is not mapped",
@@ -80,14 +87,13 @@ fn useadder_session() {
         assert!(got.contains(needle), "missing {needle:?} in:\n{got}");
     }
     same_file(&tmp.join("before.json"), &tmp.join("after.json"));
-    check_transcript("useadder.out", &got);
     let _ = std::fs::remove_dir_all(&tmp);
 }
 
 #[test]
 fn machine_state_session() {
     let tmp = scratch("state");
-    let state = repo("testdata/states/sum.json");
+    let state = repo("testdata/debug/sum.json");
     let got = run_batch("state.cmds", &tmp, &[state.to_str().unwrap()]);
     assert!(got.contains("old: 00 00 00 00\n  new: ba 13 00 00"), "{got}");
     assert!(got.contains("error: `break syscall` needs a WOW64 process"), "{got}");
@@ -114,7 +120,7 @@ fn long_run_snapshots() {
 #[test]
 fn piped_commands() {
     let mut child = Command::new(env!("CARGO_BIN_EXE_x86wow"))
-        .args(["debug", repo("testdata/win32/hello.exe").to_str().unwrap()])
+        .args(["debug", repo("testdata/debug/hello.exe").to_str().unwrap()])
         .env("NO_COLOR", "1")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -145,7 +151,7 @@ fn exception_breakpoint() {
             "debug",
             "--batch",
             cmds.to_str().unwrap(),
-            repo("testdata/win32/crash.exe").to_str().unwrap(),
+            repo("testdata/debug/crash.exe").to_str().unwrap(),
         ])
         .env("NO_COLOR", "1")
         .output()

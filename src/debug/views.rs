@@ -519,14 +519,14 @@ pub fn stop_report(s: &Session, ev: &StopEvent, style: &Style) -> String {
                 (Some(x86wow_mmu::Access::Read), _) => format!("read at {addr:#010x}"),
                 _ => format!("written at {addr:#010x}"),
             };
-            let mut t = format!(
-                "Watchpoint {id} ({}): {how}\n  old: {}\n  new: {}",
-                kind.command(),
-                hex_bytes(old),
-                hex_bytes(new)
-            );
-            if old == new && service.is_none() {
-                t.push_str(" (unchanged)");
+            let mut t = format!("Watchpoint {id} ({}): {how}\n", kind.command());
+            if *access == Some(x86wow_mmu::Access::Read) {
+                let _ = write!(t, "  value: {}", hex_bytes(new));
+            } else {
+                let _ = write!(t, "  old: {}\n  new: {}", hex_bytes(old), hex_bytes(new));
+                if old == new && service.is_none() {
+                    t.push_str(" (unchanged)");
+                }
             }
             Some(t)
         }
