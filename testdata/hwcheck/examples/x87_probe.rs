@@ -7,7 +7,7 @@
 //!
 //! Each argument is one case, a comma-separated list of `key=value` (hex values):
 //! `code` (bytes at 0x10000000, HLT after), `data=OFF:BYTES` (the rw page at 0x20000000,
-//! EBX points at it; FS and GS have it as base), `fill` (the data page's filler byte),
+//! EBX points at it; FS and GS have it as base; a read-only page follows it), `fill` (the data page's filler byte),
 //! `fcw`, `fsw`, `tag` (abridged), `fop`, `fip`, `fcs`, `fdp`, `fds`, `mxcsr`, `stN=SE:SIG`
 //! (ST(N)), `eflags`, `eax`, `show` (data offset to print, `fff` = the whole page).
 //! It prints the trap number, CR2, EIP, EAX, EFLAGS, the final FCW/FSW/tag/FOP/FIP/FDP
@@ -80,6 +80,8 @@ fn main() {
                 NativeRegion { addr: CODE, prot: 5, data: code },
                 NativeRegion { addr: DATA, prot: 3, data },
                 NativeRegion { addr: STACK, prot: 3, data: vec![0; 4096] },
+                // A read-only page right after the data page.
+                NativeRegion { addr: DATA + 0x1000, prot: 1, data: vec![0; 4096] },
             ],
         });
     }

@@ -20,7 +20,7 @@ use iced_x86::{Code, Mnemonic};
 use x86wow_cpu::coverage::{codes, Family};
 use x86wow_hwcheck::gen::STACK;
 use x86wow_hwcheck::native::NativeRunner;
-use x86wow_hwcheck::suite::{run_codes, Mismatch};
+use x86wow_hwcheck::suite::{compare_batch, run_codes, Mismatch, Report};
 
 fn runner() -> Option<NativeRunner> {
     match NativeRunner::start() {
@@ -99,6 +99,23 @@ fn every_x87_code_matches_the_hardware() {
     let report = run_codes(&mut runner, &list, 160, 0x5eed_0087);
     let (deviations, mismatches): (Vec<&Mismatch>, Vec<&Mismatch>) =
         report.mismatches.iter().partition(|m| rounding_deviation(m));
+    // A context switch between the instruction under test and an appended FNSTENV or
+    // FXSAVE goes through the 64-bit kernel's XSAVE, which drops FCS/FDS (and, with ES
+    // clear, FIP/FDP/FOP on this processor): about one case in 500,000 shows zeros
+    // there. Such a case matches when run again; anything else must not.
+    let mut transient = 0;
+    let mismatches: Vec<&Mismatch> = mismatches
+        .into_iter()
+        .filter(|m| {
+            let again = (0..2).any(|_| {
+                let mut r = Report::default();
+                compare_batch(&mut runner, &mut vec![(m.case.clone(), m.seed)], &mut r);
+                r.cases == 1 && r.mismatches.is_empty()
+            });
+            transient += again as usize;
+            !again
+        })
+        .collect();
     for m in mismatches.iter().take(20) {
         println!("{}", m.report());
     }
@@ -116,7 +133,9 @@ fn every_x87_code_matches_the_hardware() {
         "transcendental rounding deviations (1 ulp or C1): {} of {trans_cases} transcendental cases",
         deviations.len()
     );
+    println!("cases that matched when run again (interrupted on the hardware): {transient}");
     assert!(mismatches.is_empty(), "{} mismatches against the hardware", mismatches.len());
+    assert!(transient <= 3, "{transient} cases matched only when run again");
     assert!(report.errors.is_empty(), "{} cases could not be compared", report.errors.len());
     assert!(report.skipped.is_empty(), "codes without cases: {:?}", report.skipped);
     assert_eq!(report.per_code.len(), list.len(), "every code is generated");
