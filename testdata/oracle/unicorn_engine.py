@@ -102,7 +102,8 @@ class Engine:
                 uc.reg_write(reg, regs.get(name, 0))
         self.has_fpu = any(k in st for k in ("x87", "mxcsr", "xmm"))
         self.fx_written = set()
-        self._load_fpu(st)
+        if self.has_fpu:
+            self._load_fpu(st)
         uc.hook_add(UC_HOOK_INTR, self._on_intr)
         uc.hook_add(UC_HOOK_MEM_INVALID, self._on_mem_invalid)
 
@@ -185,12 +186,15 @@ class Engine:
         # code for an address even when the bytes there are rewritten.
         uc = self.uc
         eip = uc.reg_read(X.UC_X86_REG_EIP)
+        eflags = uc.reg_read(X.UC_X86_REG_EFLAGS)
+        uc.reg_write(X.UC_X86_REG_EFLAGS, eflags & ~((1 << 8) | (1 << 16) | (1 << 18)))  # no TF, RF, AC
         code = self.gdt + self.FX_CODE + (0x20 if modrm == 0x05 else 0)
         if modrm not in self.fx_written:
             uc.mem_write(code, bytes([0x0F, 0xAE, modrm]) + struct.pack("<I", self.gdt + self.FX_AREA))
             self.fx_written.add(modrm)
         uc.emu_start(code, 0, count=1)
         uc.reg_write(X.UC_X86_REG_EIP, eip)
+        uc.reg_write(X.UC_X86_REG_EFLAGS, eflags)
 
     def _load_fpu(self, st):
         x = st.get("x87") or {}
