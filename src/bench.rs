@@ -47,10 +47,7 @@ pub fn run(only: &[String], runs: usize, json: bool) -> i32 {
             serde_json::json!({"runs": runs, "workloads": items, "geomean_mips": geo_plain, "geomean_hooked_mips": geo_hook})
         );
     } else {
-        println!(
-            "{:<8} {:>12} {:>10} {:>9} {:>12}  {}",
-            "workload", "insns", "seconds", "MIPS", "hooked MIPS", ""
-        );
+        println!("{:<8} {:>12} {:>10} {:>9} {:>12}", "workload", "insns", "seconds", "MIPS", "hooked MIPS");
         for (w, i, s, m, _, hm) in &rows {
             println!("{:<8} {:>12} {:>10.4} {:>9.1} {:>12.1}  {}", w.name, i, s, m, hm, w.about);
         }

@@ -12,11 +12,14 @@ const CODE: u32 = 0x0040_0000;
 const DATA: u32 = 0x0100_0000;
 const STACK_TOP: u32 = 0x0080_0000;
 
+/// Assembled code and initial data of a workload.
+type Program = (Vec<u8>, Vec<u8>);
+
 /// A benchmark program: code, initial data, and a short description.
 pub struct Workload {
     pub name: &'static str,
     pub about: &'static str,
-    build: fn() -> Result<(Vec<u8>, Vec<u8>), IcedError>,
+    build: fn() -> Result<Program, IcedError>,
 }
 
 fn assemble(a: &mut CodeAssembler) -> Result<Vec<u8>, IcedError> {
@@ -24,7 +27,7 @@ fn assemble(a: &mut CodeAssembler) -> Result<Vec<u8>, IcedError> {
 }
 
 /// Register-only integer arithmetic in a counted loop.
-fn alu_loop() -> Result<(Vec<u8>, Vec<u8>), IcedError> {
+fn alu_loop() -> Result<Program, IcedError> {
     let mut a = CodeAssembler::new(32)?;
     let mut top = a.create_label();
     a.mov(ecx, 5_000_000u32)?;
@@ -50,7 +53,7 @@ fn alu_loop() -> Result<(Vec<u8>, Vec<u8>), IcedError> {
 }
 
 /// Table-driven CRC-32 over 4 MiB of pseudo-random data.
-fn crc32() -> Result<(Vec<u8>, Vec<u8>), IcedError> {
+fn crc32() -> Result<Program, IcedError> {
     const LEN: u32 = 4 << 20;
     let mut table = Vec::with_capacity(1024);
     for i in 0..256u32 {
@@ -89,7 +92,7 @@ fn crc32() -> Result<(Vec<u8>, Vec<u8>), IcedError> {
 
 /// Calls through a table of function pointers and an indirect-jump switch (the
 /// tables live in the data segment: 4 function pointers, then 4 case addresses).
-fn branchy() -> Result<(Vec<u8>, Vec<u8>), IcedError> {
+fn branchy() -> Result<Program, IcedError> {
     let mut a = CodeAssembler::new(32)?;
     let mut top = a.create_label();
     let mut funcs = [a.create_label(), a.create_label(), a.create_label(), a.create_label()];

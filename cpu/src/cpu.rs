@@ -15,6 +15,10 @@ use crate::fpu::{Simd, X87};
 use crate::regs::{gpr, sreg, DescKind, DescriptorTable, Registers, Segment};
 use crate::table;
 
+/// The block the run loop used last: start, ops, and the (code writes, layout epoch)
+/// stamp it was valid at.
+type LastBlock = (u32, Arc<[Op]>, (u64, u64));
+
 /// Longest legal instruction; a longer one raises #GP(0).
 pub const MAX_INSN_LEN: usize = 15;
 
@@ -474,7 +478,7 @@ impl Cpu {
         let mut left = budget;
         // The block last run, with the (code writes, layout epoch) stamp it was valid
         // at: a loop's block jumps back to its own start and is reused as is.
-        let mut last: Option<(u32, Arc<[Op]>, (u64, u64))> = None;
+        let mut last: Option<LastBlock> = None;
         while left > 0 {
             if !self.cache.enabled {
                 left -= 1;

@@ -41,7 +41,7 @@ const fn parity_table() -> [bool; 256] {
     let mut t = [false; 256];
     let mut i = 0;
     while i < 256 {
-        t[i] = (i as u8).count_ones() % 2 == 0;
+        t[i] = (i as u8).count_ones() & 1 == 0;
         i += 1;
     }
     t
@@ -184,10 +184,10 @@ impl Flags {
         // lets the deltas alone decide SF and PF.
         self.result = if v & ZF != 0 { 0 } else { 0x100 };
         let pdb = (v & PF == 0) as u32; // parity(0) is even; a delta of 1 makes it odd
-        self.aux = (cf as u32) << CF_BIT
-            | ((cf ^ of) as u32) << PO_BIT
-            | (v & AF != 0) as u32 * 8
-            | pdb << 8
+        self.aux = ((cf as u32) << CF_BIT)
+            | (((cf ^ of) as u32) << PO_BIT)
+            | (((v & AF != 0) as u32) << 3)
+            | (pdb << 8)
             | (v & SF != 0) as u32;
     }
 
@@ -326,7 +326,7 @@ mod tests {
                     assert_eq!(f.sf(), r & sign != 0);
                     assert_eq!(f.of(), (a & sign) == (b & sign) && (r & sign) != (a & sign));
                     assert_eq!(f.af(), ((a ^ b ^ r) & 0x10) != 0);
-                    assert_eq!(f.pf(), (r as u8).count_ones() % 2 == 0);
+                    assert_eq!(f.pf(), (r as u8).count_ones() & 1 == 0);
                     let r = a.wrapping_sub(b) & m;
                     f.set_sub(size, a as u32, b as u32, r as u32);
                     assert_eq!(f.cf(), a < b);

@@ -158,7 +158,9 @@ pub fn fxsave(x: &X87, s: &Simd) -> [u8; 512] {
     b
 }
 
-/// Loads an FXSAVE image; `Err` if MXCSR has reserved bits set (FXRSTOR's #GP).
+/// Loads an FXSAVE image; `Err` if MXCSR has reserved bits set (FXRSTOR's #GP, which
+/// the caller raises).
+#[allow(clippy::result_unit_err)]
 pub fn fxrstor(b: &[u8; 512], x: &mut X87, s: &mut Simd) -> Result<(), ()> {
     let mxcsr = u32::from_le_bytes(b[24..28].try_into().expect("4 bytes"));
     if mxcsr & !MXCSR_MASK != 0 {
@@ -192,8 +194,7 @@ mod tests {
 
     #[test]
     fn fxsave_round_trips() {
-        let mut x = X87::default();
-        x.top = 5;
+        let mut x = X87 { top: 5, ..X87::default() };
         x.set_st(0, F80::ONE);
         x.set_st(3, F80::new(0x7fff, 0xc000_0000_0000_0000));
         x.fsw = 0x4021;

@@ -146,7 +146,7 @@ fn parse_wide(v: &Value, field: &str, digits: usize) -> Result<u128, StateError>
 }
 
 fn parse_hex_bytes(s: &str, field: &str) -> Result<Vec<u8>, StateError> {
-    if s.len() % 2 != 0 {
+    if s.len() & 1 != 0 {
         return err(field, "hex string has an odd number of digits");
     }
     (0..s.len() / 2)

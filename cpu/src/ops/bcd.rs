@@ -89,7 +89,7 @@ fn aam(cpu: &mut Cpu, ins: &Instruction) -> Step {
 fn aad(cpu: &mut Cpu, ins: &Instruction) -> Step {
     let base = ins.immediate(0) as u32 & 0xff;
     let a = al(cpu);
-    let b = ((cpu.gpr[EAX] >> 8) & 0xff) * base & 0xff;
+    let b = (((cpu.gpr[EAX] >> 8) & 0xff) * base) & 0xff;
     let r = (a + b) & 0xff;
     cpu.gpr[EAX] = (cpu.gpr[EAX] & !0xffff) | r;
     cpu.flags.set_add(Size::B8, a, b, r);

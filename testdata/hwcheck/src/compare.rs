@@ -184,9 +184,9 @@ const SEGS: [&str; 6] = ["es", "cs", "ss", "ds", "fs", "gs"];
 /// The differences between a hardware and an interpreter outcome, one line each.
 pub fn diff(hw: &Outcome, emu: &Outcome, state: &MachineState) -> Vec<String> {
     let mut d = Vec::new();
-    for i in 0..8 {
+    for (i, name) in NAMES.iter().enumerate() {
         if hw.gpr[i] != emu.gpr[i] {
-            d.push(format!("{}: hw {:#010x} emu {:#010x}", NAMES[i], hw.gpr[i], emu.gpr[i]));
+            d.push(format!("{name}: hw {:#010x} emu {:#010x}", hw.gpr[i], emu.gpr[i]));
         }
     }
     if hw.eip != emu.eip {
@@ -225,9 +225,9 @@ pub fn diff(hw: &Outcome, emu: &Outcome, state: &MachineState) -> Vec<String> {
     if a.mxcsr != b.mxcsr {
         d.push(format!("mxcsr: hw {:#x} emu {:#x} (differ {:#x})", a.mxcsr, b.mxcsr, a.mxcsr ^ b.mxcsr));
     }
-    for i in 0..6 {
+    for (i, name) in SEGS.iter().enumerate() {
         if hw.selectors[i] != emu.selectors[i] {
-            d.push(format!("{}: hw {:#x} emu {:#x}", SEGS[i], hw.selectors[i], emu.selectors[i]));
+            d.push(format!("{name}: hw {:#x} emu {:#x}", hw.selectors[i], emu.selectors[i]));
         }
     }
     for (k, (a, b)) in hw.regions.iter().zip(&emu.regions).enumerate() {

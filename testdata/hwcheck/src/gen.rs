@@ -37,6 +37,7 @@ impl Rng {
     pub fn new(seed: u64) -> Self {
         Rng(seed ^ 0x9e37_79b9_7f4a_7c15)
     }
+    #[allow(clippy::should_implement_trait)]
     pub fn next(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
         let mut z = self.0;
@@ -49,7 +50,7 @@ impl Rng {
     }
     /// Uniform in `0..n` (n > 0).
     pub fn below(&mut self, n: u32) -> u32 {
-        ((self.next() >> 32) * n as u64 >> 32) as u32
+        (((self.next() >> 32) * n as u64) >> 32) as u32
     }
     pub fn chance(&mut self, percent: u32) -> bool {
         self.below(100) < percent
@@ -388,7 +389,7 @@ fn memory_operand(b: &mut Builder, ins: &mut Instruction, op: u32, size: u32, ad
         rest = rest.wrapping_sub(disp);
         if index != Register::None {
             let i = reg_index(index)?;
-            let v = b.rng.below(rest.max(1).min(0x1000));
+            let v = b.rng.below(rest.clamp(1, 0x1000));
             if !b.fix(i, (b.gpr[i] & 0xffff_0000) | v) {
                 return None;
             }
@@ -826,12 +827,10 @@ fn special_setup(b: &mut Builder, ins: &mut Instruction, m: Mnemonic, at: u32) -
                 write_mem(b, ea, &bytes);
             }
         }
-        M::Loop | M::Loope | M::Loopne | M::Jecxz | M::Jcxz => {
-            if !b.fixed[1] {
-                let r = b.rng.u32();
-                let v = b.rng.pick(&[0u32, 1, 2, 0x1_0000, 0x1_0001, r]);
-                b.gpr[1] = v;
-            }
+        M::Loop | M::Loope | M::Loopne | M::Jecxz | M::Jcxz if !b.fixed[1] => {
+            let r = b.rng.u32();
+            let v = b.rng.pick(&[0u32, 1, 2, 0x1_0000, 0x1_0001, r]);
+            b.gpr[1] = v;
         }
         M::Enter => {
             let ebp = STACK + 0x400 + b.rng.below(0x800);

@@ -118,7 +118,7 @@ pub fn x87_state(rng: &mut Rng, mmx: bool) -> X87State {
 
 /// Random MXCSR: any rounding mode, FTZ and DAZ, and (mostly) all exceptions masked.
 pub fn mxcsr(rng: &mut Rng) -> u32 {
-    let masks = if rng.chance(85) { 0x1f80 } else { (rng.below(64) << 7) as u32 };
+    let masks = if rng.chance(85) { 0x1f80 } else { rng.below(64) << 7 };
     let flags = rng.u32() & 0x3f;
     masks
         | flags
