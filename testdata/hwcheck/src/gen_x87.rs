@@ -32,6 +32,9 @@ pub(crate) fn special_setup(b: &mut Builder, ins: &mut Instruction, at: u32) -> 
         b.mxcsr = Some(gen_fp::mxcsr(b.rng));
         b.xmm = Some(std::array::from_fn(|_| gen_fp::xmm(b.rng)));
     }
+    if b.rng.chance(12) {
+        unmask(b);
+    }
     if b.rng.chance(8) {
         pending_exception(b);
     }
@@ -63,6 +66,16 @@ pub(crate) fn special_setup(b: &mut Builder, ins: &mut Instruction, at: u32) -> 
         append_follow_up(b, ins, at);
     }
     Ok(())
+}
+
+/// Unmasks a random set of exceptions (on top of the 15 % of states with random masks
+/// already), keeping the sticky flags to the masked ones: the unmasked responses
+/// (nothing written or popped, ES and B, the #MF at an appended FWAIT) get more cases.
+fn unmask(b: &mut Builder) {
+    let masks = if b.rng.chance(30) { 0 } else { b.rng.below(64) as u16 };
+    let x = b.x87.as_mut().expect("x87 state");
+    x.fcw = (x.fcw & !0x3f) | masks;
+    x.fsw &= !(0x3f & !masks) & !0x8080;
 }
 
 /// Starts the case with an unmasked exception pending: one sticky flag set with its

@@ -308,6 +308,15 @@ pub fn f2xm1(a: F80, ctl: X87Control) -> TransResult {
                 // returns the operand unchanged and signals PE.
                 return exact(a, flags | Exceptions::PRECISION, ctl);
             }
+            if u.exp == 0 {
+                // |x| = 1, whose results 1 and -0.5 are exact, is not exact on the
+                // measured hardware: +1 comes out as 1 - tiny (1.0 with C1 set in RN
+                // and RU, 0.FFFF... in RD and RZ), -1 as -0.5, always with PE.
+                if u.sign {
+                    return exact(F80::new(0xBFFE, 1 << 63), flags | Exceptions::PRECISION, ctl);
+                }
+                return round_reg(Unpacked { sign: false, exp: -1, sig: u128::MAX }, 64, ctl, flags);
+            }
             let x = BF::from_unpacked(u);
             let n = x.round_to_i64();
             let f = x.sub(BF::from_i64(n));

@@ -201,3 +201,27 @@ fn fxsave_alignment_comes_first() {
     cpu.set_eflags(0x40202);
     assert_eq!(exception_at(cpu.run(10)), (vector::GP, CODE));
 }
+
+#[test]
+fn f2xm1_of_one_is_inexact() {
+    // Measured: 2^1 - 1 comes out as 1 - tiny, 2^-1 - 1 as -0.5, both with PE.
+    for (rc, plus, c1) in [
+        (0u16, F80::ONE, true),
+        (1, F80::new(0x3ffe, u64::MAX), false),
+        (2, F80::ONE, true),
+        (3, F80::new(0x3ffe, u64::MAX), false),
+    ] {
+        for (x, want, c1) in [(F80::ONE, plus, c1), (F80::ONE.negate(), F80::new(0xbffe, 1 << 63), false)] {
+            let mut cpu = cpu(&[0xd9, 0xf0]);
+            cpu.fpu.fcw = 0x037f | rc << 10;
+            cpu.fpu.top = 7;
+            cpu.fpu.set_st(0, x);
+            assert_eq!(cpu.run(10), Exit::Hlt);
+            assert_eq!(
+                (cpu.fpu.st(0), cpu.fpu.status()),
+                (want, 0x3820 | if c1 { 0x200 } else { 0 }),
+                "rc {rc} x {x:?}"
+            );
+        }
+    }
+}
