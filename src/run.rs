@@ -20,6 +20,9 @@ struct Args {
     /// Stop after this many instructions.
     #[arg(long)]
     max_insns: Option<u64>,
+    /// Wait for gdb on HOST:PORT (or PORT, on loopback) and run under its control.
+    #[arg(long, value_name = "HOST:PORT")]
+    gdb: Option<String>,
     /// The program.
     program: PathBuf,
     /// Its arguments.
@@ -50,6 +53,17 @@ pub fn main(argv: &[String]) -> i32 {
                 return if e.use_stderr() { 2 } else { 0 };
             }
         };
+    if let Some(addr) = &args.gdb {
+        let root = args.root.as_deref();
+        return crate::debug::run_under_gdb(
+            &args.program,
+            &args.args,
+            root,
+            args.max_insns,
+            args.trace,
+            addr,
+        );
+    }
     let image = match std::fs::read(&args.program) {
         Ok(b) => b,
         Err(e) => {

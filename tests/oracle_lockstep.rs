@@ -103,7 +103,7 @@ fn random_program(rng: &mut Rng) -> MachineState {
     ];
     let mut code = Vec::new();
     while code.len() < 48 {
-        if rng.next() % 8 == 0 {
+        if rng.next().is_multiple_of(8) {
             code.push(rng.next() as u8);
         } else {
             code.extend_from_slice(PIECES[(rng.next() % PIECES.len() as u64) as usize]);

@@ -12,7 +12,11 @@ const CRYPTO_ECX: u32 = leaf1_ecx::PCLMULQDQ | leaf1_ecx::AES;
 /// CPUID 8000_0001h ECX bit 7, MisAlignSse: MXCSR.MM (misaligned SSE mode) is settable.
 const EXT1_MISALIGNSSE: u32 = 1 << 7;
 
-pub const LEAF1_EDX: u32 = leaf1_edx::TSC | leaf1_edx::CX8 | leaf1_edx::CMOV | leaf1_edx::CLFSH | SIMD_EDX;
+/// The x87 FPU with FXSAVE/FXRSTOR (`ops::x87`).
+const X87_EDX: u32 = leaf1_edx::FPU | leaf1_edx::FXSR;
+
+pub const LEAF1_EDX: u32 =
+    X87_EDX | leaf1_edx::TSC | leaf1_edx::CX8 | leaf1_edx::CMOV | leaf1_edx::CLFSH | SIMD_EDX;
 pub const LEAF1_ECX: u32 = leaf1_ecx::MOVBE | leaf1_ecx::POPCNT | SIMD_ECX | CRYPTO_ECX;
 pub const LEAF7_EBX: u32 = leaf7_ebx::BMI1 | leaf7_ebx::BMI2 | leaf7_ebx::ADX;
 pub const EXT1_ECX: u32 = ext1::ECX_LAHF | ext1::ECX_ABM | ext1::ECX_PREFETCHW | EXT1_MISALIGNSSE;

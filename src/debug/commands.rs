@@ -28,7 +28,7 @@ macro_rules! cmd {
     };
 }
 
-pub const COMMANDS: &[CommandSpec] = &[
+pub static COMMANDS: &[CommandSpec] = &[
     cmd!("step", ["s", "stepi", "si"], "[N]", true, "Execute N instructions (default 1); a system call is one instruction."),
     cmd!("next", ["n", "nexti", "ni"], "[N]", true, "Like step, but run a CALL until it returns and a REP string instruction until it is done."),
     cmd!("finish", ["fin"], "", true, "Run until the current function returns (calls and returns are counted, so frameless code works)."),
@@ -158,7 +158,7 @@ fn parse_bytes(text: &str) -> Result<Vec<u8>> {
     let mut out = Vec::new();
     for word in text.split_whitespace() {
         let w = word.trim_start_matches("0x");
-        if w.is_empty() || w.len() % 2 != 0 {
+        if w.is_empty() || !w.len().is_multiple_of(2) {
             return Err(bad());
         }
         for i in (0..w.len()).step_by(2) {
@@ -239,7 +239,7 @@ fn execute_with(s: &mut Session, line: &str, style: &Style, may_run: bool) -> Re
         }
         "next" => {
             let n = count_arg(spec, args, 1)?;
-            let mut ev = s.next()?;
+            let mut ev = s.step_over()?;
             for _ in 1..n {
                 if !matches!(
                     ev.reason,
@@ -247,7 +247,7 @@ fn execute_with(s: &mut Session, line: &str, style: &Style, may_run: bool) -> Re
                 ) {
                     break;
                 }
-                ev = s.next()?;
+                ev = s.step_over()?;
             }
             stop(s, ev)
         }
@@ -466,4 +466,34 @@ fn teb(s: &Session) -> Result<String> {
     let _ =
         writeln!(out, "stack {:#010x}-{:#010x} (committed down to {:#010x})", st.dealloc, st.base, st.limit);
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn conditions_bytes_and_exception_filters() {
+        assert_eq!(split_cond("adder!Add if eax == 1"), ("adder!Add", Some("eax == 1".to_string())));
+        assert_eq!(split_cond("0x401000"), ("0x401000", None));
+        assert_eq!(parse_bytes("90 90").unwrap(), vec![0x90, 0x90]);
+        assert_eq!(parse_bytes("0xcc c3").unwrap(), vec![0xcc, 0xc3]);
+        assert_eq!(parse_bytes("deadbeef").unwrap(), vec![0xde, 0xad, 0xbe, 0xef]);
+        assert!(parse_bytes("9").is_err() && parse_bytes("zz").is_err());
+        assert_eq!(exception_codes("").unwrap(), Vec::<u32>::new());
+        assert!(exception_codes("14").unwrap().contains(&0xC000_0005));
+        assert_eq!(exception_codes("0xc0000094").unwrap(), vec![0xC000_0094]);
+        assert!(exception_codes("2").is_err());
+    }
+
+    #[test]
+    fn every_alias_is_unique() {
+        let mut seen = std::collections::HashSet::new();
+        for c in COMMANDS {
+            for w in std::iter::once(c.name).chain(c.aliases.iter().copied()) {
+                assert!(seen.insert(w), "{w} names two commands");
+                assert_eq!(find(w).unwrap().name, c.name);
+            }
+        }
+    }
 }

@@ -353,7 +353,7 @@ impl Control {
 fn cond_holds(b: &Breakpoint, cpu: &Cpu) -> bool {
     // A condition that cannot be evaluated (unmapped memory) stops, as in gdb: the
     // user then sees why.
-    b.cond.as_ref().is_none_or(|(_, e)| e.eval(cpu).map_or(true, |v| v != 0))
+    b.cond.as_ref().is_none_or(|(_, e)| !matches!(e.eval(cpu), Ok(0)))
 }
 
 pub fn read_u32(cpu: &Cpu, addr: u32) -> Option<u32> {

@@ -131,6 +131,45 @@ fn banner(s: &Session, style: &Style) -> String {
     out
 }
 
+/// `x86wow run --gdb HOST:PORT`: the program as `run` would run it, under the GDB stub
+/// (after gdb detaches it runs to its end). Returns the exit code.
+pub fn run_under_gdb(
+    program: &Path,
+    args: &[String],
+    root: Option<&Path>,
+    max_insns: Option<u64>,
+    trace: bool,
+    addr: &str,
+) -> i32 {
+    let a = Args {
+        batch: None,
+        gdb: Some(addr.to_string()),
+        root: root.map(Path::to_path_buf),
+        file: Vec::new(),
+        max_insns,
+        syntax: "intel".into(),
+        program: program.to_path_buf(),
+        args: args.to_vec(),
+    };
+    let machine = match load(&a) {
+        Ok(m) => m,
+        Err(e) => {
+            eprintln!("x86wow run: {e}");
+            return 2;
+        }
+    };
+    if let Some(c) = machine.console() {
+        c.set_trace(trace);
+    }
+    match gdb::serve(Session::new(machine, max_insns), addr) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("x86wow run: {e}");
+            2
+        }
+    }
+}
+
 /// Runs the subcommand; returns the exit code.
 pub fn main(argv: &[String]) -> i32 {
     let args =

@@ -102,8 +102,12 @@ fn completion_words(s: &Session) -> Vec<String> {
 
 /// Runs one line and prints what it produced; returns false to leave.
 fn run_line(s: &mut Session, line: &str, style: &Style) -> bool {
+    let result = commands::execute(s, line, style);
+    if let Some(c) = s.machine.console() {
+        c.ensure_line_start();
+    }
     let mut out = std::io::stdout().lock();
-    match commands::execute(s, line, style) {
+    match result {
         Ok(reply) => {
             let _ = out.write_all(reply.text.as_bytes());
             let _ = out.flush();

@@ -90,10 +90,10 @@ impl Checkpoints {
         }
         if self.list.len() > MAX_CHECKPOINTS {
             // Keep the first (the initial state) and every other one after it.
-            let mut i = 0;
+            let mut i = 0usize;
             self.list.retain(|_| {
                 i += 1;
-                i == 1 || i % 2 == 0
+                i == 1 || i.is_multiple_of(2)
             });
             self.interval *= 2;
         }
@@ -161,5 +161,41 @@ impl Timeline {
 
     pub fn is_empty(&self) -> bool {
         self.edits.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use x86wow_mmu::Prot;
+
+    #[test]
+    fn an_edit_replaces_the_future() {
+        let mut t = Timeline::default();
+        t.record(5, Edit::Reg(Reg::Eip, 1));
+        t.record(9, Edit::Reg(Reg::Eip, 2));
+        t.record(7, Edit::Reg(Reg::Eip, 3));
+        let ticks: Vec<u64> = t.from(0).map(|(t, _)| *t).collect();
+        assert_eq!(ticks, [5, 7]);
+        assert_eq!(t.from(6).count(), 1);
+    }
+
+    #[test]
+    fn checkpoints_restore_and_thin_out() {
+        let mut cpu = Cpu::new();
+        cpu.mem.map(0x1000, 0x1000, Prot::RW).unwrap();
+        let mut cps = Checkpoints::new(&mut cpu);
+        for tick in 1..=(FIRST_INTERVAL * 200) {
+            cpu.gpr[0] = tick as u32;
+            cps.maybe_take(tick, &mut cpu);
+        }
+        assert!(cps.list.len() <= MAX_CHECKPOINTS);
+        let cp = cps.best(FIRST_INTERVAL * 100 + 5, None);
+        assert!(cp.tick <= FIRST_INTERVAL * 100 + 5 && cp.tick > 0);
+        cpu.mem.poke(0x1000, &[1, 2, 3]).unwrap();
+        cps.best(0, None).restore(&mut cpu);
+        let mut b = [9u8; 3];
+        cpu.mem.peek(0x1000, &mut b).unwrap();
+        assert_eq!((b, cpu.gpr[0]), ([0; 3], 0));
     }
 }

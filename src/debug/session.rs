@@ -175,7 +175,7 @@ impl Session {
 
     /// One instruction, but a CALL runs until it returns and a REP string instruction
     /// until it is done.
-    pub fn next(&mut self) -> Result<StopEvent> {
+    pub fn step_over(&mut self) -> Result<StopEvent> {
         let cpu = self.cpu();
         let Some(ins) = cpu.peek_instruction(cpu.eip) else { return self.step(1) };
         let esp = cpu.gpr[4];

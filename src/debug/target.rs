@@ -47,7 +47,18 @@ struct ConsoleState {
     replaying: bool,
     trace_log: VecDeque<String>,
     partial: Vec<u8>,
+    /// The last guest byte shown ended a line (debugger output starts on a new one).
+    at_line_start: bool,
     out: Box<dyn Write + Send>,
+}
+
+impl ConsoleState {
+    fn new_line(&mut self) {
+        if !self.at_line_start {
+            let _ = self.out.write_all(b"\n");
+            self.at_line_start = true;
+        }
+    }
 }
 
 /// Where the guest's console output and the service trace go.
@@ -66,6 +77,7 @@ impl Console {
             replaying: false,
             trace_log: VecDeque::new(),
             partial: Vec::new(),
+            at_line_start: true,
             out,
         })))
     }
@@ -92,6 +104,15 @@ impl Console {
         self.with(|s| s.trace_log.iter().skip(s.trace_log.len().saturating_sub(n)).cloned().collect())
     }
 
+    /// Ends a partial line of guest output, so that what the debugger prints next
+    /// starts on its own line.
+    pub fn ensure_line_start(&self) {
+        self.with(|s| {
+            s.new_line();
+            let _ = s.out.flush();
+        });
+    }
+
     fn new_incarnation(&self) {
         self.with(|s| s.written = 0);
     }
@@ -105,6 +126,7 @@ impl Console {
                 let _ = s.out.write_all(&data[skip..]);
                 let _ = s.out.flush();
                 s.shown = s.written;
+                s.at_line_start = data.last() == Some(&b'\n');
             }
         });
     }
@@ -119,6 +141,7 @@ impl Console {
                 }
                 let text = String::from_utf8_lossy(&line).trim_end().to_string();
                 if s.trace_on {
+                    s.new_line();
                     let _ = writeln!(s.out, "{text}");
                     let _ = s.out.flush();
                 }

@@ -519,14 +519,14 @@ pub fn stop_report(s: &Session, ev: &StopEvent, style: &Style) -> String {
                 (Some(x86wow_mmu::Access::Read), _) => format!("read at {addr:#010x}"),
                 _ => format!("written at {addr:#010x}"),
             };
-            let mut t = format!(
-                "Watchpoint {id} ({}): {how}\n  old: {}\n  new: {}",
-                kind.command(),
-                hex_bytes(old),
-                hex_bytes(new)
-            );
-            if old == new && service.is_none() {
-                t.push_str(" (unchanged)");
+            let mut t = format!("Watchpoint {id} ({}): {how}\n", kind.command());
+            if *access == Some(x86wow_mmu::Access::Read) {
+                let _ = write!(t, "  value: {}", hex_bytes(new));
+            } else {
+                let _ = write!(t, "  old: {}\n  new: {}", hex_bytes(old), hex_bytes(new));
+                if old == new && service.is_none() {
+                    t.push_str(" (unchanged)");
+                }
             }
             Some(t)
         }
@@ -584,5 +584,22 @@ pub fn current_line(s: &Session, style: &Style) -> String {
             disasm::format_instruction(&ins, &s.symbols, s.syntax)
         ),
         None => format!("=> {} (cannot fetch or decode)\n", addr_sym(&s.symbols, cpu.eip, style)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn examine_formats() {
+        assert_eq!(Examine::parse("").unwrap(), Examine { count: 1, unit: 4, format: 'x' });
+        assert_eq!(Examine::parse("16xb").unwrap(), Examine { count: 16, unit: 1, format: 'x' });
+        assert_eq!(Examine::parse("s").unwrap(), Examine { count: 1, unit: 4, format: 's' });
+        assert_eq!(Examine::parse("sh").unwrap().format, 'S');
+        assert_eq!(Examine::parse("2dg").unwrap(), Examine { count: 2, unit: 8, format: 'd' });
+        assert!(Examine::parse("q").is_err());
+        assert_eq!(decode_eflags(0x246), "[ PF ZF IF ]");
+        assert_eq!(f80_approx(0x3fff, 1 << 63), "1e0");
     }
 }

@@ -101,6 +101,7 @@ class Engine:
             if name != "esp":
                 uc.reg_write(reg, regs.get(name, 0))
         self.has_fpu = any(k in st for k in ("x87", "mxcsr", "xmm"))
+        self.fx_written = set()
         if self.has_fpu:
             self._load_fpu(st)
         uc.hook_add(UC_HOOK_INTR, self._on_intr)
@@ -172,24 +173,69 @@ class Engine:
             if sel & ~7 in flat:
                 put(sel, 0, 0xF2)
         uc.mem_unmap(tramp, PAGE)
+        uc.reg_write(X.UC_X86_REG_CR0, uc.reg_read(X.UC_X86_REG_CR0) | (1 << 1) & ~(1 << 2))
+        uc.reg_write(X.UC_X86_REG_CR4, uc.reg_read(X.UC_X86_REG_CR4) | (1 << 9) | (1 << 10))
+
+    # The x87/SSE state goes in and out through FXRSTOR/FXSAVE run on a scratch area of
+    # the GDT page (Unicorn's register interface gives only the significand of ST(i)).
+    FX_CODE = 0x400
+    FX_AREA = 0x600
+
+    def _fx(self, modrm):
+        # Each instruction at its own address, written once: Unicorn keeps translated
+        # code for an address even when the bytes there are rewritten.
+        uc = self.uc
+        eip = uc.reg_read(X.UC_X86_REG_EIP)
+        eflags = uc.reg_read(X.UC_X86_REG_EFLAGS)
+        uc.reg_write(X.UC_X86_REG_EFLAGS, eflags & ~((1 << 8) | (1 << 16) | (1 << 18)))  # no TF, RF, AC
+        code = self.gdt + self.FX_CODE + (0x20 if modrm == 0x05 else 0)
+        if modrm not in self.fx_written:
+            uc.mem_write(code, bytes([0x0F, 0xAE, modrm]) + struct.pack("<I", self.gdt + self.FX_AREA))
+            self.fx_written.add(modrm)
+        uc.emu_start(code, 0, count=1)
+        uc.reg_write(X.UC_X86_REG_EIP, eip)
+        uc.reg_write(X.UC_X86_REG_EFLAGS, eflags)
 
     def _load_fpu(self, st):
-        uc = self.uc
-        x = st.get("x87")
-        if x:
-            uc.reg_write(X.UC_X86_REG_FPCW, x.get("fcw", 0x37F))
-            uc.reg_write(X.UC_X86_REG_FPSW, x.get("fsw", 0))
-            uc.reg_write(X.UC_X86_REG_FPTAG, x.get("ftw", 0xFFFF))
-            for i, v in enumerate(x.get("st") or []):
-                n = int(v, 16)
-                try:
-                    uc.reg_write(ST_REGS[i], (n & ((1 << 64) - 1), n >> 64))
-                except Exception:
-                    pass
-        if "mxcsr" in st:
-            uc.reg_write(X.UC_X86_REG_MXCSR, st["mxcsr"])
+        x = st.get("x87") or {}
+        fcw, fsw, ftw = x.get("fcw", 0x37F), x.get("fsw", 0), x.get("ftw", 0xFFFF)
+        img = bytearray(512)
+        struct.pack_into("<HH", img, 0, fcw, fsw)
+        img[4] = sum(1 << i for i in range(8) if (ftw >> (2 * i)) & 3 != 3)
+        struct.pack_into("<I", img, 24, st.get("mxcsr", 0x1F80))
+        struct.pack_into("<I", img, 28, 0xFFFF)
+        for i, v in enumerate(x.get("st") or []):
+            img[32 + 16 * i:42 + 16 * i] = int(v, 16).to_bytes(10, "little")
         for i, v in enumerate(st.get("xmm") or []):
-            uc.reg_write(XMM_REGS[i], int(v, 16))
+            img[160 + 16 * i:176 + 16 * i] = int(v, 16).to_bytes(16, "little")
+        self.uc.mem_write(self.gdt + self.FX_AREA, bytes(img))
+        self._fx(0x0D)  # fxrstor [disp32]
+
+    def _read_fpu(self):
+        self._fx(0x05)  # fxsave [disp32]
+        img = bytes(self.uc.mem_read(self.gdt + self.FX_AREA, 512))
+        fcw, fsw = struct.unpack_from("<HH", img, 0)
+        abridged = img[4]
+        top = (fsw >> 11) & 7
+        sts = [int.from_bytes(img[32 + 16 * i:42 + 16 * i], "little") for i in range(8)]
+        ftw = 0
+        for phys in range(8):
+            v = sts[(phys - top) & 7]
+            exp, sig = v >> 64, v & ((1 << 64) - 1)
+            if not abridged >> phys & 1:
+                tag = 3
+            elif exp & 0x7FFF == 0 and sig == 0:
+                tag = 1
+            elif exp & 0x7FFF in (0, 0x7FFF) or not sig >> 63:
+                tag = 2
+            else:
+                tag = 0
+            ftw |= tag << (2 * phys)
+        return {
+            "x87": {"fcw": fcw, "fsw": fsw, "ftw": ftw, "st": ["%020x" % v for v in sts]},
+            "mxcsr": struct.unpack_from("<I", img, 24)[0],
+            "xmm": ["%032x" % int.from_bytes(img[160 + 16 * i:176 + 16 * i], "little") for i in range(8)],
+        }
 
     # ----- hooks -----
 
@@ -247,19 +293,7 @@ class Engine:
         segs = dict(self.frozen["segs"]) if self.frozen else self.segs()
         out = {"regs": regs, "segs": segs, "fs_base": self.seg_base("fs", segs), "gs_base": self.seg_base("gs", segs)}
         if self.has_fpu:
-            try:
-                sts = []
-                for reg in ST_REGS:
-                    v = uc.reg_read(reg)
-                    n = (v[1] << 64 | v[0]) if isinstance(v, tuple) else v
-                    sts.append("%020x" % (n & ((1 << 80) - 1)))
-                out["x87"] = {"fcw": uc.reg_read(X.UC_X86_REG_FPCW) & 0xFFFF,
-                              "fsw": uc.reg_read(X.UC_X86_REG_FPSW) & 0xFFFF,
-                              "ftw": uc.reg_read(X.UC_X86_REG_FPTAG) & 0xFFFF, "st": sts}
-                out["mxcsr"] = uc.reg_read(X.UC_X86_REG_MXCSR)
-                out["xmm"] = ["%032x" % uc.reg_read(reg) for reg in XMM_REGS]
-            except Exception:
-                pass
+            out.update(self._read_fpu())
         mem = []
         for r in self.regions:
             end = ((r["addr"] + r["size"] + PAGE - 1) & ~(PAGE - 1))

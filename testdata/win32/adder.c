@@ -1,12 +1,14 @@
 /* A DLL: exports by name (Add), by ordinal only (Mul, ordinal 7), a forwarder to
-   ntdll (Length -> ntdll.strlen), and counts its DllMain calls. */
+   ntdll (Length -> ntdll.strlen); counts its DllMain attach calls and says when it is
+   detached at process exit. */
 #include "nt.h"
 
 static ULONG attached;
 
 int __stdcall DllMain(PVOID inst, ULONG reason, PVOID reserved) {
-    (void)inst; (void)reserved;
+    (void)inst;
     if (reason == 1) attached++;
+    if (reason == 0) print(reserved ? "adder: detached at process exit\n" : "adder: detached\n");
     return 1;
 }
 

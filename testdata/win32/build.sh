@@ -6,12 +6,12 @@ set -e
 cd "$(dirname "$0")"
 CC=${CC:-i686-w64-mingw32-gcc}
 CFLAGS="-O1 -nostdlib -ffreestanding -fno-stack-protector -mno-stack-arg-probe -fno-asynchronous-unwind-tables -Wall -Wno-unused-function"
-LDFLAGS="-Wl,--entry,_start -Wl,--subsystem,console -Wl,--disable-dynamicbase -Wl,--disable-reloc-section -s"
+LDFLAGS="-Wl,--no-insert-timestamp -Wl,--entry,_start -Wl,--subsystem,console -Wl,--disable-dynamicbase -Wl,--disable-reloc-section -s"
 for p in hello files memory seh events info crash args heap; do
     $CC $CFLAGS -o $p.exe $p.c $LDFLAGS -lntdll -lgcc
 done
 # A DLL with exports by name, by ordinal and a forwarder, and a program that uses it.
-$CC $CFLAGS -shared -o adder.dll adder.c adder.def -Wl,--kill-at -Wl,--entry,_DllMain@12 -Wl,--subsystem,console -Wl,--disable-dynamicbase -s -lntdll -lgcc
+$CC $CFLAGS -shared -o adder.dll adder.c adder.def -Wl,--no-insert-timestamp -Wl,--kill-at -Wl,--entry,_DllMain@12 -Wl,--subsystem,console -Wl,--disable-dynamicbase -s -lntdll -lgcc
 ${CC%gcc}dlltool -d adder-imp.def -l libadder.a -D adder.dll -k
 $CC $CFLAGS -o useadder.exe useadder.c $LDFLAGS -L. -ladder -lntdll -lgcc
 rm -f libadder.a

@@ -19,7 +19,8 @@
 //! - `RtlRaiseException(rec)`, `RtlRaiseStatus(status)`, `RtlCaptureContext(ctx)`.
 //! - `LdrInitializeThunk(init_block)`: the process start: calls the initialisation
 //!   routines of the block (DllMain with DLL_PROCESS_ATTACH, TLS callbacks), then the
-//!   entry point with the PEB, then `NtTerminateProcess(-1, result)`.
+//!   entry point with the PEB; when it returns, the same routines in reverse order
+//!   with DLL_PROCESS_DETACH, then `NtTerminateProcess(-1, result)`.
 //! - A process heap made by LdrInitializeThunk (PEB.ProcessHeap): `RtlCreateHeap`,
 //!   `RtlAllocateHeap`, `RtlReAllocateHeap`, `RtlSizeHeap`, `RtlFreeHeap`,
 //!   `RtlDestroyHeap`. Blocks are carved from one committed region (1 MiB by
@@ -437,7 +438,27 @@ fn build_image() -> R<Vec<u8>> {
     a.push(dword_ptr(esi + 8))?;
     a.call(eax)?;
     a.mov(esp, ebp)?;
+    // The entry returned: the process exits as RtlExitUserProcess does, detaching
+    // the DLLs (and TLS callbacks) in reverse order with lpReserved = 1, then
+    // NtTerminateProcess(-1, result).
     a.push(eax)?;
+    a.mov(edi, dword_ptr(esi))?;
+    a.lea(eax, dword_ptr(edi + edi * 4))?;
+    a.lea(ebx, dword_ptr(esi + eax * 4 + 12))?;
+    let mut dlp = a.create_label();
+    let mut ddone = a.create_label();
+    a.set_label(&mut dlp)?;
+    a.test(edi, edi)?;
+    a.jz(ddone)?;
+    a.sub(ebx, 20)?;
+    a.push(1)?;
+    a.push(0)?; // DLL_PROCESS_DETACH
+    a.push(dword_ptr(ebx + 4))?;
+    a.call(dword_ptr(ebx))?;
+    a.lea(esp, dword_ptr(ebp - 4))?;
+    a.dec(edi)?;
+    a.jmp(dlp)?;
+    a.set_label(&mut ddone)?;
     a.push(-1)?;
     a.call(nt_terminate)?;
     a.set_label(&mut no_entry)?;

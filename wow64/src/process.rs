@@ -204,7 +204,7 @@ impl Process {
     /// Services call `eax` with its arguments at `args`.
     fn service(&mut self, eax: u32, args: u32) -> (u32, Flow) {
         let now = self.cpu.insns();
-        self.kernel.advance_clock(&mut self.cpu.mem, now - self.clock_insns);
+        self.kernel.advance_clock(&mut self.cpu.mem, now.saturating_sub(self.clock_insns));
         self.clock_insns = now;
         let Some(name) = self.services.lookup(eax).map(str::to_string) else {
             self.trace_line(&format!("service {eax:#x} = {}", name(STATUS_INVALID_SYSTEM_SERVICE)));

@@ -128,9 +128,8 @@ fn divisor(cpu: &mut Cpu, eip: u32) -> Option<u64> {
             let idx = full.number();
             let v = cpu.gpr.get(idx).copied()?;
             Some(match r {
-                Register::AH | Register::CH | Register::DH | Register::BH => {
-                    (cpu.gpr[idx - 4] >> 8) as u64 & 0xFF
-                }
+                // The high byte registers live in bits 8..15 of EAX..EBX.
+                Register::AH | Register::CH | Register::DH | Register::BH => (v >> 8) as u64 & 0xFF,
                 _ if r.is_gpr8() => v as u64 & 0xFF,
                 _ if r.is_gpr16() => v as u64 & 0xFFFF,
                 _ => v as u64,

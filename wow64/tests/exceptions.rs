@@ -25,6 +25,10 @@ fn unhandled_exceptions_exit_with_their_code() {
         (&[0x0F, 0x0B], 0xC000_001D, "STATUS_ILLEGAL_INSTRUCTION"),
         (&[0xFA], 0xC000_0096, "STATUS_PRIVILEGED_INSTRUCTION"),
         (&[0x31, 0xC9, 0xF7, 0xF1], 0xC000_0094, "STATUS_INTEGER_DIVIDE_BY_ZERO"),
+        // mov ah, 0 ; div ah (a high-byte divisor)
+        (&[0xB4, 0x00, 0xF6, 0xF4], 0xC000_0094, "STATUS_INTEGER_DIVIDE_BY_ZERO"),
+        // mov ax, 0x200 ; mov cl, 1 ; div cl: the quotient does not fit in AL
+        (&[0x66, 0xB8, 0, 2, 0xB1, 0x01, 0xF6, 0xF1], 0xC000_0095, "STATUS_INTEGER_OVERFLOW"),
         // mov eax, 0x80000000 ; cdq ; mov ecx, -1 ; idiv ecx
         (
             &[0xB8, 0, 0, 0, 0x80, 0x99, 0xB9, 0xFF, 0xFF, 0xFF, 0xFF, 0xF7, 0xF9],

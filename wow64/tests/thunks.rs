@@ -260,6 +260,8 @@ fn bad_guest_pointers_are_access_violations_not_crashes() {
         ("NtWaitForMultipleObjects", vec![2, 0x20, 0, 0, 0]),
         ("NtOpenProcess", vec![GUEST as u32, 0, 0, 0x30]),
         ("NtQueryInformationProcess", vec![0xFFFF_FFFF, 0, 0x40, 24, 0]),
+        // A huge length on a small valid buffer: no huge allocation, just a fault.
+        ("NtSetInformationFile", vec![8, GUEST as u32, GUEST as u32, 0xFFFF_0000, 10]),
     ] {
         fake.outputs.clear();
         let st = call(&mut mem, &mut fake, INFO, name, &args);

@@ -883,7 +883,7 @@ fn special_setup(b: &mut Builder, ins: &mut Instruction, m: Mnemonic, at: u32) -
         M::Push if ins.op_kind(0) == OpKind::Register && ins.op_register(0) == Register::ESP => {}
         _ => {}
     }
-    crate::gen_x87::special_setup(b, ins)?;
+    crate::gen_x87::special_setup(b, ins, at)?;
     crate::gen_sse::special_setup(b, ins)?;
     // LOCK on lockable forms with a memory destination.
     if ins.code().op_code().can_use_lock_prefix() && ins.op_kind(0) == OpKind::Memory && b.rng.chance(30) {

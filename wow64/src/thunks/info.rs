@@ -449,7 +449,8 @@ pub fn set_information_file(c: &mut Call<'_>) -> u32 {
     let len = c.arg(3);
     if matches!(class, 10 | 11 | 65 | 72) && len >= 12 {
         let r = (|| {
-            let b = c.read(c.arg(2), len as usize)?;
+            // A name is at most 64 KiB; anything past that is not read.
+            let b = c.read(c.arg(2), len.min(12 + 0x1_0000) as usize)?;
             let name_len = le32(&b, 8);
             let take = (name_len as usize).min(b.len() - 12);
             let mut w = Out::new(20);

@@ -212,6 +212,8 @@ impl<'a> Call<'a> {
         if addr as u64 + len as u64 > 0x1_0000_0000 {
             return Err(STATUS_ACCESS_VIOLATION);
         }
+        // Probe before allocating: the length is the guest's.
+        self.mem.check(addr as u64, len, x86wow_mmu::Access::Read).map_err(fault)?;
         let mut b = vec![0u8; len];
         self.mem.read_bytes(addr as u64, &mut b).map_err(fault)?;
         Ok(b)

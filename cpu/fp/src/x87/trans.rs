@@ -124,6 +124,15 @@ fn trig(a: F80, ctl: X87Control, which: Trig) -> FpResult<Option<F80>> {
             })
         }
     };
+    if matches!(which, Trig::Tan) && u.exp < -100 {
+        // tan x = x (1 + x^2/3 + ...): for |x| < 2^-100 the 256-bit quotient sin/cos
+        // loses the correction and came out exact (no PE, where the hardware always
+        // reports PE). The correction is positive and far below an ulp, so x with a
+        // sticky bit rounds as tan x does. (The hardware itself lands on either side
+        // of x here, about half the time each, so C1 and directed roundings agree
+        // only half the time either way.)
+        return round_reg(Unpacked { sig: u.sig | 1, ..u }, 64, ctl, flags).map(Some);
+    }
     let (s, c) = sin_cos(u);
     let v = match which {
         Trig::Sin => s,
@@ -298,6 +307,15 @@ pub fn f2xm1(a: F80, ctl: X87Control) -> TransResult {
                 // Outside the architected domain |x| <= 1 the measured hardware
                 // returns the operand unchanged and signals PE.
                 return exact(a, flags | Exceptions::PRECISION, ctl);
+            }
+            if u.exp == 0 {
+                // |x| = 1, whose results 1 and -0.5 are exact, is not exact on the
+                // measured hardware: +1 comes out as 1 - tiny (1.0 with C1 set in RN
+                // and RU, 0.FFFF... in RD and RZ), -1 as -0.5, always with PE.
+                if u.sign {
+                    return exact(F80::new(0xBFFE, 1 << 63), flags | Exceptions::PRECISION, ctl);
+                }
+                return round_reg(Unpacked { sign: false, exp: -1, sig: u128::MAX }, 64, ctl, flags);
             }
             let x = BF::from_unpacked(u);
             let n = x.round_to_i64();

@@ -1,0 +1,259 @@
+//! FADD/FSUB/FSUBR/FMUL/FDIV/FDIVR in all their forms (register, popping, m32/m64,
+//! m16int/m32int), FSQRT, FABS, FCHS, FRNDINT, FSCALE, FXTRACT, FPREM and FPREM1.
+
+use iced_x86::{Instruction, MemorySize, Mnemonic};
+use x86wow_fp::x87::{self, MemOperand};
+use x86wow_fp::{FpResult, X87Control, F80};
+
+use super::{
+    check_pending, ctl, mem_operand, overflow, pop, push, push_overflows, raise, record, set_c1, set_c320,
+    st_index, underflow, C1, C2,
+};
+use crate::cpu::{Cpu, Step};
+use crate::table::Table;
+
+pub(super) fn register(t: &mut Table) {
+    use Mnemonic as M;
+    t.mnemonics(
+        &[
+            M::Fadd,
+            M::Faddp,
+            M::Fiadd,
+            M::Fmul,
+            M::Fmulp,
+            M::Fimul,
+            M::Fsub,
+            M::Fsubp,
+            M::Fisub,
+            M::Fsubr,
+            M::Fsubrp,
+            M::Fisubr,
+            M::Fdiv,
+            M::Fdivp,
+            M::Fidiv,
+            M::Fdivr,
+            M::Fdivrp,
+            M::Fidivr,
+        ],
+        binary,
+    );
+    t.mnemonic(M::Fsqrt, unary);
+    t.mnemonic(M::Fabs, unary);
+    t.mnemonic(M::Fchs, unary);
+    t.mnemonic(M::Frndint, unary);
+    t.mnemonic(M::Fscale, fscale);
+    t.mnemonic(M::Fxtract, fxtract);
+    t.mnemonic(M::Fprem, fprem);
+    t.mnemonic(M::Fprem1, fprem);
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Op {
+    Add,
+    Mul,
+    Sub,
+    SubR,
+    Div,
+    DivR,
+}
+
+fn op_of(m: Mnemonic) -> (Op, bool) {
+    use Mnemonic as M;
+    match m {
+        M::Fadd | M::Fiadd => (Op::Add, false),
+        M::Faddp => (Op::Add, true),
+        M::Fmul | M::Fimul => (Op::Mul, false),
+        M::Fmulp => (Op::Mul, true),
+        M::Fsub | M::Fisub => (Op::Sub, false),
+        M::Fsubp => (Op::Sub, true),
+        M::Fsubr | M::Fisubr => (Op::SubR, false),
+        M::Fsubrp => (Op::SubR, true),
+        M::Fdiv | M::Fidiv => (Op::Div, false),
+        M::Fdivp => (Op::Div, true),
+        M::Fdivr | M::Fidivr => (Op::DivR, false),
+        _ => (Op::DivR, true),
+    }
+}
+
+type BinFn = fn(F80, F80, X87Control) -> FpResult<F80>;
+
+/// The float-core function and whether its operands are swapped (the reversed forms).
+fn func(op: Op) -> (BinFn, bool) {
+    match op {
+        Op::Add => (x87::add, false),
+        Op::Mul => (x87::mul, false),
+        Op::Sub => (x87::sub, false),
+        Op::SubR => (x87::sub, true),
+        Op::Div => (x87::div, false),
+        Op::DivR => (x87::div, true),
+    }
+}
+
+/// Reads the memory source operand of an arithmetic or compare instruction.
+pub(super) fn read_source(
+    cpu: &mut Cpu,
+    ins: &Instruction,
+    seg: usize,
+    off: u32,
+) -> Result<MemOperand, crate::cpu::Stop> {
+    Ok(match ins.memory_size() {
+        MemorySize::Float32 => MemOperand::F32(u32::from_le_bytes(cpu.read_mem_aligned(seg, off, 4)?)),
+        MemorySize::Float64 => MemOperand::F64(u64::from_le_bytes(cpu.read_mem_aligned(seg, off, 8)?)),
+        MemorySize::Int16 => MemOperand::I16(i16::from_le_bytes(cpu.read_mem_aligned(seg, off, 2)?)),
+        _ => MemOperand::I32(i32::from_le_bytes(cpu.read_mem_aligned(seg, off, 4)?)),
+    })
+}
+
+/// Delivers an arithmetic result to ST(d): flags, C1, the value unless an unmasked
+/// exception suppresses it, and the pop of the popping forms (suppressed likewise).
+fn deliver(cpu: &mut Cpu, d: u8, r: FpResult<F80>, popping: bool) {
+    let x = &mut cpu.fpu;
+    raise(x, r.flags);
+    set_c1(x, r.c1);
+    if r.write {
+        x.set_st(d, r.value);
+        if popping {
+            pop(x);
+        }
+    }
+}
+
+/// Stack underflow of an instruction whose result goes to ST(d).
+fn underflow_to(cpu: &mut Cpu, d: u8, popping: bool) {
+    let x = &mut cpu.fpu;
+    if underflow(x) {
+        x.set_st(d, F80::INDEFINITE);
+        if popping {
+            pop(x);
+        }
+    }
+}
+
+fn binary(cpu: &mut Cpu, ins: &Instruction) -> Step {
+    check_pending(cpu)?;
+    let (op, popping) = op_of(ins.mnemonic());
+    let (f, rev) = func(op);
+    if ins.op_kind(0) == iced_x86::OpKind::Memory {
+        let (seg, off) = mem_operand(cpu, ins);
+        let m = read_source(cpu, ins, seg, off)?;
+        if cpu.fpu.is_empty(0) {
+            underflow_to(cpu, 0, false);
+        } else {
+            let st0 = cpu.fpu.st(0);
+            let c = ctl(&cpu.fpu);
+            let r = if rev { x87::with_mem_rev(st0, m, c, f) } else { x87::with_mem(st0, m, c, f) };
+            deliver(cpu, 0, r, false);
+        }
+        record(cpu, ins, Some((seg, off)));
+        return Ok(());
+    }
+    let d = st_index(ins.op_register(0));
+    let s = st_index(ins.op_register(1));
+    if cpu.fpu.is_empty(d) || cpu.fpu.is_empty(s) {
+        underflow_to(cpu, d, popping);
+    } else {
+        let (a, b) = (cpu.fpu.st(d), cpu.fpu.st(s));
+        let c = ctl(&cpu.fpu);
+        let r = if rev { f(b, a, c) } else { f(a, b, c) };
+        deliver(cpu, d, r, popping);
+    }
+    record(cpu, ins, None);
+    Ok(())
+}
+
+/// FSQRT, FABS, FCHS, FRNDINT: ST(0) in place.
+fn unary(cpu: &mut Cpu, ins: &Instruction) -> Step {
+    check_pending(cpu)?;
+    if cpu.fpu.is_empty(0) {
+        underflow_to(cpu, 0, false);
+    } else {
+        let a = cpu.fpu.st(0);
+        let c = ctl(&cpu.fpu);
+        let r = match ins.mnemonic() {
+            Mnemonic::Fsqrt => x87::sqrt(a, c),
+            Mnemonic::Frndint => x87::frndint(a, c),
+            Mnemonic::Fabs => {
+                FpResult { value: a.abs(), flags: Default::default(), c1: false, write: true, trap: false }
+            }
+            _ => {
+                FpResult { value: a.negate(), flags: Default::default(), c1: false, write: true, trap: false }
+            }
+        };
+        deliver(cpu, 0, r, false);
+    }
+    record(cpu, ins, None);
+    Ok(())
+}
+
+/// FSCALE: ST(0) = ST(0) * 2^trunc(ST(1)).
+fn fscale(cpu: &mut Cpu, ins: &Instruction) -> Step {
+    check_pending(cpu)?;
+    if cpu.fpu.is_empty(0) || cpu.fpu.is_empty(1) {
+        underflow_to(cpu, 0, false);
+    } else {
+        let r = x87::fscale(cpu.fpu.st(0), cpu.fpu.st(1), ctl(&cpu.fpu));
+        deliver(cpu, 0, r, false);
+    }
+    record(cpu, ins, None);
+    Ok(())
+}
+
+/// FXTRACT: ST(0) = exponent, then push the significand.
+fn fxtract(cpu: &mut Cpu, ins: &Instruction) -> Step {
+    check_pending(cpu)?;
+    let x = &mut cpu.fpu;
+    if x.is_empty(0) {
+        if underflow(x) {
+            x.set_st(0, F80::INDEFINITE);
+            push(x, F80::INDEFINITE);
+        }
+    } else if push_overflows(x) {
+        if overflow(x) {
+            x.set_st(0, F80::INDEFINITE);
+            push(x, F80::INDEFINITE);
+        }
+    } else {
+        let r = x87::fxtract(x.st(0), ctl(x));
+        raise(x, r.flags);
+        set_c1(x, r.c1);
+        if r.write {
+            let (e, s) = r.value;
+            x.set_st(0, e);
+            push(x, s);
+        }
+    }
+    record(cpu, ins, None);
+    Ok(())
+}
+
+/// FPREM / FPREM1: ST(0) = partial remainder of ST(0) / ST(1); C0, C3, C1 = low
+/// quotient bits, C2 = incomplete reduction.
+fn fprem(cpu: &mut Cpu, ins: &Instruction) -> Step {
+    check_pending(cpu)?;
+    let x = &mut cpu.fpu;
+    if x.is_empty(0) || x.is_empty(1) {
+        // C2 = 0, C0 and C3 unchanged.
+        x.fsw &= !C2;
+        if underflow(x) {
+            x.set_st(0, F80::INDEFINITE);
+        }
+    } else {
+        let (a, b, c) = (x.st(0), x.st(1), ctl(x));
+        let r = if ins.mnemonic() == Mnemonic::Fprem { x87::fprem(a, b, c) } else { x87::fprem1(a, b, c) };
+        raise(x, r.flags);
+        if !r.write || r.value.rem.is_nan() {
+            // A NaN result (NaN operand or invalid operation) or an unmasked exception:
+            // C2 = C1 = 0, C0 and C3 keep their values.
+            x.fsw &= !(C1 | C2);
+        } else {
+            let (c0, c1, c2, c3) = r.value.condition_codes();
+            set_c320(x, (c3, c2, c0));
+            set_c1(x, c1);
+        }
+        if r.write {
+            x.set_st(0, r.value.rem);
+        }
+    }
+    record(cpu, ins, None);
+    Ok(())
+}

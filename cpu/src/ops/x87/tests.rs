@@ -1,0 +1,227 @@
+//! Unit tests for what the hardware suite does not see directly (its cases start with
+//! the pointers zeroed and end at the first exception), with the behaviours measured on
+//! Zen 4 written out.
+
+use x86wow_fp::F80;
+use x86wow_mmu::Prot;
+
+use crate::exception::vector;
+use crate::{Cpu, Exit};
+
+const CODE: u32 = 0x1000_0000;
+const DATA: u32 = 0x2000_0000;
+const RO: u32 = 0x2000_1000;
+
+fn cpu(code: &[u8]) -> Cpu {
+    let mut cpu = Cpu::new();
+    cpu.mem.map(CODE as u64, 0x1000, Prot::RX).unwrap();
+    cpu.mem.map(DATA as u64, 0x1000, Prot::RW).unwrap();
+    cpu.mem.map(RO as u64, 0x1000, Prot::R).unwrap();
+    let mut bytes = code.to_vec();
+    bytes.push(0xf4);
+    cpu.mem.poke(CODE as u64, &bytes).unwrap();
+    cpu.eip = CODE;
+    cpu.gpr[3] = DATA; // EBX
+    cpu
+}
+
+fn peek<const N: usize>(cpu: &Cpu, addr: u32) -> [u8; N] {
+    let mut b = [0u8; N];
+    cpu.mem.peek(addr as u64, &mut b).unwrap();
+    b
+}
+
+fn exception_at(exit: Exit) -> (u8, u32) {
+    match exit {
+        Exit::Exception { exception, eip } => (exception.vector, eip),
+        other => panic!("expected an exception, got {other:?}"),
+    }
+}
+
+#[test]
+fn unmasked_exception_is_delivered_at_the_next_waiting_instruction() {
+    // fldz; fld1; fdivrp st(1) (1/0, ZE unmasked); fnstsw ax; fnop; fld1
+    let mut cpu = cpu(&[0xd9, 0xee, 0xd9, 0xe8, 0xde, 0xf1, 0xdf, 0xe0, 0xd9, 0xd0, 0xd9, 0xe8]);
+    cpu.fpu.fcw = 0x037b; // ZE unmasked
+    let (v, eip) = exception_at(cpu.run(100));
+    // The division completes (no write: ST(1) keeps 0, no pop), sets ZE, ES and B;
+    // FNSTSW does not wait; FNOP raises #MF before executing.
+    assert_eq!((v, eip), (vector::MF, CODE + 8));
+    assert_eq!(cpu.gpr[0] & 0xffff, 0xb084); // B | TOP=6 | ES | ZE
+    assert_eq!(cpu.fpu.top, 6);
+    assert_eq!(cpu.fpu.st(1), F80::ZERO);
+    // The faulting FNOP did not record itself: FIP is still the FDIVRP's.
+    assert_eq!(cpu.fpu.fip, CODE + 4);
+    assert_eq!(cpu.fpu.fop, 0x6f1);
+    // Masking ZE (as FLDCW or FNCLEX would) clears ES, and execution continues.
+    cpu.fpu.fsw &= !0x04;
+    super::sync_es(&mut cpu.fpu);
+    assert_eq!(cpu.run(100), Exit::Hlt);
+    assert_eq!(cpu.fpu.top, 5);
+}
+
+#[test]
+fn es_follows_the_masks() {
+    // fldcw [ebx] (unmasks IE with IE set); fnstsw ax; fwait
+    let mut cpu = cpu(&[0xd9, 0x2b, 0xdf, 0xe0, 0x9b]);
+    cpu.mem.poke(DATA as u64, &0xffffu16.to_le_bytes()).unwrap();
+    cpu.fpu.fsw = 0x0001;
+    assert_eq!(cpu.run(100), Exit::Hlt);
+    // Reserved control-word bits: 13..15 read 0, bit 6 reads 1.
+    assert_eq!(cpu.fpu.fcw, 0x1f7f);
+    assert_eq!(cpu.gpr[0] & 0xffff, 0x0001, "all masked: no ES");
+    let mut cpu2 = self::cpu(&[0xd9, 0x2b, 0xdf, 0xe0, 0x9b]);
+    cpu2.mem.poke(DATA as u64, &0x037eu16.to_le_bytes()).unwrap();
+    cpu2.fpu.fsw = 0x0001;
+    let (v, eip) = exception_at(cpu2.run(100));
+    assert_eq!((v, eip), (vector::MF, CODE + 4));
+    assert_eq!(cpu2.gpr[0] & 0xffff, 0x8081);
+}
+
+#[test]
+fn wait_forms_are_two_instructions() {
+    // fstsw ax (9B DF E0) with an exception pending: #MF at the FWAIT byte.
+    let mut cpu = cpu(&[0x9b, 0xdf, 0xe0]);
+    cpu.fpu.fcw = 0x037e;
+    cpu.fpu.fsw = 0x8081;
+    let (v, eip) = exception_at(cpu.run(100));
+    assert_eq!((v, eip), (vector::MF, CODE));
+    // Without: two instructions retire, and a single step stops between them.
+    let mut cpu = self::cpu(&[0x3e, 0x9b, 0xdf, 0xe0]);
+    cpu.set_eflags(0x302);
+    let (v, eip) = exception_at(cpu.step());
+    assert_eq!((v, eip), (vector::DB, CODE + 2));
+    assert_eq!(cpu.insns(), 1);
+    cpu.set_eflags(0x202);
+    assert_eq!(cpu.run(100), Exit::Hlt);
+    assert_eq!(cpu.insns(), 2);
+}
+
+#[test]
+fn fnstenv_layouts_and_pointers() {
+    // fld dword ptr fs:[0x40]; fnstenv [ebx+0x100]; o16 fnstenv [ebx+0x200]
+    let mut cpu = cpu(&[
+        0x64, 0xd9, 0x05, 0x40, 0, 0, 0, // fld fs:[0x40]
+        0xd9, 0xb3, 0x00, 0x01, 0, 0, // fnstenv [ebx+0x100]
+        0x66, 0xd9, 0xb3, 0x00, 0x02, 0, 0, // o16 fnstenv [ebx+0x200]
+    ]);
+    cpu.set_fs_base(DATA);
+    cpu.mem.poke(DATA as u64 + 0x40, &1.0f32.to_le_bytes()).unwrap();
+    assert_eq!(cpu.run(100), Exit::Hlt);
+    let cs = cpu.seg[crate::regs::sreg::CS].selector as u32;
+    let fs = cpu.seg[crate::regs::sreg::FS].selector as u32;
+    let env: [u8; 28] = peek(&cpu, DATA + 0x100);
+    let d = |i: usize| u32::from_le_bytes(env[4 * i..4 * i + 4].try_into().unwrap());
+    assert_eq!(d(0), 0xffff_037f);
+    assert_eq!(d(1), 0xffff_3800); // TOP = 7
+    assert_eq!(d(2), 0xffff_3fff); // physical register 7 valid, the rest empty
+    assert_eq!(d(3), CODE, "FIP: the first prefix byte");
+    assert_eq!(d(4), cs | 0x105 << 16, "FCS and FOP (D9 05)");
+    assert_eq!(d(5), 0x40, "FDP: the offset, not the linear address");
+    assert_eq!(d(6), 0xffff_0000 | fs);
+    // FNSTENV masks every exception afterwards; the 16-bit layout has no FOP.
+    let env16: [u8; 14] = peek(&cpu, DATA + 0x200);
+    let w = |i: usize| u16::from_le_bytes([env16[2 * i], env16[2 * i + 1]]) as u32;
+    assert_eq!([w(0), w(1), w(2), w(3), w(4), w(5), w(6)], [0x037f, 0x3800, 0x3fff, 0, cs, 0x40, fs]);
+}
+
+#[test]
+fn fxsave_stores_pointers_only_while_an_exception_is_pending() {
+    // fld1; fxsave [ebx+0x200]
+    let mut cpu = cpu(&[0xd9, 0xe8, 0x0f, 0xae, 0x83, 0x00, 0x02, 0, 0]);
+    assert_eq!(cpu.run(100), Exit::Hlt);
+    let img: [u8; 32] = peek(&cpu, DATA + 0x200);
+    assert!(img[6..24].iter().all(|&b| b == 0), "{img:02x?}");
+    assert_eq!(u32::from_le_bytes(img[28..32].try_into().unwrap()), 0x2ffff);
+    assert_eq!(cpu.fpu.fip, CODE, "the pointers are kept all the same");
+    // With an exception pending (FXSAVE does not wait):
+    let mut cpu = self::cpu(&[0xd9, 0xe8, 0x0f, 0xae, 0x83, 0x00, 0x02, 0, 0]);
+    cpu.fpu.fcw = 0x037e;
+    cpu.fpu.fsw = 0x8081;
+    cpu.fpu.fdp = 0x1234;
+    assert_eq!(cpu.run(100), Exit::Exception { exception: crate::Exception::new(vector::MF), eip: CODE });
+    cpu.fpu.fsw = 0x8081;
+    cpu.eip = CODE + 2;
+    assert_eq!(cpu.run(100), Exit::Hlt);
+    let img: [u8; 32] = peek(&cpu, DATA + 0x200);
+    assert_eq!(&img[16..20], &0x1234u32.to_le_bytes());
+}
+
+#[test]
+fn stack_faults() {
+    // Push onto a full stack with IE masked: the indefinite is pushed, C1 = 1.
+    let mut cpu = cpu(&[0xd9, 0xe8]);
+    cpu.fpu.empty = 0;
+    assert_eq!(cpu.run(100), Exit::Hlt);
+    assert_eq!(cpu.fpu.st(0), F80::INDEFINITE);
+    assert_eq!(cpu.fpu.status() & 0x0241, 0x0241);
+    // Unmasked: nothing changes but the flags.
+    let mut cpu = self::cpu(&[0xd9, 0xe8]);
+    cpu.fpu.empty = 0;
+    cpu.fpu.fcw = 0x037e;
+    assert_eq!(cpu.run(100), Exit::Hlt);
+    assert_eq!((cpu.fpu.top, cpu.fpu.status()), (0, 0x82c1));
+    // Reading an empty register: underflow, C1 = 0; FSTP m64 stores the indefinite.
+    let mut cpu = self::cpu(&[0xdd, 0x1b]);
+    cpu.fpu.fsw = 0x0200;
+    assert_eq!(cpu.run(100), Exit::Hlt);
+    assert_eq!(peek::<8>(&cpu, DATA), 0xfff8_0000_0000_0000u64.to_le_bytes());
+    assert_eq!((cpu.fpu.top, cpu.fpu.status() & 0x0241), (1, 0x41));
+}
+
+#[test]
+fn a_faulting_store_changes_nothing() {
+    // fld1; fstp qword ptr [RO]
+    let mut cpu = cpu(&[0xd9, 0xe8, 0xdd, 0x1d, 0x00, 0x10, 0x00, 0x20]);
+    cpu.fpu.fsw = 0x0020;
+    let (v, eip) = exception_at(cpu.run(100));
+    assert_eq!((v, eip), (vector::PF, CODE + 2));
+    assert_eq!((cpu.fpu.top, cpu.fpu.empty, cpu.fpu.fsw), (7, 0x7f, 0x0020));
+    assert_eq!(cpu.fpu.fip, CODE, "the faulting store did not record itself");
+}
+
+#[test]
+fn fnsave_frstor_round_trip() {
+    // fldpi; fld1; fnsave [ebx]; frstor [ebx]
+    let mut cpu = cpu(&[0xd9, 0xeb, 0xd9, 0xe8, 0xdd, 0x33, 0xdd, 0x23]);
+    cpu.run(3);
+    // FNSAVE reinitialises (registers keep their contents, all empty).
+    assert_eq!((cpu.fpu.fcw, cpu.fpu.status(), cpu.fpu.empty, cpu.fpu.fip), (0x037f, 0, 0xff, 0));
+    assert_eq!(cpu.run(100), Exit::Hlt);
+    assert_eq!((cpu.fpu.top, cpu.fpu.empty, cpu.fpu.st(0), cpu.fpu.fip), (6, 0x3f, F80::ONE, CODE + 2));
+}
+
+#[test]
+fn fxsave_alignment_comes_first() {
+    // cs: fxsave [ebx+2] with EFLAGS.AC: #AC, not the #GP of a write through CS.
+    let mut cpu = cpu(&[0x2e, 0x0f, 0xae, 0x43, 0x02]);
+    cpu.set_eflags(0x40202);
+    assert_eq!(exception_at(cpu.run(10)), (vector::AC, CODE));
+    let mut cpu = self::cpu(&[0x0f, 0xae, 0x43, 0x08]);
+    cpu.set_eflags(0x40202);
+    assert_eq!(exception_at(cpu.run(10)), (vector::GP, CODE));
+}
+
+#[test]
+fn f2xm1_of_one_is_inexact() {
+    // Measured: 2^1 - 1 comes out as 1 - tiny, 2^-1 - 1 as -0.5, both with PE.
+    for (rc, plus, c1) in [
+        (0u16, F80::ONE, true),
+        (1, F80::new(0x3ffe, u64::MAX), false),
+        (2, F80::ONE, true),
+        (3, F80::new(0x3ffe, u64::MAX), false),
+    ] {
+        for (x, want, c1) in [(F80::ONE, plus, c1), (F80::ONE.negate(), F80::new(0xbffe, 1 << 63), false)] {
+            let mut cpu = cpu(&[0xd9, 0xf0]);
+            cpu.fpu.fcw = 0x037f | rc << 10;
+            cpu.fpu.top = 7;
+            cpu.fpu.set_st(0, x);
+            assert_eq!(cpu.run(10), Exit::Hlt);
+            assert_eq!(
+                (cpu.fpu.st(0), cpu.fpu.status()),
+                (want, 0x3820 | if c1 { 0x200 } else { 0 }),
+                "rc {rc} x {x:?}"
+            );
+        }
+    }
+}
