@@ -62,7 +62,8 @@ pub(crate) fn special_setup(b: &mut Builder, ins: &mut Instruction, at: u32) -> 
         }
         _ => {}
     }
-    if b.rng.chance(30) {
+    // Not in sequences: the next instruction would overwrite only part of it.
+    if !b.seq && b.rng.chance(30) {
         append_follow_up(b, ins, at);
     }
     Ok(())
