@@ -129,12 +129,7 @@ pub struct OsIdentity {
 impl Default for OsIdentity {
     /// Windows 10 22H2: 10.0.19045, workstation.
     fn default() -> Self {
-        OsIdentity {
-            major: 10,
-            minor: 0,
-            build: 19045,
-            product_type: 1,
-        }
+        OsIdentity { major: 10, minor: 0, build: 19045, product_type: 1 }
     }
 }
 

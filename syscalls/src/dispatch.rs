@@ -105,10 +105,7 @@ pub fn service_arg_count(name: &str) -> Option<usize> {
 }
 
 fn find(name: &str) -> Option<&'static Service> {
-    SERVICES
-        .binary_search_by(|s| s.name.cmp(name))
-        .ok()
-        .map(|i| &SERVICES[i])
+    SERVICES.binary_search_by(|s| s.name.cmp(name)).ok().map(|i| &SERVICES[i])
 }
 
 impl Kernel {

@@ -119,11 +119,7 @@ impl FileObject {
     /// The host file of a regular disk file.
     pub fn host_file(&self) -> Option<&Arc<File>> {
         match &self.kind {
-            FileKind::Disk {
-                file,
-                is_dir: false,
-                ..
-            } => Some(file),
+            FileKind::Disk { file, is_dir: false, .. } => Some(file),
             _ => None,
         }
     }
@@ -151,25 +147,14 @@ impl FileObject {
 enum Walk {
     /// The entry exists: its parent directory (None for the root), host name, stat and
     /// the canonical guest components.
-    Found {
-        parent: Option<Arc<File>>,
-        name: OsString,
-        stat: Stat,
-        comps: Vec<String>,
-    },
+    Found { parent: Option<Arc<File>>, name: OsString, stat: Stat, comps: Vec<String> },
     /// The parent exists, the last component does not.
-    Missing {
-        parent: Arc<File>,
-        name: String,
-        comps: Vec<String>,
-    },
+    Missing { parent: Arc<File>, name: String, comps: Vec<String> },
 }
 
 fn to_filetime(t: (i64, i64)) -> u64 {
-    (t.0.saturating_mul(10_000_000)
-        .saturating_add(t.1 / 100)
-        .saturating_add(UNIX_EPOCH_FILETIME))
-    .max(0) as u64
+    (t.0.saturating_mul(10_000_000).saturating_add(t.1 / 100).saturating_add(UNIX_EPOCH_FILETIME)).max(0)
+        as u64
 }
 
 fn from_filetime(ft: i64) -> (i64, i64) {
@@ -192,11 +177,7 @@ fn io_status(e: &std::io::Error) -> NtStatus {
 }
 
 fn attributes(st: &Stat) -> u32 {
-    let mut a = if st.kind == Kind::Dir {
-        FILE_ATTRIBUTE_DIRECTORY
-    } else {
-        FILE_ATTRIBUTE_ARCHIVE
-    };
+    let mut a = if st.kind == Kind::Dir { FILE_ATTRIBUTE_DIRECTORY } else { FILE_ATTRIBUTE_ARCHIVE };
     if st.mode & 0o222 == 0 {
         a |= FILE_ATTRIBUTE_READONLY;
     }
@@ -251,9 +232,7 @@ impl Kernel {
             return Ok(Some(exact.to_os_string()));
         }
         let names = host::list(dir).map_err(|e| io_status(&e))?;
-        Ok(names
-            .into_iter()
-            .find(|n| n.to_str().is_some_and(|s| path::name_eq(s, name))))
+        Ok(names.into_iter().find(|n| n.to_str().is_some_and(|s| path::name_eq(s, name))))
     }
 
     /// Resolves components below the root on the host, following symbolic links only
@@ -265,22 +244,12 @@ impl Kernel {
         let mut stack: Vec<(Arc<File>, String)> = Vec::new();
         let mut links = 0;
         let cur = |stack: &Vec<(Arc<File>, String)>| {
-            stack
-                .last()
-                .map(|s| s.0.clone())
-                .unwrap_or_else(|| root.clone())
+            stack.last().map(|s| s.0.clone()).unwrap_or_else(|| root.clone())
         };
-        let names = |stack: &Vec<(Arc<File>, String)>| {
-            stack.iter().map(|s| s.1.clone()).collect::<Vec<_>>()
-        };
+        let names = |stack: &Vec<(Arc<File>, String)>| stack.iter().map(|s| s.1.clone()).collect::<Vec<_>>();
         if todo.is_empty() {
             let stat = host::fstat(&root).map_err(|e| io_status(&e))?;
-            return Ok(Walk::Found {
-                parent: None,
-                name: OsString::new(),
-                stat,
-                comps: Vec::new(),
-            });
+            return Ok(Walk::Found { parent: None, name: OsString::new(), stat, comps: Vec::new() });
         }
         while let Some((c, from_link)) = todo.pop_front() {
             if c == "." || c.is_empty() {
@@ -311,15 +280,9 @@ impl Kernel {
                             n,
                         ),
                     };
-                    let stat =
-                        host::lstat_at(&parent, OsStr::new(&name)).map_err(|e| io_status(&e))?;
+                    let stat = host::lstat_at(&parent, OsStr::new(&name)).map_err(|e| io_status(&e))?;
                     comps.push(name.clone());
-                    return Ok(Walk::Found {
-                        parent: Some(parent),
-                        name: OsString::from(name),
-                        stat,
-                        comps,
-                    });
+                    return Ok(Walk::Found { parent: Some(parent), name: OsString::from(name), stat, comps });
                 }
                 continue;
             }
@@ -329,19 +292,12 @@ impl Kernel {
                 if last {
                     let mut comps = names(&stack);
                     comps.push(c.clone());
-                    return Ok(Walk::Missing {
-                        parent: dir,
-                        name: c,
-                        comps,
-                    });
+                    return Ok(Walk::Missing { parent: dir, name: c, comps });
                 }
                 return Err(NtStatus::OBJECT_PATH_NOT_FOUND);
             };
             let stat = host::lstat_at(&dir, &hname).map_err(|e| io_status(&e))?;
-            let guest_name = hname
-                .to_str()
-                .ok_or(NtStatus::OBJECT_NAME_INVALID)?
-                .to_string();
+            let guest_name = hname.to_str().ok_or(NtStatus::OBJECT_NAME_INVALID)?.to_string();
             match stat.kind {
                 Kind::Symlink => {
                     links += 1;
@@ -353,11 +309,8 @@ impl Kernel {
                     let mut new: Vec<(String, bool)> = Vec::new();
                     if let Some(abs) = t.strip_prefix('/') {
                         // Absolute: only inside the root.
-                        let root_path = self
-                            .fs_root_canon
-                            .to_str()
-                            .ok_or(NtStatus::ACCESS_DENIED)?
-                            .trim_end_matches('/');
+                        let root_path =
+                            self.fs_root_canon.to_str().ok_or(NtStatus::ACCESS_DENIED)?.trim_end_matches('/');
                         let inside = format!("/{abs}");
                         let rel = if inside == root_path {
                             ""
@@ -368,17 +321,9 @@ impl Kernel {
                                 .ok_or(NtStatus::ACCESS_DENIED)?
                         };
                         stack.clear();
-                        new.extend(
-                            rel.split('/')
-                                .filter(|s| !s.is_empty())
-                                .map(|s| (s.to_string(), true)),
-                        );
+                        new.extend(rel.split('/').filter(|s| !s.is_empty()).map(|s| (s.to_string(), true)));
                     } else {
-                        new.extend(
-                            t.split('/')
-                                .filter(|s| !s.is_empty())
-                                .map(|s| (s.to_string(), true)),
-                        );
+                        new.extend(t.split('/').filter(|s| !s.is_empty()).map(|s| (s.to_string(), true)));
                     }
                     for (i, x) in new.into_iter().enumerate() {
                         todo.insert(i, x);
@@ -391,8 +336,7 @@ impl Kernel {
                                 .get(stack.len().wrapping_sub(2))
                                 .map(|s| s.0.clone())
                                 .unwrap_or_else(|| root.clone());
-                            let stat = host::lstat_at(&parent, OsStr::new(&n))
-                                .map_err(|e| io_status(&e))?;
+                            let stat = host::lstat_at(&parent, OsStr::new(&n)).map_err(|e| io_status(&e))?;
                             comps.push(n.clone());
                             return Ok(Walk::Found {
                                 parent: Some(parent),
@@ -417,12 +361,7 @@ impl Kernel {
                 _ if last => {
                     let mut comps = names(&stack);
                     comps.push(guest_name);
-                    return Ok(Walk::Found {
-                        parent: Some(dir),
-                        name: hname,
-                        stat,
-                        comps,
-                    });
+                    return Ok(Walk::Found { parent: Some(dir), name: hname, stat, comps });
                 }
                 _ => return Err(NtStatus::OBJECT_PATH_NOT_FOUND),
             }
@@ -470,17 +409,14 @@ impl Kernel {
         }
         let r = FILE_READ_DATA | FILE_EXECUTE;
         let w = FILE_WRITE_DATA | FILE_APPEND_DATA;
-        self.opens_of(id)
-            .into_iter()
-            .filter(|(a, _)| is_data_access(*a))
-            .all(|(a, s)| {
-                !((access & r != 0 && s & FILE_SHARE_READ == 0)
-                    || (access & w != 0 && s & FILE_SHARE_WRITE == 0)
-                    || (access & DELETE != 0 && s & FILE_SHARE_DELETE == 0)
-                    || (a & r != 0 && share & FILE_SHARE_READ == 0)
-                    || (a & w != 0 && share & FILE_SHARE_WRITE == 0)
-                    || (a & DELETE != 0 && share & FILE_SHARE_DELETE == 0))
-            })
+        self.opens_of(id).into_iter().filter(|(a, _)| is_data_access(*a)).all(|(a, s)| {
+            !((access & r != 0 && s & FILE_SHARE_READ == 0)
+                || (access & w != 0 && s & FILE_SHARE_WRITE == 0)
+                || (access & DELETE != 0 && s & FILE_SHARE_DELETE == 0)
+                || (a & r != 0 && share & FILE_SHARE_READ == 0)
+                || (a & w != 0 && share & FILE_SHARE_WRITE == 0)
+                || (a & DELETE != 0 && share & FILE_SHARE_DELETE == 0))
+        })
     }
 
     /// Creates a console file object and returns a handle (used at startup).
@@ -630,10 +566,7 @@ impl Kernel {
                     delete_on_close: false,
                     dir_enum: None,
                 };
-                (
-                    self.ob.new_object(Body::File(Box::new(f)), None),
-                    FILE_OPENED,
-                )
+                (self.ob.new_object(Body::File(Box::new(f)), None), FILE_OPENED)
             }
             Target::Disk { comps, trailing } => {
                 let (f, info) =
@@ -665,12 +598,7 @@ impl Kernel {
         let want_file = options & FILE_NON_DIRECTORY_FILE != 0;
         let writes = access & (FILE_WRITE_DATA | FILE_APPEND_DATA) != 0;
         let (file, parent, name, is_dir, info, comps) = match self.walk(comps)? {
-            Walk::Found {
-                parent,
-                name,
-                stat,
-                comps,
-            } => {
+            Walk::Found { parent, name, stat, comps } => {
                 if stat.kind == Kind::Other {
                     return Err(NtStatus::ACCESS_DENIED);
                 }
@@ -688,10 +616,7 @@ impl Kernel {
                         NtStatus::NOT_A_DIRECTORY
                     });
                 }
-                let overwrite = matches!(
-                    disposition,
-                    FILE_SUPERSEDE | FILE_OVERWRITE | FILE_OVERWRITE_IF
-                );
+                let overwrite = matches!(disposition, FILE_SUPERSEDE | FILE_OVERWRITE | FILE_OVERWRITE_IF);
                 if is_dir && overwrite {
                     return Err(NtStatus::FILE_IS_A_DIRECTORY);
                 }
@@ -715,11 +640,7 @@ impl Kernel {
                         if is_dir {
                             host::open_dir_at(p, &name).map_err(|e| io_status(&e))?
                         } else {
-                            let flags = if writes || overwrite {
-                                libc::O_RDWR
-                            } else {
-                                libc::O_RDONLY
-                            };
+                            let flags = if writes || overwrite { libc::O_RDWR } else { libc::O_RDONLY };
                             host::open_at(p, &name, flags, 0).map_err(|e| io_status(&e))?
                         }
                     }
@@ -736,11 +657,7 @@ impl Kernel {
                 };
                 (file, parent, name, is_dir, info, comps)
             }
-            Walk::Missing {
-                parent,
-                name,
-                comps,
-            } => {
+            Walk::Missing { parent, name, comps } => {
                 if matches!(disposition, FILE_OPEN | FILE_OVERWRITE) {
                     return Err(NtStatus::OBJECT_NAME_NOT_FOUND);
                 }
@@ -752,13 +669,9 @@ impl Kernel {
                     host::mkdir_at(&parent, &hname).map_err(|e| io_status(&e))?;
                     host::open_dir_at(&parent, &hname).map_err(|e| io_status(&e))?
                 } else {
-                    let f = host::open_at(
-                        &parent,
-                        &hname,
-                        libc::O_RDWR | libc::O_CREAT | libc::O_EXCL,
-                        0o644,
-                    )
-                    .map_err(|e| io_status(&e))?;
+                    let f =
+                        host::open_at(&parent, &hname, libc::O_RDWR | libc::O_CREAT | libc::O_EXCL, 0o644)
+                            .map_err(|e| io_status(&e))?;
                     if attrs & FILE_ATTRIBUTE_READONLY != 0 {
                         let _ = host::fchmod(&f, 0o444);
                     }
@@ -770,13 +683,7 @@ impl Kernel {
         let st = host::fstat(&file).map_err(|e| io_status(&e))?;
         Ok((
             FileObject {
-                kind: FileKind::Disk {
-                    file: Arc::new(file),
-                    parent,
-                    name,
-                    is_dir,
-                    id: (st.dev, st.ino),
-                },
+                kind: FileKind::Disk { file: Arc::new(file), parent, name, is_dir, id: (st.dev, st.ino) },
                 path: comps,
                 options,
                 access,
@@ -791,14 +698,7 @@ impl Kernel {
 
     /// Called when a file object is deleted (its last handle closed).
     pub(crate) fn file_closed(&mut self, f: FileObject) {
-        let FileKind::Disk {
-            parent,
-            name,
-            is_dir,
-            id,
-            ..
-        } = f.kind
-        else {
+        let FileKind::Disk { parent, name, is_dir, id, .. } = f.kind else {
             return;
         };
         if f.delete_on_close {
@@ -837,8 +737,7 @@ impl Kernel {
         if event == 0 {
             return Ok(None);
         }
-        let (id, _) =
-            self.ref_object(event, ObjectType::Event, crate::object::EVENT_MODIFY_STATE)?;
+        let (id, _) = self.ref_object(event, ObjectType::Event, crate::object::EVENT_MODIFY_STATE)?;
         if let Some(Body::Event(e)) = self.ob.get_mut(id).map(|e| &mut e.body) {
             e.signaled = false;
         }
@@ -859,11 +758,7 @@ impl Kernel {
         offset_ptr: u64,
         write: bool,
     ) -> NtResult<Option<u64>> {
-        let v = if offset_ptr == 0 {
-            None
-        } else {
-            Some(user::read_i64(mem, offset_ptr)?)
-        };
+        let v = if offset_ptr == 0 { None } else { Some(user::read_i64(mem, offset_ptr)?) };
         match v {
             Some(-2) | None if f.synchronous() => Ok(Some(f.position)),
             None | Some(-2) => Err(NtStatus::INVALID_PARAMETER),
@@ -913,11 +808,7 @@ impl Kernel {
             FileKind::Null => (NtStatus::END_OF_FILE, 0),
             FileKind::Console(_) => {
                 let mut tmp = vec![0u8; (len as usize).min(CHUNK)];
-                let n = if tmp.is_empty() {
-                    0
-                } else {
-                    self.cfg.console.stdin.read(&mut tmp)
-                };
+                let n = if tmp.is_empty() { 0 } else { self.cfg.console.stdin.read(&mut tmp) };
                 user::write_bytes(mem, buf, &tmp[..n])?;
                 if n == 0 && len != 0 {
                     (NtStatus::END_OF_FILE, 0)
@@ -939,9 +830,7 @@ impl Kernel {
                     let mut tmp = vec![0u8; CHUNK];
                     while done < total {
                         let want = ((total - done) as usize).min(CHUNK);
-                        let got = file
-                            .read_at(&mut tmp[..want], off + done)
-                            .map_err(|e| io_status(&e))?;
+                        let got = file.read_at(&mut tmp[..want], off + done).map_err(|e| io_status(&e))?;
                         if got == 0 {
                             break;
                         }
@@ -1025,8 +914,7 @@ impl Kernel {
                 while done < len as u64 {
                     let n = ((len as u64 - done) as usize).min(CHUNK);
                     let data = user::read_bytes(mem, buf + done, n)?;
-                    file.write_all_at(&data, off + done)
-                        .map_err(|e| io_status(&e))?;
+                    file.write_all_at(&data, off + done).map_err(|e| io_status(&e))?;
                     done += n as u64;
                 }
                 if f.synchronous() {
@@ -1048,12 +936,7 @@ impl Kernel {
                 return Err(NtStatus::ACCESS_DENIED);
             }
             user::probe_write(mem, iosb, 16)?;
-            if let FileKind::Disk {
-                file,
-                is_dir: false,
-                ..
-            } = &self.file_obj(id)?.kind
-            {
+            if let FileKind::Disk { file, is_dir: false, .. } = &self.file_obj(id)?.kind {
                 let _ = file.sync_all();
             }
             user::write_iosb(mem, iosb, NtStatus::SUCCESS, 0)?;
@@ -1164,22 +1047,14 @@ impl Kernel {
             18 => {
                 let mut b = basic_info(&st);
                 b.put(40, &standard().0);
-                b.u64(64, st.ino)
-                    .u32(72, 0)
-                    .u32(76, granted)
-                    .u64(80, f.position)
-                    .u32(88, mode)
-                    .u32(92, 0);
+                b.u64(64, st.ino).u32(72, 0).u32(76, granted).u64(80, f.position).u32(88, mode).u32(92, 0);
                 b.u32(96, name16.len() as u32 * 2).utf16(100, &name16);
                 (104, b, Some(100))
             }
             22 if st.kind == Kind::File => {
                 let s = user::str_to_utf16("::$DATA");
                 let mut b = Buf::new(24);
-                b.u32(4, s.len() as u32 * 2)
-                    .u64(8, st.size)
-                    .u64(16, alloc_size(&st))
-                    .utf16(24, &s);
+                b.u32(4, s.len() as u32 * 2).u64(8, st.size).u64(16, alloc_size(&st)).utf16(24, &s);
                 (24, b, Some(24))
             }
             34 => (56, network_open_info(&st), None),
@@ -1298,14 +1173,7 @@ impl Kernel {
                 } else {
                     u32::from_le_bytes([data[0], data[1], data[2], data[3]]) & 1 != 0
                 };
-                let FileKind::Disk {
-                    parent,
-                    name,
-                    is_dir,
-                    id: fid,
-                    file,
-                } = &f.kind
-                else {
+                let FileKind::Disk { parent, name, is_dir, id: fid, file } = &f.kind else {
                     return Err(NtStatus::INVALID_PARAMETER);
                 };
                 let Some(parent) = parent else {
@@ -1319,8 +1187,7 @@ impl Kernel {
                     if *is_dir && !host::list(file).map_err(|e| io_status(&e))?.is_empty() {
                         return Err(NtStatus::DIRECTORY_NOT_EMPTY);
                     }
-                    self.delete_pending
-                        .insert(*fid, (parent.clone(), name.clone(), *is_dir));
+                    self.delete_pending.insert(*fid, (parent.clone(), name.clone(), *is_dir));
                 } else {
                     self.delete_pending.remove(fid);
                     self.file_obj_mut(id)?.delete_on_close = false;
@@ -1343,11 +1210,7 @@ impl Kernel {
                     return Err(NtStatus::INVALID_PARAMETER);
                 }
                 match &f.kind {
-                    FileKind::Disk {
-                        file,
-                        is_dir: false,
-                        ..
-                    } => {
+                    FileKind::Disk { file, is_dir: false, .. } => {
                         let size = host::fstat(file).map_err(|e| io_status(&e))?.size;
                         if class == 20 || v < size {
                             file.set_len(v).map_err(|e| io_status(&e))?;
@@ -1362,30 +1225,13 @@ impl Kernel {
         Ok(NtStatus::SUCCESS)
     }
 
-    fn rename(
-        &mut self,
-        id: u64,
-        f: &FileObject,
-        root: u64,
-        name: &[u16],
-        replace: bool,
-    ) -> NtResult<()> {
-        let FileKind::Disk {
-            parent: Some(src_dir),
-            name: src_name,
-            id: fid,
-            ..
-        } = &f.kind
-        else {
+    fn rename(&mut self, id: u64, f: &FileObject, root: u64, name: &[u16], replace: bool) -> NtResult<()> {
+        let FileKind::Disk { parent: Some(src_dir), name: src_name, id: fid, .. } = &f.kind else {
             return Err(NtStatus::INVALID_PARAMETER);
         };
         let s = String::from_utf16(name).map_err(|_| NtStatus::OBJECT_NAME_INVALID)?;
         let target = if root != 0 {
-            self.file_target(&ObjectAttributes {
-                root,
-                name: Some(name.to_vec()),
-                attributes: 0,
-            })?
+            self.file_target(&ObjectAttributes { root, name: Some(name.to_vec()), attributes: 0 })?
         } else if s.starts_with('\\') {
             path::parse_absolute(name)?
         } else {
@@ -1403,17 +1249,8 @@ impl Kernel {
             return Err(NtStatus::ACCESS_DENIED);
         }
         let (dst_dir, dst_name, comps) = match self.walk(&comps)? {
-            Walk::Missing {
-                parent,
-                name,
-                comps,
-            } => (parent, OsString::from(name), comps),
-            Walk::Found {
-                parent,
-                name,
-                stat,
-                comps,
-            } => {
+            Walk::Missing { parent, name, comps } => (parent, OsString::from(name), comps),
+            Walk::Found { parent, name, stat, comps } => {
                 let Some(parent) = parent else {
                     return Err(NtStatus::ACCESS_DENIED);
                 };
@@ -1472,12 +1309,7 @@ impl Kernel {
     }
 
     /// NtQueryFullAttributesFile(POBJECT_ATTRIBUTES, PFILE_NETWORK_OPEN_INFORMATION).
-    pub fn nt_query_full_attributes_file(
-        &mut self,
-        mem: &mut Memory,
-        oa: u64,
-        info: u64,
-    ) -> NtStatus {
+    pub fn nt_query_full_attributes_file(&mut self, mem: &mut Memory, oa: u64, info: u64) -> NtStatus {
         flat((|| {
             user::probe_write(mem, info, 56)?;
             let st = self.stat_target(mem, oa)?;
@@ -1496,12 +1328,7 @@ impl Kernel {
             match self.walk(&comps)? {
                 Walk::Missing { .. } => Err(NtStatus::OBJECT_NAME_NOT_FOUND),
                 Walk::Found { parent: None, .. } => Err(NtStatus::CANNOT_DELETE),
-                Walk::Found {
-                    parent: Some(p),
-                    name,
-                    stat,
-                    ..
-                } => {
+                Walk::Found { parent: Some(p), name, stat, .. } => {
                     let id = (stat.dev, stat.ino);
                     if stat.kind == Kind::Other {
                         return Err(NtStatus::ACCESS_DENIED);
@@ -1509,11 +1336,7 @@ impl Kernel {
                     if stat.kind == Kind::File && stat.mode & 0o222 == 0 {
                         return Err(NtStatus::CANNOT_DELETE);
                     }
-                    if !self.share_ok(
-                        id,
-                        DELETE,
-                        FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE,
-                    ) {
+                    if !self.share_ok(id, DELETE, FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE) {
                         return Err(NtStatus::SHARING_VIOLATION);
                     }
                     let is_dir = stat.kind == Kind::Dir;
@@ -1544,18 +1367,12 @@ impl Kernel {
         let mut out = Vec::new();
         let here = host::fstat(file).map_err(|e| io_status(&e))?;
         if !f.path.is_empty() {
-            out.push(DirEntry {
-                name: ".".into(),
-                stat: here,
-            });
+            out.push(DirEntry { name: ".".into(), stat: here });
             let up = match self.walk(&f.path[..f.path.len() - 1]) {
                 Ok(Walk::Found { stat, .. }) => stat,
                 _ => here,
             };
-            out.push(DirEntry {
-                name: "..".into(),
-                stat: up,
-            });
+            out.push(DirEntry { name: "..".into(), stat: up });
         }
         let mut entries = Vec::new();
         for n in host::list(file).map_err(|e| io_status(&e))? {
@@ -1577,10 +1394,7 @@ impl Kernel {
             if st.kind == Kind::Other {
                 continue;
             }
-            entries.push(DirEntry {
-                name: s.to_string(),
-                stat: st,
-            });
+            entries.push(DirEntry { name: s.to_string(), stat: st });
         }
         entries.sort_by_key(|e| e.name.to_uppercase());
         out.extend(entries);
@@ -1674,17 +1488,9 @@ impl Kernel {
                 _ => mask,
             };
             let entries = self.list_dir(&f)?;
-            self.file_obj_mut(id)?.dir_enum = Some(DirEnum {
-                mask,
-                entries,
-                next: 0,
-            });
+            self.file_obj_mut(id)?.dir_enum = Some(DirEnum { mask, entries, next: 0 });
         }
-        let de = self
-            .file_obj(id)?
-            .dir_enum
-            .clone()
-            .ok_or(NtStatus::UNSUCCESSFUL)?;
+        let de = self.file_obj(id)?.dir_enum.clone().ok_or(NtStatus::UNSUCCESSFUL)?;
         let mut out = Buf::default();
         let mut last_off: Option<usize> = None;
         let mut idx = de.next;
@@ -1726,11 +1532,7 @@ impl Kernel {
             }
         }
         if last_off.is_none() && status == NtStatus::SUCCESS {
-            let st = if first && !any_match {
-                NtStatus::NO_SUCH_FILE
-            } else {
-                NtStatus::NO_MORE_FILES
-            };
+            let st = if first && !any_match { NtStatus::NO_SUCH_FILE } else { NtStatus::NO_MORE_FILES };
             if let Some(d) = &mut self.file_obj_mut(id)?.dir_enum {
                 d.next = idx;
             }
@@ -1802,26 +1604,18 @@ impl Kernel {
             }
             4 => {
                 let mut b = Buf::new(8);
-                b.u32(0, device)
-                    .u32(4, if disk { 0x20 } else { 0x0002_0000 });
+                b.u32(0, device).u32(4, if disk { 0x20 } else { 0x0002_0000 });
                 (8, b, false)
             }
             5 if disk => {
                 let name = user::str_to_utf16("NTFS");
                 let mut b = Buf::new(12);
-                b.u32(0, 0x0000_0007)
-                    .u32(4, 255)
-                    .u32(8, name.len() as u32 * 2)
-                    .utf16(12, &name);
+                b.u32(0, 0x0000_0007).u32(4, 255).u32(8, name.len() as u32 * 2).utf16(12, &name);
                 (16, b, true)
             }
             7 if disk => {
                 let mut b = Buf::new(32);
-                b.u64(0, TOTAL)
-                    .u64(8, FREE)
-                    .u64(16, FREE)
-                    .u32(24, 8)
-                    .u32(28, 512);
+                b.u64(0, TOTAL).u64(8, FREE).u64(16, FREE).u32(24, 8).u32(28, 512);
                 (32, b, false)
             }
             1 | 3 | 5 | 7 => return Err(NtStatus::INVALID_DEVICE_REQUEST),
@@ -1831,11 +1625,8 @@ impl Kernel {
             return Err(NtStatus::INFO_LENGTH_MISMATCH);
         }
         let n = data.len().min(len as usize);
-        let status = if var && data.len() > len as usize {
-            NtStatus::BUFFER_OVERFLOW
-        } else {
-            NtStatus::SUCCESS
-        };
+        let status =
+            if var && data.len() > len as usize { NtStatus::BUFFER_OVERFLOW } else { NtStatus::SUCCESS };
         user::write_bytes(mem, buf, &data.0[..n])?;
         user::write_iosb(mem, iosb, status, n as u64)?;
         Ok(status)

@@ -67,14 +67,7 @@ pub fn lstat_at(dir: &File, name: &OsStr) -> io::Result<Stat> {
     let c = cstr(name)?;
     let mut st: libc::stat = unsafe { std::mem::zeroed() };
     // SAFETY: valid descriptor, NUL-terminated name, and a properly sized out buffer.
-    let r = unsafe {
-        libc::fstatat(
-            dir.as_raw_fd(),
-            c.as_ptr(),
-            &mut st,
-            libc::AT_SYMLINK_NOFOLLOW,
-        )
-    };
+    let r = unsafe { libc::fstatat(dir.as_raw_fd(), c.as_ptr(), &mut st, libc::AT_SYMLINK_NOFOLLOW) };
     if r != 0 {
         return Err(io::Error::last_os_error());
     }
@@ -121,12 +114,7 @@ pub fn open_dir_path(path: &std::path::Path) -> io::Result<File> {
     let c = CString::new(path.as_os_str().as_bytes())
         .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
     // SAFETY: NUL-terminated path; the result is checked.
-    let fd = unsafe {
-        libc::open(
-            c.as_ptr(),
-            libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC,
-        )
-    };
+    let fd = unsafe { libc::open(c.as_ptr(), libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC) };
     if fd < 0 {
         return Err(io::Error::last_os_error());
     }
@@ -157,15 +145,7 @@ pub fn rename_at(from_dir: &File, from: &OsStr, to_dir: &File, to: &OsStr) -> io
     let a = cstr(from)?;
     let b = cstr(to)?;
     // SAFETY: valid descriptors and NUL-terminated names.
-    if unsafe {
-        libc::renameat(
-            from_dir.as_raw_fd(),
-            a.as_ptr(),
-            to_dir.as_raw_fd(),
-            b.as_ptr(),
-        )
-    } != 0
-    {
+    if unsafe { libc::renameat(from_dir.as_raw_fd(), a.as_ptr(), to_dir.as_raw_fd(), b.as_ptr()) } != 0 {
         return Err(io::Error::last_os_error());
     }
     Ok(())
@@ -176,12 +156,7 @@ pub fn readlink_at(dir: &File, name: &OsStr) -> io::Result<OsString> {
     let mut buf = vec![0u8; 4096];
     // SAFETY: valid descriptor, NUL-terminated name, buffer of the given length.
     let n = unsafe {
-        libc::readlinkat(
-            dir.as_raw_fd(),
-            c.as_ptr(),
-            buf.as_mut_ptr() as *mut libc::c_char,
-            buf.len(),
-        )
+        libc::readlinkat(dir.as_raw_fd(), c.as_ptr(), buf.as_mut_ptr() as *mut libc::c_char, buf.len())
     };
     if n < 0 {
         return Err(io::Error::last_os_error());
@@ -234,14 +209,8 @@ pub fn fchmod(f: &File, mode: u32) -> io::Result<()> {
 /// Sets access and modification times (`None` leaves one unchanged).
 pub fn futimens(f: &File, atime: Option<(i64, i64)>, mtime: Option<(i64, i64)>) -> io::Result<()> {
     let ts = |t: Option<(i64, i64)>| match t {
-        Some((s, ns)) => libc::timespec {
-            tv_sec: s as libc::time_t,
-            tv_nsec: ns as _,
-        },
-        None => libc::timespec {
-            tv_sec: 0,
-            tv_nsec: libc::UTIME_OMIT as _,
-        },
+        Some((s, ns)) => libc::timespec { tv_sec: s as libc::time_t, tv_nsec: ns as _ },
+        None => libc::timespec { tv_sec: 0, tv_nsec: libc::UTIME_OMIT as _ },
     };
     let times = [ts(atime), ts(mtime)];
     // SAFETY: valid descriptor and a two-element timespec array.

@@ -3,9 +3,8 @@
 use x86wow_mmu::Memory;
 
 use crate::object::{
-    ObjectType, PROCESS_QUERY_INFORMATION, PROCESS_QUERY_LIMITED_INFORMATION,
-    PROCESS_SET_INFORMATION, PROCESS_TERMINATE, THREAD_QUERY_LIMITED_INFORMATION,
-    THREAD_SET_LIMITED_INFORMATION,
+    ObjectType, PROCESS_QUERY_INFORMATION, PROCESS_QUERY_LIMITED_INFORMATION, PROCESS_SET_INFORMATION,
+    PROCESS_TERMINATE, THREAD_QUERY_LIMITED_INFORMATION, THREAD_SET_LIMITED_INFORMATION,
 };
 use crate::status::{flat, NtResult, NtStatus};
 use crate::time::TIME_INCREMENT;
@@ -121,11 +120,10 @@ impl Kernel {
             3 => {
                 let committed: u64 = self.commit_charge;
                 let mut b = Buf::new(if len == 96 { 96 } else { 88 });
-                for (i, v) in [
-                    committed, committed, 0, committed, committed, 0, 0, 0, 0, committed, committed,
-                ]
-                .iter()
-                .enumerate()
+                for (i, v) in
+                    [committed, committed, 0, committed, committed, 0, 0, 0, 0, committed, committed]
+                        .iter()
+                        .enumerate()
                 {
                     b.u64(i * 8, *v);
                 }
@@ -136,16 +134,13 @@ impl Kernel {
                 (b.0, Len::Fixed)
             }
             4 => (self.times(), Len::Fixed),
-            7 => (u64v(0), Len::Fixed), // ProcessDebugPort
+            7 => (u64v(0), Len::Fixed),                  // ProcessDebugPort
             12 => (u32v(p.hard_error_mode), Len::Fixed), // ProcessDefaultHardErrorMode
             20 => (u32v(self.ob.handles.len() as u32), Len::Fixed),
             22 => (u32v(0), Len::Fixed), // ProcessPriorityBoost (disabled = FALSE)
             24 => (u32v(1), Len::Fixed), // ProcessSessionInformation
             26 => (u64v(p.peb32), Len::Fixed), // ProcessWow64Information
-            27 => (
-                Self::unicode_string_info(buf, &self.image_nt_name()),
-                Len::AtLeast,
-            ),
+            27 => (Self::unicode_string_info(buf, &self.image_nt_name()), Len::AtLeast),
             29 => (u32v(0), Len::Fixed), // ProcessBreakOnTermination
             30 => {
                 // ProcessDebugObjectHandle: no debugger.
@@ -183,9 +178,7 @@ impl Kernel {
                 (b.0, Len::Fixed)
             }
             _ => {
-                self.note(format!(
-                    "NtQueryInformationProcess: class {class} not implemented"
-                ));
+                self.note(format!("NtQueryInformationProcess: class {class} not implemented"));
                 return Err(NtStatus::INVALID_INFO_CLASS);
             }
         };
@@ -215,9 +208,7 @@ impl Kernel {
                 40 => 8,
                 52 => 8,
                 _ => {
-                    self.note(format!(
-                        "NtSetInformationProcess: class {class} not implemented"
-                    ));
+                    self.note(format!("NtSetInformationProcess: class {class} not implemented"));
                     return Err(NtStatus::INVALID_INFO_CLASS);
                 }
             };
@@ -262,9 +253,7 @@ impl Kernel {
     ) -> NtResult<NtStatus> {
         self.ref_object(handle, ObjectType::Thread, 0)?;
         let he = self.ob.lookup(handle)?;
-        if he.access & (THREAD_QUERY_LIMITED_INFORMATION | crate::object::THREAD_QUERY_INFORMATION)
-            == 0
-        {
+        if he.access & (THREAD_QUERY_LIMITED_INFORMATION | crate::object::THREAD_QUERY_INFORMATION) == 0 {
             return Err(NtStatus::ACCESS_DENIED);
         }
         let t = &self.process.thread;
@@ -315,16 +304,11 @@ impl Kernel {
             38 => {
                 let n = &t.name;
                 let mut b = Buf::new(16);
-                b.u16(0, user::us_len(n.len()))
-                    .u16(2, user::us_len(n.len()))
-                    .u64(8, buf + 16)
-                    .utf16(16, n);
+                b.u16(0, user::us_len(n.len())).u16(2, user::us_len(n.len())).u64(8, buf + 16).utf16(16, n);
                 return self.put_info(mem, buf, len, ret_len, &b.0, Len::AtLeast);
             }
             _ => {
-                self.note(format!(
-                    "NtQueryInformationThread: class {class} not implemented"
-                ));
+                self.note(format!("NtQueryInformationThread: class {class} not implemented"));
                 return Err(NtStatus::INVALID_INFO_CLASS);
             }
         };
@@ -343,9 +327,7 @@ impl Kernel {
         flat((|| {
             self.ref_object(handle, ObjectType::Thread, 0)?;
             let he = self.ob.lookup(handle)?;
-            if he.access & (THREAD_SET_LIMITED_INFORMATION | crate::object::THREAD_SET_INFORMATION)
-                == 0
-            {
+            if he.access & (THREAD_SET_LIMITED_INFORMATION | crate::object::THREAD_SET_INFORMATION) == 0 {
                 return Err(NtStatus::ACCESS_DENIED);
             }
             let class = class as u32;
@@ -357,9 +339,7 @@ impl Kernel {
                 17 => 0,
                 38 => 16,
                 _ => {
-                    self.note(format!(
-                        "NtSetInformationThread: class {class} not implemented"
-                    ));
+                    self.note(format!("NtSetInformationThread: class {class} not implemented"));
                     return Err(NtStatus::INVALID_INFO_CLASS);
                 }
             };
@@ -405,11 +385,7 @@ impl Kernel {
     }
 
     fn basic_information(&self, highest: u64, procs: u32) -> Vec<u8> {
-        let affinity = if procs >= 64 {
-            u64::MAX
-        } else {
-            (1u64 << procs) - 1
-        };
+        let affinity = if procs >= 64 { u64::MAX } else { (1u64 << procs) - 1 };
         let mut b = Buf::new(64);
         b.u32(4, TIME_INCREMENT as u32)
             .u32(8, 0x1000)
@@ -441,11 +417,7 @@ impl Kernel {
         if features[10] != 0 {
             bits |= 0x0001_0000;
         }
-        b.u16(0, arch)
-            .u16(2, 6)
-            .u16(4, 0x9E0A)
-            .u16(6, 0)
-            .u32(8, bits | 0x2);
+        b.u16(0, arch).u16(2, 6).u16(4, 0x9E0A).u16(6, 0).u32(8, bits | 0x2);
         b.0
     }
 
@@ -471,10 +443,7 @@ impl Kernel {
     ) -> NtResult<NtStatus> {
         let procs = self.cfg.number_of_processors.clamp(1, 64);
         let (data, rule) = match class {
-            0 => (
-                self.basic_information(self.cfg.highest_user_address, procs),
-                Len::Fixed,
-            ),
+            0 => (self.basic_information(self.cfg.highest_user_address, procs), Len::Fixed),
             1 => (self.processor_information(9), Len::Fixed),
             3 => {
                 // SystemTimeOfDayInformation: a shorter buffer gets a prefix.
@@ -498,10 +467,7 @@ impl Kernel {
             }
             9 => (0u32.to_le_bytes().to_vec(), Len::Fixed), // SystemFlagsInformation
             35 => (vec![0, 1], Len::Fixed),                 // SystemKernelDebuggerInformation
-            62 => (
-                self.basic_information(self.emulation_highest, procs.min(32)),
-                Len::Fixed,
-            ),
+            62 => (self.basic_information(self.emulation_highest, procs.min(32)), Len::Fixed),
             63 => (self.processor_information(0), Len::Fixed),
             103 => {
                 let mut b = Buf::new(8);
@@ -509,9 +475,7 @@ impl Kernel {
                 (b.0, Len::Fixed)
             }
             _ => {
-                self.note(format!(
-                    "NtQuerySystemInformation: class {class} not implemented"
-                ));
+                self.note(format!("NtQuerySystemInformation: class {class} not implemented"));
                 return Err(NtStatus::INVALID_INFO_CLASS);
             }
         };
@@ -521,12 +485,7 @@ impl Kernel {
     /// NtTerminateProcess(HANDLE, NTSTATUS ExitStatus): for the current process, records
     /// the exit status (the caller stops the CPU). A NULL handle ("all other threads")
     /// has nothing to do.
-    pub fn nt_terminate_process(
-        &mut self,
-        _mem: &mut Memory,
-        handle: u64,
-        status: u64,
-    ) -> NtStatus {
+    pub fn nt_terminate_process(&mut self, _mem: &mut Memory, handle: u64, status: u64) -> NtStatus {
         if handle == 0 {
             return NtStatus::SUCCESS;
         }
@@ -541,11 +500,7 @@ impl Kernel {
 
     /// NtTerminateThread(HANDLE, NTSTATUS): the only thread ending ends the process.
     pub fn nt_terminate_thread(&mut self, _mem: &mut Memory, handle: u64, status: u64) -> NtStatus {
-        let handle = if handle == 0 {
-            crate::object::CURRENT_THREAD
-        } else {
-            handle
-        };
+        let handle = if handle == 0 { crate::object::CURRENT_THREAD } else { handle };
         flat((|| {
             self.ref_object(handle, ObjectType::Thread, crate::object::THREAD_TERMINATE)?;
             if self.process.exit_status.is_none() {

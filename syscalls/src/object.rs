@@ -213,22 +213,9 @@ pub struct Objects {
 
 impl Objects {
     pub fn new() -> Self {
-        let mut o = Objects {
-            objs: BTreeMap::new(),
-            handles: BTreeMap::new(),
-            next_id: 3,
-        };
+        let mut o = Objects { objs: BTreeMap::new(), handles: BTreeMap::new(), next_id: 3 };
         for (id, body) in [(PROCESS_OBJ, Body::Process), (THREAD_OBJ, Body::Thread)] {
-            o.objs.insert(
-                id,
-                ObjectEntry {
-                    body,
-                    name: None,
-                    handles: 0,
-                    refs: 0,
-                    permanent: true,
-                },
-            );
+            o.objs.insert(id, ObjectEntry { body, name: None, handles: 0, refs: 0, permanent: true });
         }
         for d in BUILTIN_DIRS {
             let id = o.new_object(Body::Directory, Some(d.to_string()));
@@ -243,16 +230,7 @@ impl Objects {
     pub fn new_object(&mut self, body: Body, name: Option<String>) -> ObjId {
         let id = self.next_id;
         self.next_id += 1;
-        self.objs.insert(
-            id,
-            ObjectEntry {
-                body,
-                name,
-                handles: 0,
-                refs: 0,
-                permanent: false,
-            },
-        );
+        self.objs.insert(id, ObjectEntry { body, name, handles: 0, refs: 0, permanent: false });
         id
     }
 
@@ -265,15 +243,7 @@ impl Objects {
             }
             h += 4;
         }
-        self.handles.insert(
-            h,
-            HandleEntry {
-                obj,
-                access,
-                inherit,
-                protect_from_close: false,
-            },
-        );
+        self.handles.insert(h, HandleEntry { obj, access, inherit, protect_from_close: false });
         if let Some(e) = self.objs.get_mut(&obj) {
             e.handles += 1;
         }
@@ -295,11 +265,7 @@ impl Objects {
                 inherit: false,
                 protect_from_close: false,
             }),
-            _ => self
-                .handles
-                .get(&handle)
-                .copied()
-                .ok_or(NtStatus::INVALID_HANDLE),
+            _ => self.handles.get(&handle).copied().ok_or(NtStatus::INVALID_HANDLE),
         }
     }
 
@@ -356,8 +322,7 @@ impl Objects {
 
     fn is_directory(&self, path: &str) -> bool {
         self.objs.values().any(|e| {
-            matches!(e.body, Body::Directory)
-                && e.name.as_deref().is_some_and(|n| eq_ignore_case(n, path))
+            matches!(e.body, Body::Directory) && e.name.as_deref().is_some_and(|n| eq_ignore_case(n, path))
         })
     }
 }
@@ -370,10 +335,7 @@ impl Default for Objects {
 
 /// Case-insensitive comparison as the object manager does it (simple upcase).
 pub fn eq_ignore_case(a: &str, b: &str) -> bool {
-    a.len() == b.len()
-        && a.chars()
-            .flat_map(char::to_uppercase)
-            .eq(b.chars().flat_map(char::to_uppercase))
+    a.len() == b.len() && a.chars().flat_map(char::to_uppercase).eq(b.chars().flat_map(char::to_uppercase))
 }
 
 fn strip_prefix_ci<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
@@ -398,9 +360,7 @@ pub fn canonical_name(full: &str) -> String {
         }
     }
     while let Some(rest) = strip_prefix_ci(&s, "\\BaseNamedObjects\\") {
-        let next = ["Global\\", "Local\\", "Session\\1\\"]
-            .iter()
-            .find_map(|p| strip_prefix_ci(rest, p));
+        let next = ["Global\\", "Local\\", "Session\\1\\"].iter().find_map(|p| strip_prefix_ci(rest, p));
         match next {
             Some(r) => s = format!("\\BaseNamedObjects\\{r}"),
             None => break,
@@ -418,12 +378,7 @@ pub enum NameLookup {
 
 impl Kernel {
     /// Resolves a handle to an object of `ty`, checking that the handle grants `need`.
-    pub(crate) fn ref_object(
-        &self,
-        handle: u64,
-        ty: ObjectType,
-        need: u32,
-    ) -> NtResult<(ObjId, u32)> {
+    pub(crate) fn ref_object(&self, handle: u64, ty: ObjectType, need: u32) -> NtResult<(ObjId, u32)> {
         let he = self.ob.lookup(handle)?;
         let e = self.ob.get(he.obj).ok_or(NtStatus::INVALID_HANDLE)?;
         if e.body.object_type() != ty {
@@ -446,11 +401,7 @@ impl Kernel {
         let name = user::utf16_to_string(name);
         let full = if oa.root != 0 {
             let (id, _) = self.ref_object(oa.root, ObjectType::Directory, 0)?;
-            let dir = self
-                .ob
-                .get(id)
-                .and_then(|e| e.name.clone())
-                .ok_or(NtStatus::INVALID_HANDLE)?;
+            let dir = self.ob.get(id).and_then(|e| e.name.clone()).ok_or(NtStatus::INVALID_HANDLE)?;
             if name.starts_with('\\') {
                 return Err(NtStatus::OBJECT_PATH_SYNTAX_BAD);
             }
@@ -528,9 +479,7 @@ impl Kernel {
                     }
                     (id, NtStatus::OBJECT_NAME_EXISTS)
                 }
-                NameLookup::Missing(full) => {
-                    (self.ob.new_object(body, Some(full)), NtStatus::SUCCESS)
-                }
+                NameLookup::Missing(full) => (self.ob.new_object(body, Some(full)), NtStatus::SUCCESS),
             },
         };
         let h = self.ob.insert_handle(obj, granted, inherit);
@@ -565,9 +514,7 @@ impl Kernel {
         if self.ob.get(id).map(|e| e.body.object_type()) != Some(ty) {
             return Err(NtStatus::OBJECT_TYPE_MISMATCH);
         }
-        let h = self
-            .ob
-            .insert_handle(id, ty.map_access(access), oa.attributes & OBJ_INHERIT != 0);
+        let h = self.ob.insert_handle(id, ty.map_access(access), oa.attributes & OBJ_INHERIT != 0);
         if let Err(e) = user::write_u64(mem, handle_ptr, h) {
             self.ob.remove_handle(h);
             return Err(e);
@@ -577,12 +524,7 @@ impl Kernel {
 
     /// Closes a handle and releases what the object held.
     pub(crate) fn close_handle(&mut self, handle: u64) -> NtResult<()> {
-        let he = self
-            .ob
-            .handles
-            .get(&handle)
-            .copied()
-            .ok_or(NtStatus::INVALID_HANDLE)?;
+        let he = self.ob.handles.get(&handle).copied().ok_or(NtStatus::INVALID_HANDLE)?;
         if he.protect_from_close {
             return Err(NtStatus::HANDLE_NOT_CLOSABLE);
         }

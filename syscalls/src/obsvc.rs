@@ -4,8 +4,8 @@
 use x86wow_mmu::Memory;
 
 use crate::object::{
-    Body, ObjectType, CURRENT_PROCESS, CURRENT_THREAD, DUPLICATE_CLOSE_SOURCE,
-    DUPLICATE_SAME_ACCESS, DUPLICATE_SAME_ATTRIBUTES, PROCESS_OBJ, THREAD_OBJ,
+    Body, ObjectType, CURRENT_PROCESS, CURRENT_THREAD, DUPLICATE_CLOSE_SOURCE, DUPLICATE_SAME_ACCESS,
+    DUPLICATE_SAME_ATTRIBUTES, PROCESS_OBJ, THREAD_OBJ,
 };
 use crate::status::{flat, NtResult, NtStatus};
 use crate::user::{self, Buf, OBJ_INHERIT};
@@ -60,9 +60,7 @@ impl Kernel {
         attributes: u32,
         options: u32,
     ) -> NtResult<NtStatus> {
-        if options & !(DUPLICATE_CLOSE_SOURCE | DUPLICATE_SAME_ACCESS | DUPLICATE_SAME_ATTRIBUTES)
-            != 0
-        {
+        if options & !(DUPLICATE_CLOSE_SOURCE | DUPLICATE_SAME_ACCESS | DUPLICATE_SAME_ATTRIBUTES) != 0 {
             return Err(NtStatus::INVALID_PARAMETER);
         }
         self.check_process(src_process, 0x40)?; // PROCESS_DUP_HANDLE
@@ -78,21 +76,10 @@ impl Kernel {
         if dst_ptr != 0 {
             user::probe_write(mem, dst_ptr, 8)?;
         }
-        let ty = self
-            .ob
-            .get(he.obj)
-            .map(|e| e.body.object_type())
-            .ok_or(NtStatus::INVALID_HANDLE)?;
-        let granted = if options & DUPLICATE_SAME_ACCESS != 0 {
-            he.access
-        } else {
-            ty.map_access(access)
-        };
-        let inherit = if options & DUPLICATE_SAME_ATTRIBUTES != 0 {
-            he.inherit
-        } else {
-            attributes & OBJ_INHERIT != 0
-        };
+        let ty = self.ob.get(he.obj).map(|e| e.body.object_type()).ok_or(NtStatus::INVALID_HANDLE)?;
+        let granted = if options & DUPLICATE_SAME_ACCESS != 0 { he.access } else { ty.map_access(access) };
+        let inherit =
+            if options & DUPLICATE_SAME_ATTRIBUTES != 0 { he.inherit } else { attributes & OBJ_INHERIT != 0 };
         let obj = match src {
             CURRENT_PROCESS => PROCESS_OBJ,
             CURRENT_THREAD => THREAD_OBJ,
@@ -165,15 +152,9 @@ impl Kernel {
             2 => {
                 let n = user::str_to_utf16(ty.name());
                 let mut b = Buf::new(0x68);
-                b.u16(0, user::us_len(n.len()))
-                    .u16(2, user::us_max(n.len()))
-                    .u64(8, buf + 0x68);
+                b.u16(0, user::us_len(n.len())).u16(2, user::us_max(n.len())).u64(8, buf + 0x68);
                 let m = ty.generic_mapping();
-                b.u32(0x28, m[0])
-                    .u32(0x2C, m[1])
-                    .u32(0x30, m[2])
-                    .u32(0x34, m[3])
-                    .u32(0x38, m[3]);
+                b.u32(0x28, m[0]).u32(0x2C, m[1]).u32(0x30, m[2]).u32(0x34, m[3]).u32(0x38, m[3]);
                 b.utf16(0x68, &n).u16(0x68 + n.len() * 2, 0);
                 (b, false)
             }
@@ -215,11 +196,7 @@ impl Kernel {
                 return Err(NtStatus::INFO_LENGTH_MISMATCH);
             }
             let b = user::read_bytes(mem, buf, 2)?;
-            let he = self
-                .ob
-                .handles
-                .get_mut(&handle)
-                .ok_or(NtStatus::INVALID_HANDLE)?;
+            let he = self.ob.handles.get_mut(&handle).ok_or(NtStatus::INVALID_HANDLE)?;
             he.inherit = b[0] != 0;
             he.protect_from_close = b[1] != 0;
             Ok(NtStatus::SUCCESS)
@@ -258,11 +235,7 @@ impl Kernel {
         thread: bool,
     ) -> NtResult<NtStatus> {
         user::probe_write(mem, handle_ptr, 8)?;
-        let attrs = if oa != 0 {
-            user::read_object_attributes(mem, oa)?.attributes
-        } else {
-            0
-        };
+        let attrs = if oa != 0 { user::read_object_attributes(mem, oa)?.attributes } else { 0 };
         if cid == 0 {
             return Err(NtStatus::INVALID_PARAMETER_MIX);
         }
@@ -276,14 +249,9 @@ impl Kernel {
         if !ok {
             return Err(NtStatus::INVALID_CID);
         }
-        let (obj, ty) = if thread {
-            (THREAD_OBJ, ObjectType::Thread)
-        } else {
-            (PROCESS_OBJ, ObjectType::Process)
-        };
-        let h = self
-            .ob
-            .insert_handle(obj, ty.map_access(access), attrs & OBJ_INHERIT != 0);
+        let (obj, ty) =
+            if thread { (THREAD_OBJ, ObjectType::Thread) } else { (PROCESS_OBJ, ObjectType::Process) };
+        let h = self.ob.insert_handle(obj, ty.map_access(access), attrs & OBJ_INHERIT != 0);
         user::write_u64(mem, handle_ptr, h)?;
         Ok(NtStatus::SUCCESS)
     }

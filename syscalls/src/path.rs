@@ -38,12 +38,10 @@ fn strip_ci<'a>(s: &'a str, p: &str) -> Option<&'a str> {
 pub fn is_dos_device(name: &str) -> bool {
     let base = name.split('.').next().unwrap_or("").trim_end_matches(' ');
     let up = base.to_ascii_uppercase();
-    matches!(
-        up.as_str(),
-        "CON" | "PRN" | "AUX" | "NUL" | "CONIN$" | "CONOUT$" | "CLOCK$"
-    ) || ((up.starts_with("COM") || up.starts_with("LPT"))
-        && up.len() == 4
-        && matches!(up.as_bytes()[3], b'1'..=b'9'))
+    matches!(up.as_str(), "CON" | "PRN" | "AUX" | "NUL" | "CONIN$" | "CONOUT$" | "CLOCK$")
+        || ((up.starts_with("COM") || up.starts_with("LPT"))
+            && up.len() == 4
+            && matches!(up.as_bytes()[3], b'1'..=b'9'))
 }
 
 /// Checks one path component and returns it with a `::$DATA` stream suffix removed.
@@ -62,9 +60,7 @@ pub fn check_component(c: &str) -> NtResult<String> {
     if c.is_empty() || c.encode_utf16().count() > 255 {
         return Err(NtStatus::OBJECT_NAME_INVALID);
     }
-    if c.chars()
-        .any(|ch| (ch as u32) < 0x20 || "\"*/:<>?|".contains(ch))
-    {
+    if c.chars().any(|ch| (ch as u32) < 0x20 || "\"*/:<>?|".contains(ch)) {
         return Err(NtStatus::OBJECT_NAME_INVALID);
     }
     if c != "." && c != ".." && is_dos_device(&c) {
@@ -113,9 +109,7 @@ pub fn parse_absolute(name: &[u16]) -> NtResult<Target> {
     if let Some(r) = strip_ci(&s, "\\Device\\HarddiskVolume1") {
         return drive_path(r);
     }
-    let dos = ["\\??\\", "\\DosDevices\\", "\\GLOBAL??\\"]
-        .iter()
-        .find_map(|p| strip_ci(&s, p));
+    let dos = ["\\??\\", "\\DosDevices\\", "\\GLOBAL??\\"].iter().find_map(|p| strip_ci(&s, p));
     let Some(rest) = dos else {
         return Err(NtStatus::OBJECT_PATH_NOT_FOUND);
     };
@@ -172,9 +166,7 @@ pub fn join(comps: &[String]) -> String {
 
 /// Case-insensitive equality as NTFS compares names (simple per-character upcase).
 pub fn name_eq(a: &str, b: &str) -> bool {
-    a.chars()
-        .flat_map(char::to_uppercase)
-        .eq(b.chars().flat_map(char::to_uppercase))
+    a.chars().flat_map(char::to_uppercase).eq(b.chars().flat_map(char::to_uppercase))
 }
 
 /// `FsRtlIsNameInExpression` with `*`, `?` and the DOS wildcards `<` (DOS_STAR),

@@ -7,8 +7,8 @@ use object::read::pe::{ImageNtHeaders, ImageOptionalHeader, RelocationBlockItera
 
 use crate::status::{NtResult, NtStatus};
 use crate::vm::{
-    PAGE, PAGE_EXECUTE, PAGE_EXECUTE_READ, PAGE_EXECUTE_READWRITE, PAGE_EXECUTE_WRITECOPY,
-    PAGE_NOACCESS, PAGE_READONLY, PAGE_READWRITE, PAGE_WRITECOPY,
+    PAGE, PAGE_EXECUTE, PAGE_EXECUTE_READ, PAGE_EXECUTE_READWRITE, PAGE_EXECUTE_WRITECOPY, PAGE_NOACCESS,
+    PAGE_READONLY, PAGE_READWRITE, PAGE_WRITECOPY,
 };
 
 /// Largest image the model maps (Windows has no such small limit; this is a sandbox).
@@ -62,11 +62,7 @@ impl ImageInfo {
     /// (its preferred base when it is not mapped).
     pub fn section_image_information(&self, base: u64) -> [u8; 64] {
         let mut b = [0u8; 64];
-        let entry = if self.entry_rva != 0 {
-            base.wrapping_add(self.entry_rva as u64)
-        } else {
-            0
-        };
+        let entry = if self.entry_rva != 0 { base.wrapping_add(self.entry_rva as u64) } else { 0 };
         b[0..8].copy_from_slice(&entry.to_le_bytes());
         b[0x10..0x18].copy_from_slice(&self.stack_reserve.to_le_bytes());
         b[0x18..0x20].copy_from_slice(&self.stack_commit.to_le_bytes());
@@ -183,10 +179,7 @@ fn parse_nt<H: ImageNtHeaders>(data: &[u8], lfanew: u64) -> NtResult<ImageInfo> 
         return Err(bad);
     }
     let top = if pe32_plus { u64::MAX } else { 0xFFFF_FFFF };
-    if image_base
-        .checked_add(size_of_image - 1)
-        .map_or(true, |e| e > top)
-    {
+    if image_base.checked_add(size_of_image - 1).map_or(true, |e| e > top) {
         return Err(bad);
     }
     let size_of_headers = oh.size_of_headers() as u64;
@@ -219,9 +212,7 @@ fn parse_nt<H: ImageNtHeaders>(data: &[u8], lfanew: u64) -> NtResult<ImageInfo> 
             data: data[..n].to_vec(),
         });
     } else {
-        let header_span = align_up(size_of_headers, sect_align)
-            .ok_or(bad)?
-            .min(size_of_image);
+        let header_span = align_up(size_of_headers, sect_align).ok_or(bad)?.min(size_of_image);
         let header_span = align_up(header_span, PAGE).ok_or(bad)?;
         let n = size_of_headers.min(file_len) as usize;
         blocks.push(ImageBlock {
@@ -260,18 +251,9 @@ fn parse_nt<H: ImageNtHeaders>(data: &[u8], lfanew: u64) -> NtResult<ImageInfo> 
                 });
             }
             let copy = raw_size.min(span);
-            let bytes = if copy == 0 {
-                Vec::new()
-            } else {
-                slice(data, raw_ptr, copy).ok_or(bad)?.to_vec()
-            };
+            let bytes = if copy == 0 { Vec::new() } else { slice(data, raw_ptr, copy).ok_or(bad)?.to_vec() };
             contains_code |= ch & pe::IMAGE_SCN_CNT_CODE != 0;
-            blocks.push(ImageBlock {
-                rva: va,
-                size: span,
-                protect: section_protection(ch),
-                data: bytes,
-            });
+            blocks.push(ImageBlock { rva: va, size: span, protect: section_protection(ch), data: bytes });
             next = end;
         }
         if next < size_of_image {
@@ -297,10 +279,7 @@ fn parse_nt<H: ImageNtHeaders>(data: &[u8], lfanew: u64) -> NtResult<ImageInfo> 
         dll_characteristics: oh.dll_characteristics(),
         subsystem: oh.subsystem(),
         subsystem_version: (oh.major_subsystem_version(), oh.minor_subsystem_version()),
-        os_version: (
-            oh.major_operating_system_version(),
-            oh.minor_operating_system_version(),
-        ),
+        os_version: (oh.major_operating_system_version(), oh.minor_operating_system_version()),
         stack_reserve: oh.size_of_stack_reserve(),
         stack_commit: oh.size_of_stack_commit(),
         loader_flags: oh.loader_flags(),
@@ -330,8 +309,7 @@ pub fn apply_relocations(
         return Err(bad);
     }
     let mut table = vec![0u8; relocs.1 as usize];
-    mem.peek(base + relocs.0 as u64, &mut table)
-        .map_err(|_| bad)?;
+    mem.peek(base + relocs.0 as u64, &mut table).map_err(|_| bad)?;
     let mut fix = |rva: u64, len: usize, f: &dyn Fn(u64) -> u64| -> NtResult<()> {
         if rva + len as u64 > size {
             return Err(bad);
@@ -339,8 +317,7 @@ pub fn apply_relocations(
         let mut b = [0u8; 8];
         mem.peek(base + rva, &mut b[..len]).map_err(|_| bad)?;
         let v = f(u64::from_le_bytes(b));
-        mem.poke(base + rva, &v.to_le_bytes()[..len])
-            .map_err(|_| bad)
+        mem.poke(base + rva, &v.to_le_bytes()[..len]).map_err(|_| bad)
     };
     let mut blocks = RelocationBlockIterator::new(&table);
     while let Some(block) = blocks.next().map_err(|_| bad)? {
@@ -348,16 +325,12 @@ pub fn apply_relocations(
             let at = r.virtual_address as u64;
             match r.typ {
                 pe::IMAGE_REL_BASED_ABSOLUTE => {}
-                pe::IMAGE_REL_BASED_HIGHLOW => {
-                    fix(at, 4, &|v| (v as u32).wrapping_add(delta as u32) as u64)?
-                }
+                pe::IMAGE_REL_BASED_HIGHLOW => fix(at, 4, &|v| (v as u32).wrapping_add(delta as u32) as u64)?,
                 pe::IMAGE_REL_BASED_DIR64 => fix(at, 8, &|v| v.wrapping_add(delta))?,
-                pe::IMAGE_REL_BASED_HIGH => fix(at, 2, &|v| {
-                    (v as u16).wrapping_add((delta >> 16) as u16) as u64
-                })?,
-                pe::IMAGE_REL_BASED_LOW => {
-                    fix(at, 2, &|v| (v as u16).wrapping_add(delta as u16) as u64)?
+                pe::IMAGE_REL_BASED_HIGH => {
+                    fix(at, 2, &|v| (v as u16).wrapping_add((delta >> 16) as u16) as u64)?
                 }
+                pe::IMAGE_REL_BASED_LOW => fix(at, 2, &|v| (v as u16).wrapping_add(delta as u16) as u64)?,
                 _ => return Err(bad),
             }
         }

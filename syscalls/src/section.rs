@@ -14,15 +14,15 @@ use std::sync::Arc;
 use x86wow_mmu::Memory;
 
 use crate::object::{
-    Body, ObjId, ObjectType, PROCESS_VM_OPERATION, SECTION_MAP_EXECUTE, SECTION_MAP_READ,
-    SECTION_MAP_WRITE, SECTION_QUERY,
+    Body, ObjId, ObjectType, PROCESS_VM_OPERATION, SECTION_MAP_EXECUTE, SECTION_MAP_READ, SECTION_MAP_WRITE,
+    SECTION_QUERY,
 };
 use crate::pe::{self, ImageInfo};
 use crate::status::{flat, NtResult, NtStatus};
 use crate::user;
 use crate::vm::{
-    self, page_up, prot_executable, prot_shared_write, valid_protection, MemType, ViewInfo,
-    GRANULARITY, MEM_TOP_DOWN, PAGE, PAGE_EXECUTE_WRITECOPY, PAGE_NOACCESS,
+    self, page_up, prot_executable, prot_shared_write, valid_protection, MemType, ViewInfo, GRANULARITY,
+    MEM_TOP_DOWN, PAGE, PAGE_EXECUTE_WRITECOPY, PAGE_NOACCESS,
 };
 use crate::Kernel;
 
@@ -42,15 +42,9 @@ pub const SEC_LARGE_PAGES: u32 = 0x8000_0000;
 pub enum Backing {
     /// Pagefile-backed: pages that were ever stored back (page index -> contents), and for
     /// SEC_RESERVE the pages committed so far (`None` = all committed).
-    Pagefile {
-        pages: BTreeMap<u64, Arc<Vec<u8>>>,
-        committed: Option<BTreeSet<u64>>,
-    },
+    Pagefile { pages: BTreeMap<u64, Arc<Vec<u8>>>, committed: Option<BTreeSet<u64>> },
     /// A data file.
-    File {
-        file: Arc<std::fs::File>,
-        path: String,
-    },
+    File { file: Arc<std::fs::File>, path: String },
     /// A PE image.
     Image { info: Arc<ImageInfo>, path: String },
 }
@@ -187,9 +181,7 @@ impl Kernel {
             if max == 0 {
                 return Err(NtStatus::INVALID_PARAMETER_4);
             }
-            let size = page_up(max)
-                .filter(|&s| s <= 1 << 47)
-                .ok_or(NtStatus::SECTION_TOO_BIG)?;
+            let size = page_up(max).filter(|&s| s <= 1 << 47).ok_or(NtStatus::SECTION_TOO_BIG)?;
             Section {
                 size,
                 protect,
@@ -203,17 +195,13 @@ impl Kernel {
             self.file_section(file, max, protect, attrs)?
         };
         let charge = match &section.backing {
-            Backing::Pagefile {
-                committed: None, ..
-            } => section.size,
+            Backing::Pagefile { committed: None, .. } => section.size,
             _ => 0,
         };
         if charge != 0 {
             self.charge_section(charge)?;
         }
-        let r = self.create_named(mem, handle_ptr, access, oa, || {
-            Ok(Body::Section(Box::new(section)))
-        });
+        let r = self.create_named(mem, handle_ptr, access, oa, || Ok(Body::Section(Box::new(section))));
         if charge != 0 && !matches!(r, Ok(NtStatus::SUCCESS)) {
             // The section was not created (error) or an existing one was opened.
             self.commit_charge = self.commit_charge.saturating_sub(charge);
@@ -222,10 +210,7 @@ impl Kernel {
     }
 
     fn charge_section(&mut self, bytes: u64) -> NtResult<()> {
-        let new = self
-            .commit_charge
-            .checked_add(bytes)
-            .ok_or(NtStatus::COMMITMENT_LIMIT)?;
+        let new = self.commit_charge.checked_add(bytes).ok_or(NtStatus::COMMITMENT_LIMIT)?;
         if new > self.cfg.commit_limit {
             return Err(NtStatus::COMMITMENT_LIMIT);
         }
@@ -259,24 +244,17 @@ impl Kernel {
                 return Err(NtStatus::ACCESS_DENIED);
             }
         }
-        let file_size = host
-            .metadata()
-            .map(|m| m.len())
-            .map_err(|_| NtStatus::UNSUCCESSFUL)?;
+        let file_size = host.metadata().map(|m| m.len()).map_err(|_| NtStatus::UNSUCCESSFUL)?;
         if image {
             let n = file_size.min(pe::MAX_IMAGE_FILE) as usize;
             let mut data = vec![0u8; n];
-            host.read_exact_at(&mut data, 0)
-                .map_err(|_| NtStatus::UNSUCCESSFUL)?;
+            host.read_exact_at(&mut data, 0).map_err(|_| NtStatus::UNSUCCESSFUL)?;
             let info = pe::parse_image(&data)?;
             return Ok(Section {
                 size: info.size_of_image,
                 protect,
                 attributes: SEC_IMAGE | SEC_FILE,
-                backing: Backing::Image {
-                    info: Arc::new(info),
-                    path,
-                },
+                backing: Backing::Image { info: Arc::new(info), path },
             });
         }
         let size = if max == 0 {
@@ -298,23 +276,13 @@ impl Kernel {
             protect,
             attributes: SEC_FILE
                 | (attrs & (SEC_RESERVE | SEC_NOCACHE))
-                | if attrs & SEC_RESERVE == 0 {
-                    SEC_COMMIT
-                } else {
-                    0
-                },
+                | if attrs & SEC_RESERVE == 0 { SEC_COMMIT } else { 0 },
             backing: Backing::File { file: host, path },
         })
     }
 
     /// NtOpenSection(PHANDLE, ACCESS_MASK, POBJECT_ATTRIBUTES).
-    pub fn nt_open_section(
-        &mut self,
-        mem: &mut Memory,
-        handle_ptr: u64,
-        access: u64,
-        oa: u64,
-    ) -> NtStatus {
+    pub fn nt_open_section(&mut self, mem: &mut Memory, handle_ptr: u64, access: u64, oa: u64) -> NtStatus {
         flat(self.open_named(mem, handle_ptr, access as u32, oa, ObjectType::Section))
     }
 
@@ -388,8 +356,7 @@ impl Kernel {
         if inherit != 1 && inherit != 2 {
             return Err(NtStatus::INVALID_PARAMETER_8);
         }
-        if alloc_type & !(MEM_TOP_DOWN | vm::MEM_RESERVE | SEC_NO_CHANGE | vm::MEM_LARGE_PAGES) != 0
-        {
+        if alloc_type & !(MEM_TOP_DOWN | vm::MEM_RESERVE | SEC_NO_CHANGE | vm::MEM_LARGE_PAGES) != 0 {
             return Err(NtStatus::INVALID_PARAMETER_9);
         }
         if !valid_protection(protect) {
@@ -402,11 +369,7 @@ impl Kernel {
         }
         let base = user::read_u64(mem, base_ptr)?;
         let size = user::read_u64(mem, size_ptr)?;
-        let offset = if offset_ptr == 0 {
-            0
-        } else {
-            user::read_u64(mem, offset_ptr)?
-        };
+        let offset = if offset_ptr == 0 { 0 } else { user::read_u64(mem, offset_ptr)? };
         self.check_process(process, PROCESS_VM_OPERATION)?;
         let (sid, _) = self.ref_object(section, ObjectType::Section, map_access_for(protect))?;
         let s = self.section(sid)?;
@@ -454,33 +417,20 @@ impl Kernel {
             }
             b
         } else {
-            self.vm
-                .find_free(len, limit, top_down)
-                .ok_or(NtStatus::NO_MEMORY)?
+            self.vm.find_free(len, limit, top_down).ok_or(NtStatus::NO_MEMORY)?
         };
         let (backing, sect_size) = (s.backing.clone(), s.size);
-        self.vm
-            .allocs
-            .insert(at, vm::Allocation::new(at, len, protect, MemType::Mapped));
+        self.vm.allocs.insert(at, vm::Allocation::new(at, len, protect, MemType::Mapped));
         if let Some(a) = self.vm.allocs.get_mut(&at) {
-            a.view = Some(ViewInfo {
-                section: sid,
-                offset: aligned_off,
-                protect,
-            });
+            a.view = Some(ViewInfo { section: sid, offset: aligned_off, protect });
         }
         // Which pages are committed.
         let first_page = aligned_off / PAGE;
         let npages = len / PAGE;
         let committed: Vec<bool> = match &backing {
-            Backing::Pagefile {
-                committed: Some(set),
-                ..
-            } => {
+            Backing::Pagefile { committed: Some(set), .. } => {
                 let commit_pages = page_up(commit_size.min(len)).unwrap_or(len) / PAGE;
-                (0..npages)
-                    .map(|i| i < commit_pages || set.contains(&(first_page + i)))
-                    .collect()
+                (0..npages).map(|i| i < commit_pages || set.contains(&(first_page + i))).collect()
             }
             _ => vec![true; npages as usize],
         };
@@ -547,14 +497,7 @@ impl Kernel {
             return Err(NtStatus::CONFLICTING_ADDRESSES);
         }
         if let Some(a) = self.vm.allocs.get_mut(&base) {
-            a.set(
-                start - base,
-                end - start,
-                vm::PageState {
-                    committed: true,
-                    protect,
-                },
-            );
+            a.set(start - base, end - start, vm::PageState { committed: true, protect });
         }
         Ok(())
     }
@@ -575,8 +518,7 @@ impl Kernel {
         let free_at = |k: &Kernel, b: u64| -> bool {
             b >= vm::LOWEST_USER_ADDRESS
                 && b & (GRANULARITY - 1) == 0
-                && b.checked_add(len)
-                    .is_some_and(|e| e - 1 <= limit && !k.vm.overlaps(b, e))
+                && b.checked_add(len).is_some_and(|e| e - 1 <= limit && !k.vm.overlaps(b, e))
         };
         let at = if base != 0 {
             if !free_at(self, base) {
@@ -589,25 +531,14 @@ impl Kernel {
             if info.relocs_stripped() {
                 return Err(NtStatus::CONFLICTING_ADDRESSES);
             }
-            self.vm
-                .find_free(len, limit, top_down)
-                .ok_or(NtStatus::CONFLICTING_ADDRESSES)?
+            self.vm.find_free(len, limit, top_down).ok_or(NtStatus::CONFLICTING_ADDRESSES)?
         };
-        self.vm.allocs.insert(
-            at,
-            vm::Allocation::new(at, len, PAGE_EXECUTE_WRITECOPY, MemType::Image),
-        );
+        self.vm.allocs.insert(at, vm::Allocation::new(at, len, PAGE_EXECUTE_WRITECOPY, MemType::Image));
         if let Some(a) = self.vm.allocs.get_mut(&at) {
-            a.view = Some(ViewInfo {
-                section: sid,
-                offset: 0,
-                protect: PAGE_EXECUTE_WRITECOPY,
-            });
+            a.view = Some(ViewInfo { section: sid, offset: 0, protect: PAGE_EXECUTE_WRITECOPY });
         }
         for b in &info.blocks {
-            if let Err(e) =
-                self.commit_view_pages(mem, at, at + b.rva, at + b.rva + b.size, b.protect)
-            {
+            if let Err(e) = self.commit_view_pages(mem, at, at + b.rva, at + b.rva + b.size, b.protect) {
                 self.release_allocation(mem, at);
                 return Err(e);
             }
@@ -634,12 +565,7 @@ impl Kernel {
     }
 
     /// NtUnmapViewOfSection(HANDLE Process, PVOID BaseAddress): any address in the view.
-    pub fn nt_unmap_view_of_section(
-        &mut self,
-        mem: &mut Memory,
-        process: u64,
-        base: u64,
-    ) -> NtStatus {
+    pub fn nt_unmap_view_of_section(&mut self, mem: &mut Memory, process: u64, base: u64) -> NtStatus {
         flat(self.unmap_view(mem, process, base))
     }
 
@@ -681,16 +607,9 @@ impl Kernel {
         let Some(view) = a.view.clone() else {
             return;
         };
-        let runs: Vec<(u64, u64)> = a
-            .runs_in(0, a.size)
-            .into_iter()
-            .filter(|r| r.2.committed)
-            .map(|r| (r.0, r.1))
-            .collect();
-        let Some(crate::object::ObjectEntry {
-            body: Body::Section(s),
-            ..
-        }) = self.ob.get_mut(view.section)
+        let runs: Vec<(u64, u64)> =
+            a.runs_in(0, a.size).into_iter().filter(|r| r.2.committed).map(|r| (r.0, r.1)).collect();
+        let Some(crate::object::ObjectEntry { body: Body::Section(s), .. }) = self.ob.get_mut(view.section)
         else {
             return;
         };
@@ -831,16 +750,9 @@ impl Kernel {
         let Some(view) = a.view.clone() else {
             return;
         };
-        if let Some(crate::object::ObjectEntry {
-            body: Body::Section(s),
-            ..
-        }) = self.ob.get_mut(view.section)
+        if let Some(crate::object::ObjectEntry { body: Body::Section(s), .. }) = self.ob.get_mut(view.section)
         {
-            if let Backing::Pagefile {
-                committed: Some(set),
-                ..
-            } = &mut s.backing
-            {
+            if let Backing::Pagefile { committed: Some(set), .. } = &mut s.backing {
                 let mut p = start;
                 while p < end {
                     set.insert((view.offset + p - base) / PAGE);

@@ -36,21 +36,12 @@ impl Kernel {
             if ty > 1 {
                 return Err(NtStatus::INVALID_PARAMETER);
             }
-            Ok(Body::Event(Event {
-                notification: ty == 0,
-                signaled: initial as u8 != 0,
-            }))
+            Ok(Body::Event(Event { notification: ty == 0, signaled: initial as u8 != 0 }))
         }))
     }
 
     /// NtOpenEvent(PHANDLE, ACCESS_MASK, POBJECT_ATTRIBUTES).
-    pub fn nt_open_event(
-        &mut self,
-        mem: &mut Memory,
-        handle_ptr: u64,
-        access: u64,
-        oa: u64,
-    ) -> NtStatus {
+    pub fn nt_open_event(&mut self, mem: &mut Memory, handle_ptr: u64, access: u64, oa: u64) -> NtStatus {
         flat(self.open_named(mem, handle_ptr, access as u32, oa, ObjectType::Event))
     }
 
@@ -116,8 +107,7 @@ impl Kernel {
         flat((|| {
             let e = *self.event_mut(handle, EVENT_QUERY_STATE)?;
             let mut b = user::Buf::new(8);
-            b.u32(0, if e.notification { 0 } else { 1 })
-                .u32(4, e.signaled as u32);
+            b.u32(0, if e.notification { 0 } else { 1 }).u32(4, e.signaled as u32);
             self.write_info(mem, class, 0, buf, len as u32, ret_len, &b.0)
         })())
     }
@@ -155,21 +145,12 @@ impl Kernel {
         owner: u64,
     ) -> NtStatus {
         flat(self.create_named(mem, handle_ptr, access as u32, oa, || {
-            Ok(Body::Mutant(Mutant {
-                recursion: (owner as u8 != 0) as u32,
-                abandoned: false,
-            }))
+            Ok(Body::Mutant(Mutant { recursion: (owner as u8 != 0) as u32, abandoned: false }))
         }))
     }
 
     /// NtOpenMutant(PHANDLE, ACCESS_MASK, POBJECT_ATTRIBUTES).
-    pub fn nt_open_mutant(
-        &mut self,
-        mem: &mut Memory,
-        handle_ptr: u64,
-        access: u64,
-        oa: u64,
-    ) -> NtStatus {
+    pub fn nt_open_mutant(&mut self, mem: &mut Memory, handle_ptr: u64, access: u64, oa: u64) -> NtStatus {
         flat(self.open_named(mem, handle_ptr, access as u32, oa, ObjectType::Mutant))
     }
 
@@ -215,9 +196,7 @@ impl Kernel {
                 return Err(NtStatus::INVALID_HANDLE);
             };
             let mut b = user::Buf::new(8);
-            b.u32(0, (1 - m.recursion as i32) as u32)
-                .u8(4, (m.recursion > 0) as u8)
-                .u8(5, m.abandoned as u8);
+            b.u32(0, (1 - m.recursion as i32) as u32).u8(4, (m.recursion > 0) as u8).u8(5, m.abandoned as u8);
             self.write_info(mem, class, 0, buf, len as u32, ret_len, &b.0)
         })())
     }
@@ -237,21 +216,12 @@ impl Kernel {
             if maximum <= 0 || initial < 0 || initial > maximum {
                 return Err(NtStatus::INVALID_PARAMETER);
             }
-            Ok(Body::Semaphore(Semaphore {
-                count: initial,
-                maximum,
-            }))
+            Ok(Body::Semaphore(Semaphore { count: initial, maximum }))
         }))
     }
 
     /// NtOpenSemaphore(PHANDLE, ACCESS_MASK, POBJECT_ATTRIBUTES).
-    pub fn nt_open_semaphore(
-        &mut self,
-        mem: &mut Memory,
-        handle_ptr: u64,
-        access: u64,
-        oa: u64,
-    ) -> NtStatus {
+    pub fn nt_open_semaphore(&mut self, mem: &mut Memory, handle_ptr: u64, access: u64, oa: u64) -> NtStatus {
         flat(self.open_named(mem, handle_ptr, access as u32, oa, ObjectType::Semaphore))
     }
 
@@ -374,11 +344,7 @@ impl Kernel {
                     return Err(NtStatus::MUTANT_LIMIT_EXCEEDED);
                 }
                 let abandoned = self.satisfy(id);
-                return Ok(if abandoned {
-                    NtStatus::ABANDONED_WAIT_0
-                } else {
-                    NtStatus::WAIT_0
-                });
+                return Ok(if abandoned { NtStatus::ABANDONED_WAIT_0 } else { NtStatus::WAIT_0 });
             }
             self.not_satisfied(mem, timeout)
         })())
@@ -422,19 +388,11 @@ impl Kernel {
                     for &id in &ids {
                         abandoned |= self.satisfy(id);
                     }
-                    return Ok(if abandoned {
-                        NtStatus::ABANDONED_WAIT_0
-                    } else {
-                        NtStatus::WAIT_0
-                    });
+                    return Ok(if abandoned { NtStatus::ABANDONED_WAIT_0 } else { NtStatus::WAIT_0 });
                 }
             } else if let Some(i) = ids.iter().position(|&id| self.signaled(id) == Some(true)) {
                 let abandoned = self.satisfy(ids[i]);
-                let base = if abandoned {
-                    NtStatus::ABANDONED_WAIT_0.0
-                } else {
-                    0
-                };
+                let base = if abandoned { NtStatus::ABANDONED_WAIT_0.0 } else { 0 };
                 return Ok(NtStatus(base + i as u32));
             }
             self.not_satisfied(mem, timeout)

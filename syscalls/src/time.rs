@@ -32,14 +32,7 @@ pub struct Clock {
 
 impl Clock {
     pub fn new(start: u64, boot_interrupt_time: u64, rate: (u64, u64)) -> Self {
-        Clock {
-            elapsed: 0,
-            remainder: 0,
-            start,
-            boot_interrupt_time,
-            num: rate.0,
-            den: rate.1.max(1),
-        }
+        Clock { elapsed: 0, remainder: 0, start, boot_interrupt_time, num: rate.0, den: rate.1.max(1) }
     }
 
     /// Advances by `units` of CPU time.
@@ -267,12 +260,7 @@ impl Kernel {
     /// NtDelayExecution(BOOLEAN Alertable, PLARGE_INTEGER DelayInterval): advances the
     /// clock by the delay. An infinite delay (`Sleep(INFINITE)`) can never end in a
     /// single-threaded process and returns `STATUS_POSSIBLE_DEADLOCK` instead of hanging.
-    pub fn nt_delay_execution(
-        &mut self,
-        mem: &mut Memory,
-        _alertable: u64,
-        interval: u64,
-    ) -> NtStatus {
+    pub fn nt_delay_execution(&mut self, mem: &mut Memory, _alertable: u64, interval: u64) -> NtStatus {
         flat((|| {
             let v = user::read_i64(mem, interval)?;
             match self.timeout_from(v) {

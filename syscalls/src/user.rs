@@ -21,10 +21,7 @@ pub fn fault_status(f: Fault) -> NtStatus {
 }
 
 fn in_user_range(addr: u64, len: u64) -> bool {
-    len == 0
-        || addr
-            .checked_add(len)
-            .is_some_and(|end| end <= USER_PROBE_ADDRESS)
+    len == 0 || addr.checked_add(len).is_some_and(|end| end <= USER_PROBE_ADDRESS)
 }
 
 /// `ProbeForRead`: the range must be user addresses and readable.
@@ -135,10 +132,7 @@ pub fn read_name_buffer(mem: &mut Memory, len: u16, buffer: u64) -> NtResult<Vec
         return Err(NtStatus::DATATYPE_MISALIGNMENT);
     }
     let bytes = read_bytes(mem, buffer, len as usize)?;
-    Ok(bytes
-        .chunks_exact(2)
-        .map(|c| u16::from_le_bytes([c[0], c[1]]))
-        .collect())
+    Ok(bytes.chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]])).collect())
 }
 
 /// A captured 64-bit `OBJECT_ATTRIBUTES`.
@@ -177,16 +171,8 @@ pub fn read_object_attributes(mem: &mut Memory, oa: u64) -> NtResult<ObjectAttri
     if attributes & !OBJ_VALID_ATTRIBUTES != 0 {
         return Err(NtStatus::INVALID_PARAMETER);
     }
-    let name = if name_ptr == 0 {
-        None
-    } else {
-        Some(read_unicode_string(mem, name_ptr)?)
-    };
-    Ok(ObjectAttributes {
-        root,
-        name,
-        attributes,
-    })
+    let name = if name_ptr == 0 { None } else { Some(read_unicode_string(mem, name_ptr)?) };
+    Ok(ObjectAttributes { root, name, attributes })
 }
 
 /// Writes a 64-bit `IO_STATUS_BLOCK` (Status @0 as a pointer-sized slot, Information @8).

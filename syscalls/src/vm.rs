@@ -97,17 +97,11 @@ pub fn mmu_prot(p: u32) -> Prot {
 }
 
 pub fn prot_writable(p: u32) -> bool {
-    matches!(
-        p & 0xFF,
-        PAGE_READWRITE | PAGE_WRITECOPY | PAGE_EXECUTE_READWRITE | PAGE_EXECUTE_WRITECOPY
-    )
+    matches!(p & 0xFF, PAGE_READWRITE | PAGE_WRITECOPY | PAGE_EXECUTE_READWRITE | PAGE_EXECUTE_WRITECOPY)
 }
 
 pub fn prot_executable(p: u32) -> bool {
-    matches!(
-        p & 0xFF,
-        PAGE_EXECUTE | PAGE_EXECUTE_READ | PAGE_EXECUTE_READWRITE | PAGE_EXECUTE_WRITECOPY
-    )
+    matches!(p & 0xFF, PAGE_EXECUTE | PAGE_EXECUTE_READ | PAGE_EXECUTE_READWRITE | PAGE_EXECUTE_WRITECOPY)
 }
 
 /// Writable and not copy-on-write: writes reach the section or file.
@@ -127,10 +121,7 @@ pub struct PageState {
     pub protect: u32,
 }
 
-const RESERVED: PageState = PageState {
-    committed: false,
-    protect: 0,
-};
+const RESERVED: PageState = PageState { committed: false, protect: 0 };
 
 /// A view of a section mapped into an allocation.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -160,15 +151,7 @@ impl Allocation {
     pub fn new(base: u64, size: u64, alloc_protect: u32, ty: MemType) -> Self {
         let mut runs = BTreeMap::new();
         runs.insert(0, RESERVED);
-        Allocation {
-            base,
-            size,
-            alloc_protect,
-            ty,
-            runs,
-            view: None,
-            system: false,
-        }
+        Allocation { base, size, alloc_protect, ty, runs, view: None, system: false }
     }
 
     pub fn end(&self) -> u64 {
@@ -185,11 +168,7 @@ impl Allocation {
 
     /// The state of the page at offset `off`.
     pub fn state_at(&self, off: u64) -> PageState {
-        self.runs
-            .range(..=off)
-            .next_back()
-            .map(|(_, s)| *s)
-            .unwrap_or(RESERVED)
+        self.runs.range(..=off).next_back().map(|(_, s)| *s).unwrap_or(RESERVED)
     }
 
     /// Sets `off..off+len` to `st`, merging equal neighbours.
@@ -231,13 +210,10 @@ impl Allocation {
         }
         keys.extend(self.runs.range(off + 1..end).map(|(k, s)| (*k, *s)));
         for (i, &(k, s)) in keys.iter().enumerate() {
-            let next = keys.get(i + 1).map(|x| x.0).unwrap_or_else(|| {
-                self.runs
-                    .range(k + 1..)
-                    .next()
-                    .map(|(k, _)| *k)
-                    .unwrap_or(self.size)
-            });
+            let next = keys
+                .get(i + 1)
+                .map(|x| x.0)
+                .unwrap_or_else(|| self.runs.range(k + 1..).next().map(|(k, _)| *k).unwrap_or(self.size));
             let a = k.max(off);
             let b = next.min(end);
             if a < b {
@@ -249,17 +225,8 @@ impl Allocation {
 
     /// The run containing `off`: (start offset, end offset, state).
     pub fn run_containing(&self, off: u64) -> (u64, u64, PageState) {
-        let (&k, &s) = self
-            .runs
-            .range(..=off)
-            .next_back()
-            .unwrap_or((&0, &RESERVED));
-        let end = self
-            .runs
-            .range(k + 1..)
-            .next()
-            .map(|(k, _)| *k)
-            .unwrap_or(self.size);
+        let (&k, &s) = self.runs.range(..=off).next_back().unwrap_or((&0, &RESERVED));
+        let end = self.runs.range(k + 1..).next().map(|(k, _)| *k).unwrap_or(self.size);
         (k, end, s)
     }
 }
@@ -273,11 +240,7 @@ pub struct Vm {
 impl Vm {
     /// The allocation containing `addr`.
     pub fn find(&self, addr: u64) -> Option<&Allocation> {
-        self.allocs
-            .range(..=addr)
-            .next_back()
-            .map(|(_, a)| a)
-            .filter(|a| addr < a.end())
+        self.allocs.range(..=addr).next_back().map(|(_, a)| a).filter(|a| addr < a.end())
     }
 
     pub fn find_base(&self, addr: u64) -> Option<u64> {
@@ -378,11 +341,7 @@ pub fn zero_bits_limit(zero_bits: u64) -> NtResult<u64> {
     if zero_bits == 0 {
         return Ok(u64::MAX);
     }
-    let bits = if zero_bits < 32 {
-        32 + zero_bits as u32
-    } else {
-        zero_bits.leading_zeros()
-    };
+    let bits = if zero_bits < 32 { 32 + zero_bits as u32 } else { zero_bits.leading_zeros() };
     if bits > 53 {
         return Err(NtStatus::INVALID_PARAMETER_3);
     }
@@ -392,8 +351,7 @@ pub fn zero_bits_limit(zero_bits: u64) -> NtResult<u64> {
 impl Kernel {
     /// Checks a process handle (the current process only) for `need` access.
     pub(crate) fn check_process(&self, handle: u64, need: u32) -> NtResult<()> {
-        self.ref_object(handle, ObjectType::Process, need)
-            .map(|_| ())
+        self.ref_object(handle, ObjectType::Process, need).map(|_| ())
     }
 
     /// The highest user address (inclusive).
@@ -412,18 +370,9 @@ impl Kernel {
             for (off, len, st) in guarded {
                 let mut p = off;
                 while p < off + len {
-                    let armed = mem
-                        .prot(a.base + p)
-                        .is_some_and(|pr| pr.contains(Prot::GUARD));
+                    let armed = mem.prot(a.base + p).is_some_and(|pr| pr.contains(Prot::GUARD));
                     if !armed {
-                        a.set(
-                            p,
-                            PAGE,
-                            PageState {
-                                committed: true,
-                                protect: st.protect & !PAGE_GUARD,
-                            },
-                        );
+                        a.set(p, PAGE, PageState { committed: true, protect: st.protect & !PAGE_GUARD });
                     }
                     p += PAGE;
                 }
@@ -433,10 +382,7 @@ impl Kernel {
 
     /// Commit charge available.
     fn charge(&mut self, bytes: u64) -> NtResult<()> {
-        let new = self
-            .commit_charge
-            .checked_add(bytes)
-            .ok_or(NtStatus::COMMITMENT_LIMIT)?;
+        let new = self.commit_charge.checked_add(bytes).ok_or(NtStatus::COMMITMENT_LIMIT)?;
         if new > self.cfg.commit_limit {
             return Err(NtStatus::COMMITMENT_LIMIT);
         }
@@ -463,11 +409,7 @@ impl Kernel {
         end: u64,
         protect: u32,
     ) -> NtResult<()> {
-        let a = self
-            .vm
-            .allocs
-            .get(&base)
-            .ok_or(NtStatus::CONFLICTING_ADDRESSES)?;
+        let a = self.vm.allocs.get(&base).ok_or(NtStatus::CONFLICTING_ADDRESSES)?;
         let runs = a.runs_in(start - base, end - start);
         let new_bytes: u64 = runs.iter().filter(|r| !r.2.committed).map(|r| r.1).sum();
         let private = a.ty == MemType::Private;
@@ -496,14 +438,7 @@ impl Kernel {
             }
         }
         if let Some(a) = self.vm.allocs.get_mut(&base) {
-            a.set(
-                start - base,
-                end - start,
-                PageState {
-                    committed: true,
-                    protect,
-                },
-            );
+            a.set(start - base, end - start, PageState { committed: true, protect });
         }
         Ok(())
     }
@@ -549,10 +484,7 @@ impl Kernel {
         protect: u32,
         ty: MemType,
     ) -> NtStatus {
-        flat(
-            self.reserve_exact(mem, base, size, alloc_type, protect, ty)
-                .map(|_| NtStatus::SUCCESS),
-        )
+        flat(self.reserve_exact(mem, base, size, alloc_type, protect, ty).map(|_| NtStatus::SUCCESS))
     }
 
     fn reserve_exact(
@@ -575,9 +507,7 @@ impl Kernel {
         if self.vm.overlaps(base, end) {
             return Err(NtStatus::CONFLICTING_ADDRESSES);
         }
-        self.vm
-            .allocs
-            .insert(base, Allocation::new(base, size, protect, ty));
+        self.vm.allocs.insert(base, Allocation::new(base, size, protect, ty));
         if alloc_type & MEM_COMMIT != 0 {
             if let Err(e) = self.commit_range(mem, base, base, end, protect) {
                 self.vm.allocs.remove(&base);
@@ -604,10 +534,7 @@ impl Kernel {
             return NtStatus::CONFLICTING_ADDRESSES;
         }
         let base = a.base;
-        flat(
-            self.commit_range(mem, base, start, end, protect)
-                .map(|_| NtStatus::SUCCESS),
-        )
+        flat(self.commit_range(mem, base, start, end, protect).map(|_| NtStatus::SUCCESS))
     }
 
     /// Reserves (and optionally commits) `size` bytes anywhere at or below `limit`;
@@ -621,14 +548,10 @@ impl Kernel {
         limit: u64,
         ty: MemType,
     ) -> Result<u64, NtStatus> {
-        let len = page_up(size)
-            .filter(|&l| l != 0)
-            .ok_or(NtStatus::INVALID_PARAMETER)?;
+        let len = page_up(size).filter(|&l| l != 0).ok_or(NtStatus::INVALID_PARAMETER)?;
         let limit = limit.min(self.cfg.highest_user_address);
-        let base = self
-            .vm
-            .find_free(len, limit, alloc_type & MEM_TOP_DOWN != 0)
-            .ok_or(NtStatus::NO_MEMORY)?;
+        let base =
+            self.vm.find_free(len, limit, alloc_type & MEM_TOP_DOWN != 0).ok_or(NtStatus::NO_MEMORY)?;
         self.reserve_exact(mem, base, len, alloc_type, protect, ty)?;
         Ok(base)
     }
@@ -655,24 +578,13 @@ impl Kernel {
                 allocation_base: al.base,
                 allocation_protect: al.alloc_protect,
                 region_size: al.base + end - a,
-                state: if st.committed {
-                    MEM_COMMIT
-                } else {
-                    MEM_RESERVE
-                },
+                state: if st.committed { MEM_COMMIT } else { MEM_RESERVE },
                 protect: if st.committed { st.protect } else { 0 },
                 ty: al.ty.value(),
             };
         }
         let top = self.cfg.highest_user_address.saturating_add(1);
-        let next = self
-            .vm
-            .allocs
-            .range(a..)
-            .next()
-            .map(|(b, _)| *b)
-            .unwrap_or(top)
-            .min(top.max(a));
+        let next = self.vm.allocs.range(a..).next().map(|(b, _)| *b).unwrap_or(top).min(top.max(a));
         MemoryInfo {
             base: a,
             allocation_base: 0,
@@ -686,11 +598,7 @@ impl Kernel {
 
     /// Every allocation, for debuggers and tests: (base, size, type).
     pub fn allocations(&self) -> Vec<(u64, u64, MemType)> {
-        self.vm
-            .allocs
-            .values()
-            .map(|a| (a.base, a.size, a.ty))
-            .collect()
+        self.vm.allocs.values().map(|a| (a.base, a.size, a.ty)).collect()
     }
 
     /// NtAllocateVirtualMemory(ProcessHandle, PVOID *BaseAddress, ULONG_PTR ZeroBits,
@@ -706,15 +614,7 @@ impl Kernel {
         alloc_type: u64,
         protect: u64,
     ) -> NtStatus {
-        flat(self.allocate_vm(
-            mem,
-            process,
-            base_ptr,
-            zero_bits,
-            size_ptr,
-            alloc_type as u32,
-            protect as u32,
-        ))
+        flat(self.allocate_vm(mem, process, base_ptr, zero_bits, size_ptr, alloc_type as u32, protect as u32))
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -743,8 +643,7 @@ impl Kernel {
             return Err(NtStatus::INVALID_PARAMETER_5);
         }
         let reset = alloc_type & (MEM_RESET | MEM_RESET_UNDO);
-        if reset != 0
-            && (alloc_type & (MEM_COMMIT | MEM_RESERVE) != 0 || reset == MEM_RESET | MEM_RESET_UNDO)
+        if reset != 0 && (alloc_type & (MEM_COMMIT | MEM_RESERVE) != 0 || reset == MEM_RESET | MEM_RESET_UNDO)
         {
             return Err(NtStatus::INVALID_PARAMETER_5);
         }
@@ -779,33 +678,22 @@ impl Kernel {
         let (start, len) = if reset != 0 {
             let start = page_down(base);
             let a = self.vm.find(start).ok_or(NtStatus::MEMORY_NOT_ALLOCATED)?;
-            if end > a.end()
-                || a.runs_in(start - a.base, end - start)
-                    .iter()
-                    .any(|r| !r.2.committed)
-            {
+            if end > a.end() || a.runs_in(start - a.base, end - start).iter().any(|r| !r.2.committed) {
                 return Err(NtStatus::CONFLICTING_ADDRESSES);
             }
             (start, end - start)
         } else if alloc_type & MEM_RESERVE != 0 || base == 0 {
             if base == 0 {
                 let len = page_up(size).ok_or(NtStatus::INVALID_PARAMETER_4)?;
-                let start =
-                    self.vm_allocate(mem, len, alloc_type, protect, limit, MemType::Private)?;
+                let start = self.vm_allocate(mem, len, alloc_type, protect, limit, MemType::Private)?;
                 (start, len)
             } else {
                 let start = base & !(GRANULARITY - 1);
                 if start < LOWEST_USER_ADDRESS {
                     return Err(NtStatus::INVALID_PARAMETER_2);
                 }
-                let len = self.reserve_exact(
-                    mem,
-                    start,
-                    end - start,
-                    alloc_type,
-                    protect,
-                    MemType::Private,
-                )?;
+                let len =
+                    self.reserve_exact(mem, start, end - start, alloc_type, protect, MemType::Private)?;
                 (start, len)
             }
         } else {
@@ -915,14 +803,7 @@ impl Kernel {
         new_protect: u64,
         old_ptr: u64,
     ) -> NtStatus {
-        flat(self.protect_vm(
-            mem,
-            process,
-            base_ptr,
-            size_ptr,
-            new_protect as u32,
-            old_ptr,
-        ))
+        flat(self.protect_vm(mem, process, base_ptr, size_ptr, new_protect as u32, old_ptr))
     }
 
     fn protect_vm(
@@ -965,9 +846,7 @@ impl Kernel {
             (_, MemType::Private) if prot_writecopy(protect) => {
                 return Err(NtStatus::INVALID_PAGE_PROTECTION)
             }
-            (Some(v), MemType::Mapped)
-                if prot_shared_write(protect) && !prot_writable(v.protect) =>
-            {
+            (Some(v), MemType::Mapped) if prot_shared_write(protect) && !prot_writable(v.protect) => {
                 return Err(NtStatus::SECTION_PROTECTION)
             }
             _ => {}
@@ -979,14 +858,7 @@ impl Kernel {
         let ab = a.base;
         let _ = mem.protect(start, end - start, mmu_prot(protect));
         if let Some(a) = self.vm.allocs.get_mut(&ab) {
-            a.set(
-                start - ab,
-                end - start,
-                PageState {
-                    committed: true,
-                    protect,
-                },
-            );
+            a.set(start - ab, end - start, PageState { committed: true, protect });
         }
         user::write_u64(mem, base_ptr, start)?;
         user::write_u64(mem, size_ptr, end - start)?;
@@ -1047,9 +919,7 @@ impl Kernel {
                     return Err(NtStatus::INVALID_PARAMETER);
                 }
                 self.check_process(process, PROCESS_QUERY_INFORMATION)?;
-                let name = self
-                    .mapped_file_name(base)
-                    .ok_or(NtStatus::INVALID_ADDRESS)?;
+                let name = self.mapped_file_name(base).ok_or(NtStatus::INVALID_ADDRESS)?;
                 let name16 = user::str_to_utf16(&name);
                 let bytes = name16.len() as u64 * 2;
                 let need = 16 + bytes + 2;

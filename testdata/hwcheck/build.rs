@@ -45,9 +45,7 @@ fn main() {
     let src = manifest.join("runner").join("runner.c");
 
     let result = if arch != "x86_64" || os != "linux" {
-        Err(format!(
-            "native execution needs an x86_64 Linux host (this build targets {arch}-{os})"
-        ))
+        Err(format!("native execution needs an x86_64 Linux host (this build targets {arch}-{os})"))
     } else {
         compile(&src, &exe)
     };
@@ -106,8 +104,5 @@ fn compile(src: &Path, exe: &Path) -> Result<(), String> {
             Err(e) => errors.push(format!("{cc}: {e}")),
         }
     }
-    Err(format!(
-        "no C compiler could build the i386 runner: {}",
-        errors.join("; ")
-    ))
+    Err(format!("no C compiler could build the i386 runner: {}", errors.join("; ")))
 }

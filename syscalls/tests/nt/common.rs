@@ -61,11 +61,7 @@ impl Env {
         let (stdout, out) = OutputStream::capture();
         let (stderr, err) = OutputStream::capture();
         let mut cfg = KernelConfig::new(&root);
-        cfg.console = ConsoleStreams {
-            stdin: InputStream::from_bytes(input.to_vec()),
-            stdout,
-            stderr,
-        };
+        cfg.console = ConsoleStreams { stdin: InputStream::from_bytes(input.to_vec()), stdout, stderr };
         f(&mut cfg);
         let mut k = Kernel::new(cfg);
         let mut mem = Memory::new();
@@ -81,18 +77,9 @@ impl Env {
         if st != NtStatus::SUCCESS {
             // Past a configured (32-bit) limit: map it directly, as the wow64 layer's
             // own memory would be.
-            mem.map(SCRATCH, SCRATCH_SIZE, x86wow_mmu::Prot::RW)
-                .unwrap();
+            mem.map(SCRATCH, SCRATCH_SIZE, x86wow_mmu::Prot::RW).unwrap();
         }
-        Env {
-            k,
-            mem,
-            outer,
-            root,
-            out,
-            err,
-            cursor: SCRATCH,
-        }
+        Env { k, mem, outer, root, out, err, cursor: SCRATCH }
     }
 
     pub fn host(&self, rel: &str) -> PathBuf {
@@ -233,18 +220,7 @@ impl Env {
         let buf = self.put(data);
         let iosb = self.iosb();
         let off = offset.map(|o| self.u64_cell(o as u64)).unwrap_or(0);
-        let st = self.k.nt_write_file(
-            &mut self.mem,
-            h,
-            0,
-            0,
-            0,
-            iosb,
-            buf,
-            data.len() as u64,
-            off,
-            0,
-        );
+        let st = self.k.nt_write_file(&mut self.mem, h, 0, 0, 0, iosb, buf, data.len() as u64, off, 0);
         let n = self.rd64(iosb + 8);
         (st, n)
     }
@@ -253,9 +229,7 @@ impl Env {
         let buf = self.alloc(len as u64);
         let iosb = self.iosb();
         let off = offset.map(|o| self.u64_cell(o as u64)).unwrap_or(0);
-        let st = self
-            .k
-            .nt_read_file(&mut self.mem, h, 0, 0, 0, iosb, buf, len as u64, off, 0);
+        let st = self.k.nt_read_file(&mut self.mem, h, 0, 0, 0, iosb, buf, len as u64, off, 0);
         let n = self.rd64(iosb + 8) as usize;
         let data = self.bytes(buf, n.min(len));
         (st, data)
@@ -278,14 +252,8 @@ impl Env {
             Some(n) => self.oa(n, attrs),
             None => 0,
         };
-        let st = self.k.nt_create_event(
-            &mut self.mem,
-            h,
-            0x1F0003,
-            oa,
-            (!notification) as u64,
-            initial as u64,
-        );
+        let st =
+            self.k.nt_create_event(&mut self.mem, h, 0x1F0003, oa, (!notification) as u64, initial as u64);
         (st, self.rd64(h))
     }
 }
@@ -298,20 +266,12 @@ pub fn host_tree(p: &Path) -> Vec<(String, Vec<u8>)> {
         es.sort_by_key(|e| e.file_name());
         for e in es {
             let path = e.path();
-            let rel = path
-                .strip_prefix(base)
-                .unwrap()
-                .to_string_lossy()
-                .into_owned();
+            let rel = path.strip_prefix(base).unwrap().to_string_lossy().into_owned();
             let meta = std::fs::symlink_metadata(&path).unwrap();
             if meta.file_type().is_symlink() {
                 out.push((
                     rel + " -> link",
-                    std::fs::read_link(&path)
-                        .unwrap()
-                        .to_string_lossy()
-                        .as_bytes()
-                        .to_vec(),
+                    std::fs::read_link(&path).unwrap().to_string_lossy().as_bytes().to_vec(),
                 ));
             } else if meta.is_dir() {
                 out.push((rel + "/", Vec::new()));

@@ -35,10 +35,7 @@ fn setup() -> (Env, Vec<(String, Vec<u8>)>) {
 
 /// Everything outside the root (the root's own subtree excluded).
 fn outside_state(e: &Env) -> Vec<(String, Vec<u8>)> {
-    host_tree(&e.outer.0)
-        .into_iter()
-        .filter(|(p, _)| !p.starts_with("root/"))
-        .collect()
+    host_tree(&e.outer.0).into_iter().filter(|(p, _)| !p.starts_with("root/")).collect()
 }
 
 fn attempt(e: &mut Env, name: &str, disposition: u32) -> NtStatus {
@@ -52,29 +49,19 @@ fn attempt(e: &mut Env, name: &str, disposition: u32) -> NtStatus {
 }
 
 fn check(e: &Env, before: &[(String, Vec<u8>)]) {
-    assert_eq!(
-        outside_state(e),
-        before,
-        "the host outside the root changed"
-    );
+    assert_eq!(outside_state(e), before, "the host outside the root changed");
 }
 
 #[test]
 fn dot_dot_never_leaves_the_root() {
     let (mut e, before) = setup();
-    assert_eq!(
-        attempt(&mut e, "\\??\\C:\\..\\secret.txt", FILE_OPEN),
-        NtStatus::OBJECT_NAME_NOT_FOUND
-    );
+    assert_eq!(attempt(&mut e, "\\??\\C:\\..\\secret.txt", FILE_OPEN), NtStatus::OBJECT_NAME_NOT_FOUND);
     assert_eq!(
         attempt(&mut e, "\\??\\C:\\in\\..\\..\\..\\secret.txt", FILE_OPEN),
         NtStatus::OBJECT_NAME_NOT_FOUND
     );
     // Creating through .. creates inside the root.
-    assert_eq!(
-        attempt(&mut e, "\\??\\C:\\..\\..\\secret.txt", FILE_OVERWRITE_IF),
-        NtStatus::SUCCESS
-    );
+    assert_eq!(attempt(&mut e, "\\??\\C:\\..\\..\\secret.txt", FILE_OVERWRITE_IF), NtStatus::SUCCESS);
     assert_eq!(std::fs::read(e.host("secret.txt")).unwrap(), b"PWNED");
     check(&e, &before);
 }
@@ -122,69 +109,36 @@ fn host_paths_and_forward_slashes_are_refused() {
         attempt(&mut e, &format!("\\??\\C:\\{outer}/secret.txt"), FILE_OPEN),
         NtStatus::OBJECT_NAME_INVALID
     );
-    assert_eq!(
-        attempt(&mut e, "\\??\\C:\\../secret.txt", FILE_OPEN),
-        NtStatus::OBJECT_NAME_INVALID
-    );
+    assert_eq!(attempt(&mut e, "\\??\\C:\\../secret.txt", FILE_OPEN), NtStatus::OBJECT_NAME_INVALID);
     assert_eq!(
         attempt(&mut e, "\\??\\C:\\in/../../secret.txt", FILE_OVERWRITE_IF),
         NtStatus::OBJECT_NAME_INVALID
     );
-    assert_eq!(
-        attempt(&mut e, "\\etc\\passwd", FILE_OPEN),
-        NtStatus::OBJECT_PATH_NOT_FOUND
-    );
-    assert_eq!(
-        attempt(&mut e, "\\??\\UNC\\server\\share\\x", FILE_OPEN),
-        NtStatus::OBJECT_PATH_NOT_FOUND
-    );
-    assert_eq!(
-        attempt(&mut e, "\\??\\D:\\secret.txt", FILE_OPEN),
-        NtStatus::OBJECT_PATH_NOT_FOUND
-    );
+    assert_eq!(attempt(&mut e, "\\etc\\passwd", FILE_OPEN), NtStatus::OBJECT_PATH_NOT_FOUND);
+    assert_eq!(attempt(&mut e, "\\??\\UNC\\server\\share\\x", FILE_OPEN), NtStatus::OBJECT_PATH_NOT_FOUND);
+    assert_eq!(attempt(&mut e, "\\??\\D:\\secret.txt", FILE_OPEN), NtStatus::OBJECT_PATH_NOT_FOUND);
     check(&e, &before);
 }
 
 #[test]
 fn symlinks_out_of_the_root_are_refused() {
     let (mut e, before) = setup();
-    for name in [
-        "abs_link",
-        "rel_link",
-        "dir_link\\inner.txt",
-        "etc_link\\passwd",
-        "ABS_LINK",
-    ] {
+    for name in ["abs_link", "rel_link", "dir_link\\inner.txt", "etc_link\\passwd", "ABS_LINK"] {
         let path = format!("\\??\\C:\\{name}");
         for disp in [FILE_OPEN, FILE_OVERWRITE_IF, FILE_SUPERSEDE, FILE_OPEN_IF] {
-            assert_eq!(
-                attempt(&mut e, &path, disp),
-                NtStatus::ACCESS_DENIED,
-                "{path} disposition {disp}"
-            );
+            assert_eq!(attempt(&mut e, &path, disp), NtStatus::ACCESS_DENIED, "{path} disposition {disp}");
         }
     }
-    assert_eq!(
-        attempt(&mut e, "\\??\\C:\\dir_link\\new.txt", FILE_CREATE),
-        NtStatus::ACCESS_DENIED
-    );
-    assert_eq!(
-        attempt(&mut e, "\\??\\C:\\loop1", FILE_OPEN),
-        NtStatus::ACCESS_DENIED
-    );
+    assert_eq!(attempt(&mut e, "\\??\\C:\\dir_link\\new.txt", FILE_CREATE), NtStatus::ACCESS_DENIED);
+    assert_eq!(attempt(&mut e, "\\??\\C:\\loop1", FILE_OPEN), NtStatus::ACCESS_DENIED);
     check(&e, &before);
 }
 
 #[test]
 fn symlinks_inside_the_root_are_followed() {
     let (mut e, before) = setup();
-    let (st, h, _) = e.create_file(
-        "\\??\\C:\\good_link",
-        GENERIC_READ | SYNCHRONIZE,
-        SHARE_ALL,
-        FILE_OPEN,
-        SYNC,
-    );
+    let (st, h, _) =
+        e.create_file("\\??\\C:\\good_link", GENERIC_READ | SYNCHRONIZE, SHARE_ALL, FILE_OPEN, SYNC);
     assert_eq!(st, NtStatus::SUCCESS);
     assert_eq!(e.read(h, 2, None).1, b"ok".to_vec());
     let (st, h, _) = e.create_file(
@@ -205,14 +159,8 @@ fn metadata_services_do_not_follow_links_out() {
     let buf = e.alloc(56);
     for name in ["\\??\\C:\\abs_link", "\\??\\C:\\dir_link\\inner.txt"] {
         let oa = e.oa(name, 0);
-        assert_eq!(
-            e.k.nt_query_attributes_file(&mut e.mem, oa, buf),
-            NtStatus::ACCESS_DENIED
-        );
-        assert_eq!(
-            e.k.nt_query_full_attributes_file(&mut e.mem, oa, buf),
-            NtStatus::ACCESS_DENIED
-        );
+        assert_eq!(e.k.nt_query_attributes_file(&mut e.mem, oa, buf), NtStatus::ACCESS_DENIED);
+        assert_eq!(e.k.nt_query_full_attributes_file(&mut e.mem, oa, buf), NtStatus::ACCESS_DENIED);
         assert_eq!(e.k.nt_delete_file(&mut e.mem, oa), NtStatus::ACCESS_DENIED);
     }
     check(&e, &before);
@@ -238,11 +186,8 @@ fn directory_listing_hides_links_out_of_the_root() {
     let mut off = 0;
     loop {
         let n = e.rd32(buf + off + 8) as usize;
-        let s: Vec<u16> = e
-            .bytes(buf + off + 12, n)
-            .chunks(2)
-            .map(|c| u16::from_le_bytes([c[0], c[1]]))
-            .collect();
+        let s: Vec<u16> =
+            e.bytes(buf + off + 12, n).chunks(2).map(|c| u16::from_le_bytes([c[0], c[1]])).collect();
         names.push(String::from_utf16(&s).unwrap());
         let next = e.rd32(buf + off) as u64;
         if next == 0 {
@@ -269,22 +214,10 @@ fn rename_cannot_move_a_file_out() {
         let iosb = e.iosb();
         e.k.nt_set_information_file(&mut e.mem, h, iosb, buf, len, 10)
     };
-    assert_eq!(
-        rename(&mut e, "\\??\\C:\\dir_link\\stolen.txt"),
-        NtStatus::ACCESS_DENIED
-    );
-    assert_eq!(
-        rename(&mut e, "\\??\\C:\\abs_link"),
-        NtStatus::ACCESS_DENIED
-    );
-    assert_eq!(
-        rename(&mut e, "..\\..\\escaped.txt"),
-        NtStatus::INVALID_PARAMETER
-    );
-    assert_eq!(
-        rename(&mut e, "\\??\\C:\\..\\..\\escaped.txt"),
-        NtStatus::SUCCESS
-    );
+    assert_eq!(rename(&mut e, "\\??\\C:\\dir_link\\stolen.txt"), NtStatus::ACCESS_DENIED);
+    assert_eq!(rename(&mut e, "\\??\\C:\\abs_link"), NtStatus::ACCESS_DENIED);
+    assert_eq!(rename(&mut e, "..\\..\\escaped.txt"), NtStatus::INVALID_PARAMETER);
+    assert_eq!(rename(&mut e, "\\??\\C:\\..\\..\\escaped.txt"), NtStatus::SUCCESS);
     assert!(e.host("escaped.txt").is_file());
     check(&e, &before);
 }
@@ -292,21 +225,11 @@ fn rename_cannot_move_a_file_out() {
 #[test]
 fn device_names_are_refused() {
     let (mut e, before) = setup();
-    for name in [
-        "CON", "nul", "Aux.txt", "COM1", "lpt9.log", "in\\PRN", "CONIN$", "nul .txt",
-    ] {
+    for name in ["CON", "nul", "Aux.txt", "COM1", "lpt9.log", "in\\PRN", "CONIN$", "nul .txt"] {
         let path = format!("\\??\\C:\\{name}");
-        assert_eq!(
-            attempt(&mut e, &path, FILE_OVERWRITE_IF),
-            NtStatus::OBJECT_NAME_INVALID,
-            "{path}"
-        );
+        assert_eq!(attempt(&mut e, &path, FILE_OVERWRITE_IF), NtStatus::OBJECT_NAME_INVALID, "{path}");
     }
-    assert_eq!(
-        attempt(&mut e, "\\??\\C:\\COM10", FILE_CREATE),
-        NtStatus::SUCCESS,
-        "not a device name"
-    );
+    assert_eq!(attempt(&mut e, "\\??\\C:\\COM10", FILE_CREATE), NtStatus::SUCCESS, "not a device name");
     check(&e, &before);
 }
 
@@ -317,57 +240,26 @@ fn alternate_data_streams_are_refused() {
         attempt(&mut e, "\\??\\C:\\in\\ok.txt:evil", FILE_OVERWRITE_IF),
         NtStatus::OBJECT_NAME_INVALID
     );
-    assert_eq!(
-        attempt(&mut e, "\\??\\C:\\in\\ok.txt:evil:$DATA", FILE_OPEN),
-        NtStatus::OBJECT_NAME_INVALID
-    );
-    assert_eq!(
-        attempt(&mut e, "\\??\\C:\\in:x\\ok.txt", FILE_OPEN),
-        NtStatus::OBJECT_NAME_INVALID
-    );
+    assert_eq!(attempt(&mut e, "\\??\\C:\\in\\ok.txt:evil:$DATA", FILE_OPEN), NtStatus::OBJECT_NAME_INVALID);
+    assert_eq!(attempt(&mut e, "\\??\\C:\\in:x\\ok.txt", FILE_OPEN), NtStatus::OBJECT_NAME_INVALID);
     // The unnamed data stream is the file itself.
-    let (st, h, _) = e.create_file(
-        "\\??\\C:\\in\\ok.txt::$DATA",
-        GENERIC_READ | SYNCHRONIZE,
-        SHARE_ALL,
-        FILE_OPEN,
-        SYNC,
-    );
+    let (st, h, _) =
+        e.create_file("\\??\\C:\\in\\ok.txt::$DATA", GENERIC_READ | SYNCHRONIZE, SHARE_ALL, FILE_OPEN, SYNC);
     assert_eq!(st, NtStatus::SUCCESS);
     assert_eq!(e.read(h, 2, None).1, b"ok".to_vec());
-    assert_eq!(
-        host_tree(&e.host("in")).len(),
-        1,
-        "no stream file was created"
-    );
+    assert_eq!(host_tree(&e.host("in")).len(), 1, "no stream file was created");
     check(&e, &before);
 }
 
 #[test]
 fn invalid_characters_and_empty_components() {
     let (mut e, before) = setup();
-    for name in [
-        "a*b",
-        "a?b",
-        "a<b",
-        "a>b",
-        "a|b",
-        "a\"b",
-        "a\u{1}b",
-        "in\\\\ok.txt",
-    ] {
+    for name in ["a*b", "a?b", "a<b", "a>b", "a|b", "a\"b", "a\u{1}b", "in\\\\ok.txt"] {
         let path = format!("\\??\\C:\\{name}");
-        assert_eq!(
-            attempt(&mut e, &path, FILE_OVERWRITE_IF),
-            NtStatus::OBJECT_NAME_INVALID,
-            "{path:?}"
-        );
+        assert_eq!(attempt(&mut e, &path, FILE_OVERWRITE_IF), NtStatus::OBJECT_NAME_INVALID, "{path:?}");
     }
     let long = "x".repeat(256);
-    assert_eq!(
-        attempt(&mut e, &format!("\\??\\C:\\{long}"), FILE_CREATE),
-        NtStatus::OBJECT_NAME_INVALID
-    );
+    assert_eq!(attempt(&mut e, &format!("\\??\\C:\\{long}"), FILE_CREATE), NtStatus::OBJECT_NAME_INVALID);
     check(&e, &before);
 }
 
@@ -423,20 +315,8 @@ fn odd_unicode_strings() {
     assert_eq!(create_with(&mut e, 0x6000_0000), NtStatus::ACCESS_VIOLATION);
     let h = e.alloc(8);
     let iosb = e.iosb();
-    let st = e.k.nt_create_file(
-        &mut e.mem,
-        h,
-        RW as u64,
-        0x6000_0000,
-        iosb,
-        0,
-        0,
-        0,
-        FILE_OPEN as u64,
-        0,
-        0,
-        0,
-    );
+    let st =
+        e.k.nt_create_file(&mut e.mem, h, RW as u64, 0x6000_0000, iosb, 0, 0, 0, FILE_OPEN as u64, 0, 0, 0);
     assert_eq!(st, NtStatus::ACCESS_VIOLATION);
     // Embedded NUL and a lone surrogate.
     let mut bad: Vec<u16> = "\\??\\C:\\a".encode_utf16().collect();
@@ -506,10 +386,7 @@ fn read_and_write_buffers_are_checked_before_io() {
         NtStatus::ACCESS_VIOLATION
     );
     let end = crate::common::SCRATCH + crate::common::SCRATCH_SIZE - 1;
-    assert_eq!(
-        e.k.nt_write_file(&mut e.mem, h, 0, 0, 0, iosb, end, 2, 0, 0),
-        NtStatus::ACCESS_VIOLATION
-    );
+    assert_eq!(e.k.nt_write_file(&mut e.mem, h, 0, 0, 0, iosb, end, 2, 0, 0), NtStatus::ACCESS_VIOLATION);
     assert_eq!(std::fs::read(e.host("in/ok.txt")).unwrap(), b"ok");
     check(&e, &before);
 }

@@ -37,19 +37,11 @@ fn every_service_survives_hostile_arguments() {
     let mut e = Env::with(|c| c.commit_limit = 64 << 20);
     std::fs::write(e.outside("secret.txt"), b"secret").unwrap();
     std::os::unix::fs::symlink(e.outside("secret.txt"), e.host("link")).unwrap();
-    let before: Vec<_> = host_tree(&e.outer.0)
-        .into_iter()
-        .filter(|(p, _)| !p.starts_with("root/"))
-        .collect();
+    let before: Vec<_> = host_tree(&e.outer.0).into_iter().filter(|(p, _)| !p.starts_with("root/")).collect();
     let mut r = Rng(0x9E37_79B9_7F4A_7C15);
     // Structures that look plausible: OBJECT_ATTRIBUTES with names, sizes, handles.
-    let names = [
-        "\\??\\C:\\f",
-        "\\??\\C:\\..\\secret.txt",
-        "\\??\\C:\\link",
-        "\\BaseNamedObjects\\x",
-        "\\??\\NUL",
-    ];
+    let names =
+        ["\\??\\C:\\f", "\\??\\C:\\..\\secret.txt", "\\??\\C:\\link", "\\BaseNamedObjects\\x", "\\??\\NUL"];
     for round in 0..200 {
         let mut junk = vec![0u8; 0x4000];
         for b in junk.iter_mut() {
@@ -60,22 +52,12 @@ fn every_service_survives_hostile_arguments() {
         let oa = e.oa(name, 0x40);
         for s in SERVICES {
             for _ in 0..8 {
-                let args: Vec<u64> = (0..s.args)
-                    .map(|i| {
-                        if i == 2 && r.next() % 2 == 0 {
-                            oa
-                        } else {
-                            arg(&mut r)
-                        }
-                    })
-                    .collect();
+                let args: Vec<u64> =
+                    (0..s.args).map(|i| if i == 2 && r.next() % 2 == 0 { oa } else { arg(&mut r) }).collect();
                 let _ = e.k.call(&mut e.mem, s.name, &args);
             }
         }
     }
-    let after: Vec<_> = host_tree(&e.outer.0)
-        .into_iter()
-        .filter(|(p, _)| !p.starts_with("root/"))
-        .collect();
+    let after: Vec<_> = host_tree(&e.outer.0).into_iter().filter(|(p, _)| !p.starts_with("root/")).collect();
     assert_eq!(after, before);
 }

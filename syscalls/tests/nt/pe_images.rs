@@ -72,11 +72,8 @@ impl Pe {
     }
 
     pub fn build(&self) -> Vec<u8> {
-        let mut sections: Vec<(String, u32, u32, Vec<u8>, u32)> = self
-            .sections
-            .iter()
-            .map(|s| (s.name.to_string(), s.va, s.vsize, s.data.clone(), s.ch))
-            .collect();
+        let mut sections: Vec<(String, u32, u32, Vec<u8>, u32)> =
+            self.sections.iter().map(|s| (s.name.to_string(), s.va, s.vsize, s.data.clone(), s.ch)).collect();
         let mut reloc_dir = (0u32, 0u32);
         if let Some(r) = &self.relocs {
             let last = sections.iter().map(|s| s.1 + s.2).max().unwrap_or(0x1000);
@@ -101,13 +98,7 @@ impl Pe {
                 }
             }
             reloc_dir = (va, table.len() as u32);
-            sections.push((
-                ".reloc".into(),
-                va,
-                table.len() as u32,
-                table,
-                SCN_IDATA | SCN_R,
-            ));
+            sections.push((".reloc".into(), va, table.len() as u32, table, SCN_IDATA | SCN_R));
         }
         let opt_size: u16 = if self.pe32_plus { 240 } else { 224 };
         let hdr_end = 0x40 + 4 + 20 + opt_size as usize + 40 * sections.len();
@@ -130,13 +121,9 @@ impl Pe {
         w16(&mut file, oh, if self.pe32_plus { 0x20B } else { 0x10B });
         w32(&mut file, oh + 16, self.entry);
         let sa = self.section_alignment;
-        let size_of_image = sections
-            .iter()
-            .map(|s| s.1 + s.2.max(s.3.len() as u32))
-            .max()
-            .unwrap_or(0x1000)
-            .div_ceil(sa)
-            * sa;
+        let size_of_image =
+            sections.iter().map(|s| s.1 + s.2.max(s.3.len() as u32)).max().unwrap_or(0x1000).div_ceil(sa)
+                * sa;
         if self.pe32_plus {
             w64(&mut file, oh + 24, self.base);
         } else {
@@ -173,11 +160,7 @@ impl Pe {
             w32(&mut file, st + 8, *vsize);
             w32(&mut file, st + 12, *va);
             w32(&mut file, st + 16, raw_size as u32);
-            w32(
-                &mut file,
-                st + 20,
-                if raw_size == 0 { 0 } else { raw_ptr as u32 },
-            );
+            w32(&mut file, st + 20, if raw_size == 0 { 0 } else { raw_ptr as u32 });
             w32(&mut file, st + 36, *ch);
             file.extend_from_slice(data);
             file.resize(raw_ptr + raw_size, 0);
@@ -217,26 +200,9 @@ fn pe32_image_maps_at_its_preferred_base_with_section_protections() {
     assert_eq!(e.bytes(base + 0x2000, 9), b"read only".to_vec());
     let q = |e: &mut Env, a: u64| {
         let i = e.k.query_memory(&e.mem, a);
-        (
-            i.base,
-            i.region_size,
-            i.protect,
-            i.ty,
-            i.allocation_base,
-            i.allocation_protect,
-        )
+        (i.base, i.region_size, i.protect, i.ty, i.allocation_base, i.allocation_protect)
     };
-    assert_eq!(
-        q(&mut e, base),
-        (
-            base,
-            0x1000,
-            PAGE_READONLY,
-            MEM_IMAGE,
-            base,
-            PAGE_EXECUTE_WRITECOPY
-        )
-    );
+    assert_eq!(q(&mut e, base), (base, 0x1000, PAGE_READONLY, MEM_IMAGE, base, PAGE_EXECUTE_WRITECOPY));
     assert_eq!(q(&mut e, base + 0x1000).2, PAGE_EXECUTE_READ);
     assert_eq!(
         q(&mut e, base + 0x2000).0..q(&mut e, base + 0x2000).0 + q(&mut e, base + 0x2000).1,
@@ -254,10 +220,7 @@ fn section_image_information_bytes() {
     let (_, sec) = image_section(&mut e, "app.exe", &Pe::new(false).build());
     let buf = e.alloc(64);
     let rl = e.u64_cell(0);
-    assert_eq!(
-        e.k.nt_query_section(&mut e.mem, sec, 1, buf, 64, rl),
-        NtStatus::SUCCESS
-    );
+    assert_eq!(e.k.nt_query_section(&mut e.mem, sec, 1, buf, 64, rl), NtStatus::SUCCESS);
     let b = e.bytes(buf, 64);
     let mut want = vec![0u8; 64];
     want[0..8].copy_from_slice(&0x40_1000u64.to_le_bytes());
@@ -277,10 +240,7 @@ fn section_image_information_bytes() {
     assert_eq!(e.rd64(rl), 64);
     let buf = e.alloc(24);
     e.k.nt_query_section(&mut e.mem, sec, 0, buf, 24, 0);
-    assert_eq!(
-        (e.rd32(buf + 8), e.rd64(buf + 16)),
-        (SEC_IMAGE | SEC_FILE, 0x6000)
-    );
+    assert_eq!((e.rd32(buf + 8), e.rd64(buf + 16)), (SEC_IMAGE | SEC_FILE, 0x6000));
 }
 
 #[test]
@@ -290,11 +250,7 @@ fn pe32_plus_image_maps_too() {
     assert_eq!(st, NtStatus::SUCCESS);
     let (st, base, ..) = map(&mut e, sec, 0, None, 0, PAGE_READWRITE);
     assert_eq!((st, base), (NtStatus::SUCCESS, 0x1_4000_0000));
-    assert_eq!(
-        e.k.section_image_info(sec)
-            .map(|i| (i.pe32_plus, i.machine)),
-        Some((true, 0x8664))
-    );
+    assert_eq!(e.k.section_image_info(sec).map(|i| (i.pe32_plus, i.machine)), Some((true, 0x8664)));
 }
 
 #[test]
@@ -302,15 +258,9 @@ fn wow64_process_mapping_a_64_bit_image_gets_machine_type_mismatch() {
     let mut e = Env::new();
     e.k.set_process_blocks(0x7FF0_0000_0000, 0x7FF0_0001_0000, 0x7EFD_E000);
     let (_, sec) = image_section(&mut e, "app64.exe", &Pe::new(true).build());
-    assert_eq!(
-        map(&mut e, sec, 0, None, 0, PAGE_READWRITE).0,
-        NtStatus::IMAGE_MACHINE_TYPE_MISMATCH
-    );
+    assert_eq!(map(&mut e, sec, 0, None, 0, PAGE_READWRITE).0, NtStatus::IMAGE_MACHINE_TYPE_MISMATCH);
     let (_, sec) = image_section(&mut e, "app32.exe", &Pe::new(false).build());
-    assert_eq!(
-        map(&mut e, sec, 0, None, 0, PAGE_READWRITE).0,
-        NtStatus::SUCCESS
-    );
+    assert_eq!(map(&mut e, sec, 0, None, 0, PAGE_READWRITE).0, NtStatus::SUCCESS);
 }
 
 #[test]
@@ -325,10 +275,7 @@ fn native_process_mapping_a_32_bit_image_gets_machine_type_mismatch() {
         FILE_SYNCHRONOUS_IO_NONALERT,
     );
     let (_, sec) = create_section(&mut e, None, PAGE_EXECUTE, SEC_IMAGE, f);
-    assert_eq!(
-        map(&mut e, sec, 0, None, 0, PAGE_READWRITE).0,
-        NtStatus::IMAGE_MACHINE_TYPE_MISMATCH
-    );
+    assert_eq!(map(&mut e, sec, 0, None, 0, PAGE_READWRITE).0, NtStatus::IMAGE_MACHINE_TYPE_MISMATCH);
 }
 
 fn relocatable(pe32_plus: bool) -> Pe {
@@ -357,10 +304,7 @@ fn second_mapping_is_relocated() {
         let (v1, v2) = if pe32_plus {
             (e.rd64(first + 0x4000), e.rd64(second + 0x4000))
         } else {
-            (
-                e.rd32(first + 0x4000) as u64,
-                e.rd32(second + 0x4000) as u64,
-            )
+            (e.rd32(first + 0x4000) as u64, e.rd32(second + 0x4000) as u64)
         };
         assert_eq!((v1, v2), (first + 0x2000, second + 0x2000));
     }
@@ -370,14 +314,8 @@ fn second_mapping_is_relocated() {
 fn image_without_relocations_cannot_move() {
     let mut e = Env::new();
     let (_, sec) = image_section(&mut e, "fixed.exe", &Pe::new(false).build());
-    assert_eq!(
-        map(&mut e, sec, 0, None, 0, PAGE_READWRITE).0,
-        NtStatus::SUCCESS
-    );
-    assert_eq!(
-        map(&mut e, sec, 0, None, 0, PAGE_READWRITE).0,
-        NtStatus::CONFLICTING_ADDRESSES
-    );
+    assert_eq!(map(&mut e, sec, 0, None, 0, PAGE_READWRITE).0, NtStatus::SUCCESS);
+    assert_eq!(map(&mut e, sec, 0, None, 0, PAGE_READWRITE).0, NtStatus::CONFLICTING_ADDRESSES);
 }
 
 #[test]
@@ -385,10 +323,7 @@ fn unmapping_an_image_frees_its_range() {
     let mut e = Env::new();
     let (_, sec) = image_section(&mut e, "app.exe", &Pe::new(false).build());
     let (_, base, ..) = map(&mut e, sec, 0, None, 0, PAGE_READWRITE);
-    assert_eq!(
-        e.k.nt_unmap_view_of_section(&mut e.mem, P, base + 0x4010),
-        NtStatus::SUCCESS
-    );
+    assert_eq!(e.k.nt_unmap_view_of_section(&mut e.mem, P, base + 0x4010), NtStatus::SUCCESS);
     assert_eq!(e.k.query_memory(&e.mem, base).state, MEM_FREE);
     assert_eq!(map(&mut e, sec, 0, None, 0, PAGE_READWRITE).1, base);
 }
@@ -406,19 +341,12 @@ fn patch(mut v: Vec<u8>, at: usize, bytes: &[u8]) -> Vec<u8> {
 #[test]
 fn not_mz_dos_ne_and_le_images() {
     assert_eq!(malformed(b""), NtStatus::INVALID_IMAGE_NOT_MZ);
-    assert_eq!(
-        malformed(b"#!/bin/sh\necho hi\n"),
-        NtStatus::INVALID_IMAGE_NOT_MZ
-    );
+    assert_eq!(malformed(b"#!/bin/sh\necho hi\n"), NtStatus::INVALID_IMAGE_NOT_MZ);
     let mut dos = vec![0u8; 0x100];
     dos[0..2].copy_from_slice(b"MZ");
     dos[0x3C..0x40].copy_from_slice(&0x1000u32.to_le_bytes());
     assert_eq!(malformed(&dos), NtStatus::INVALID_IMAGE_PROTECT);
-    let ne = patch(
-        patch(dos.clone(), 0x3C, &0x80u32.to_le_bytes()),
-        0x80,
-        b"NE",
-    );
+    let ne = patch(patch(dos.clone(), 0x3C, &0x80u32.to_le_bytes()), 0x80, b"NE");
     assert_eq!(malformed(&ne), NtStatus::INVALID_IMAGE_NE_FORMAT);
     let win16 = patch(ne.clone(), 0x80 + 0x36, &[2]);
     assert_eq!(malformed(&win16), NtStatus::INVALID_IMAGE_WIN_16);
@@ -433,74 +361,22 @@ fn bad_pe_headers_are_invalid_image_format() {
     let good = Pe::new(false).build();
     let oh = 0x58;
     let cases: Vec<(&str, Vec<u8>)> = vec![
-        (
-            "optional header magic",
-            patch(good.clone(), oh, &0x999u16.to_le_bytes()),
-        ),
-        (
-            "machine",
-            patch(good.clone(), 0x44, &0x1C0u16.to_le_bytes()),
-        ),
-        (
-            "PE32 with AMD64",
-            patch(good.clone(), 0x44, &0x8664u16.to_le_bytes()),
-        ),
-        (
-            "not executable",
-            patch(good.clone(), 0x44 + 18, &0u16.to_le_bytes()),
-        ),
-        (
-            "section alignment",
-            patch(good.clone(), oh + 32, &0x1800u32.to_le_bytes()),
-        ),
-        (
-            "file alignment above section",
-            patch(good.clone(), oh + 36, &0x2000u32.to_le_bytes()),
-        ),
-        (
-            "image base",
-            patch(good.clone(), oh + 28, &0x40_1000u32.to_le_bytes()),
-        ),
-        (
-            "size of image",
-            patch(good.clone(), oh + 56, &0u32.to_le_bytes()),
-        ),
-        (
-            "huge size of image",
-            patch(good.clone(), oh + 56, &0xFFFF_F000u32.to_le_bytes()),
-        ),
-        (
-            "headers larger than image",
-            patch(good.clone(), oh + 60, &0x10_0000u32.to_le_bytes()),
-        ),
-        (
-            "too many sections",
-            patch(good.clone(), 0x44 + 2, &200u16.to_le_bytes()),
-        ),
-        (
-            "section table beyond file",
-            patch(good.clone(), 0x44 + 2, &90u16.to_le_bytes()),
-        ),
-        (
-            "optional header too small",
-            patch(good.clone(), 0x44 + 16, &8u16.to_le_bytes()),
-        ),
-        (
-            "raw data beyond the file",
-            patch(good.clone(), oh + 224 + 20, &0x10_0000u32.to_le_bytes()),
-        ),
-        (
-            "section past SizeOfImage",
-            patch(
-                good.clone(),
-                oh + 224 + 40 * 2 + 8,
-                &0x10_0000u32.to_le_bytes(),
-            ),
-        ),
-        (
-            "sections out of order",
-            patch(good.clone(), oh + 224 + 40 + 12, &0x1000u32.to_le_bytes()),
-        ),
+        ("optional header magic", patch(good.clone(), oh, &0x999u16.to_le_bytes())),
+        ("machine", patch(good.clone(), 0x44, &0x1C0u16.to_le_bytes())),
+        ("PE32 with AMD64", patch(good.clone(), 0x44, &0x8664u16.to_le_bytes())),
+        ("not executable", patch(good.clone(), 0x44 + 18, &0u16.to_le_bytes())),
+        ("section alignment", patch(good.clone(), oh + 32, &0x1800u32.to_le_bytes())),
+        ("file alignment above section", patch(good.clone(), oh + 36, &0x2000u32.to_le_bytes())),
+        ("image base", patch(good.clone(), oh + 28, &0x40_1000u32.to_le_bytes())),
+        ("size of image", patch(good.clone(), oh + 56, &0u32.to_le_bytes())),
+        ("huge size of image", patch(good.clone(), oh + 56, &0xFFFF_F000u32.to_le_bytes())),
+        ("headers larger than image", patch(good.clone(), oh + 60, &0x10_0000u32.to_le_bytes())),
+        ("too many sections", patch(good.clone(), 0x44 + 2, &200u16.to_le_bytes())),
+        ("section table beyond file", patch(good.clone(), 0x44 + 2, &90u16.to_le_bytes())),
+        ("optional header too small", patch(good.clone(), 0x44 + 16, &8u16.to_le_bytes())),
+        ("raw data beyond the file", patch(good.clone(), oh + 224 + 20, &0x10_0000u32.to_le_bytes())),
+        ("section past SizeOfImage", patch(good.clone(), oh + 224 + 40 * 2 + 8, &0x10_0000u32.to_le_bytes())),
+        ("sections out of order", patch(good.clone(), oh + 224 + 40 + 12, &0x1000u32.to_le_bytes())),
         ("truncated", good[..0x60].to_vec()),
     ];
     for (what, bytes) in cases {
@@ -515,15 +391,9 @@ fn bad_relocations_fail_the_relocated_mapping() {
     let mut e = Env::new();
     let (st, sec) = image_section(&mut e, "r.dll", &pe.build());
     assert_eq!(st, NtStatus::SUCCESS);
-    assert_eq!(
-        map(&mut e, sec, 0, None, 0, PAGE_READWRITE).0,
-        NtStatus::SUCCESS
-    );
+    assert_eq!(map(&mut e, sec, 0, None, 0, PAGE_READWRITE).0, NtStatus::SUCCESS);
     let allocs = e.k.allocations().len();
-    assert_eq!(
-        map(&mut e, sec, 0, None, 0, PAGE_READWRITE).0,
-        NtStatus::INVALID_IMAGE_FORMAT
-    );
+    assert_eq!(map(&mut e, sec, 0, None, 0, PAGE_READWRITE).0, NtStatus::INVALID_IMAGE_FORMAT);
     assert_eq!(e.k.allocations().len(), allocs, "nothing left mapped");
 }
 
@@ -542,10 +412,7 @@ fn small_alignment_image_is_one_block() {
     pe.entry = 0x200;
     let info = parse_image(&pe.build()).unwrap();
     assert_eq!(info.blocks.len(), 1);
-    assert_eq!(
-        (info.blocks[0].protect, info.blocks[0].size),
-        (PAGE_EXECUTE_WRITECOPY, 0x1000)
-    );
+    assert_eq!((info.blocks[0].protect, info.blocks[0].size), (PAGE_EXECUTE_WRITECOPY, 0x1000));
 }
 
 #[test]

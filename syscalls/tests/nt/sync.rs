@@ -6,10 +6,7 @@ use crate::common::Env;
 
 fn state(e: &mut Env, h: u64) -> u32 {
     let buf = e.alloc(8);
-    assert_eq!(
-        e.k.nt_query_event(&mut e.mem, h, 0, buf, 8, 0),
-        NtStatus::SUCCESS
-    );
+    assert_eq!(e.k.nt_query_event(&mut e.mem, h, 0, buf, 8, 0), NtStatus::SUCCESS);
     e.rd32(buf + 4)
 }
 
@@ -55,22 +52,10 @@ fn query_event_writes_type_and_state() {
     let (_, h) = e.create_event(None, 0, false, true);
     let buf = e.alloc(8);
     let rl = e.u32_cell(0);
-    assert_eq!(
-        e.k.nt_query_event(&mut e.mem, h, 0, buf, 8, rl),
-        NtStatus::SUCCESS
-    );
-    assert_eq!(
-        (e.bytes(buf, 8), e.rd32(rl)),
-        (vec![1, 0, 0, 0, 1, 0, 0, 0], 8)
-    );
-    assert_eq!(
-        e.k.nt_query_event(&mut e.mem, h, 0, buf, 4, rl),
-        NtStatus::INFO_LENGTH_MISMATCH
-    );
-    assert_eq!(
-        e.k.nt_query_event(&mut e.mem, h, 1, buf, 8, rl),
-        NtStatus::INVALID_INFO_CLASS
-    );
+    assert_eq!(e.k.nt_query_event(&mut e.mem, h, 0, buf, 8, rl), NtStatus::SUCCESS);
+    assert_eq!((e.bytes(buf, 8), e.rd32(rl)), (vec![1, 0, 0, 0, 1, 0, 0, 0], 8));
+    assert_eq!(e.k.nt_query_event(&mut e.mem, h, 0, buf, 4, rl), NtStatus::INFO_LENGTH_MISMATCH);
+    assert_eq!(e.k.nt_query_event(&mut e.mem, h, 1, buf, 8, rl), NtStatus::INVALID_INFO_CLASS);
 }
 
 #[test]
@@ -108,16 +93,7 @@ fn waits_need_synchronize_and_a_waitable_object() {
     let ev = e.rd64(h);
     assert_eq!(wait(&mut e, ev, None), NtStatus::ACCESS_DENIED);
     let size = e.u64_cell(0x1000);
-    e.k.nt_create_section(
-        &mut e.mem,
-        h,
-        0x1F001F,
-        0,
-        size,
-        PAGE_READWRITE as u64,
-        SEC_COMMIT as u64,
-        0,
-    );
+    e.k.nt_create_section(&mut e.mem, h, 0x1F001F, 0, size, PAGE_READWRITE as u64, SEC_COMMIT as u64, 0);
     let sec = e.rd64(h);
     assert_eq!(wait(&mut e, sec, None), NtStatus::OBJECT_TYPE_MISMATCH);
     assert_eq!(wait(&mut e, 0x1234, None), NtStatus::INVALID_HANDLE);
@@ -127,32 +103,17 @@ fn waits_need_synchronize_and_a_waitable_object() {
 fn mutant_ownership_and_release_counts() {
     let mut e = Env::new();
     let h = e.alloc(8);
-    assert_eq!(
-        e.k.nt_create_mutant(&mut e.mem, h, 0x1F0001, 0, 1),
-        NtStatus::SUCCESS
-    );
+    assert_eq!(e.k.nt_create_mutant(&mut e.mem, h, 0x1F0001, 0, 1), NtStatus::SUCCESS);
     let m = e.rd64(h);
     assert_eq!(wait(&mut e, m, None), NtStatus::WAIT_0, "recursive acquire");
     let prev = e.u32_cell(0xFF);
-    assert_eq!(
-        e.k.nt_release_mutant(&mut e.mem, m, prev),
-        NtStatus::SUCCESS
-    );
+    assert_eq!(e.k.nt_release_mutant(&mut e.mem, m, prev), NtStatus::SUCCESS);
     assert_eq!(e.rd32(prev) as i32, -1);
-    assert_eq!(
-        e.k.nt_release_mutant(&mut e.mem, m, prev),
-        NtStatus::SUCCESS
-    );
+    assert_eq!(e.k.nt_release_mutant(&mut e.mem, m, prev), NtStatus::SUCCESS);
     assert_eq!(e.rd32(prev), 0);
-    assert_eq!(
-        e.k.nt_release_mutant(&mut e.mem, m, prev),
-        NtStatus::MUTANT_NOT_OWNED
-    );
+    assert_eq!(e.k.nt_release_mutant(&mut e.mem, m, prev), NtStatus::MUTANT_NOT_OWNED);
     let buf = e.alloc(8);
-    assert_eq!(
-        e.k.nt_query_mutant(&mut e.mem, m, 0, buf, 8, 0),
-        NtStatus::SUCCESS
-    );
+    assert_eq!(e.k.nt_query_mutant(&mut e.mem, m, 0, buf, 8, 0), NtStatus::SUCCESS);
     assert_eq!(e.bytes(buf, 6), vec![1, 0, 0, 0, 0, 0]);
 }
 
@@ -160,48 +121,27 @@ fn mutant_ownership_and_release_counts() {
 fn semaphore_counts_and_limit() {
     let mut e = Env::new();
     let h = e.alloc(8);
-    assert_eq!(
-        e.k.nt_create_semaphore(&mut e.mem, h, 0x1F0003, 0, 1, 2),
-        NtStatus::SUCCESS
-    );
+    assert_eq!(e.k.nt_create_semaphore(&mut e.mem, h, 0x1F0003, 0, 1, 2), NtStatus::SUCCESS);
     let s = e.rd64(h);
     let prev = e.u32_cell(0xFF);
-    assert_eq!(
-        e.k.nt_release_semaphore(&mut e.mem, s, 1, prev),
-        NtStatus::SUCCESS
-    );
+    assert_eq!(e.k.nt_release_semaphore(&mut e.mem, s, 1, prev), NtStatus::SUCCESS);
     assert_eq!(e.rd32(prev), 1);
-    assert_eq!(
-        e.k.nt_release_semaphore(&mut e.mem, s, 1, prev),
-        NtStatus::SEMAPHORE_LIMIT_EXCEEDED
-    );
+    assert_eq!(e.k.nt_release_semaphore(&mut e.mem, s, 1, prev), NtStatus::SEMAPHORE_LIMIT_EXCEEDED);
     assert_eq!(wait(&mut e, s, None), NtStatus::WAIT_0);
     assert_eq!(wait(&mut e, s, None), NtStatus::WAIT_0);
     assert_eq!(wait(&mut e, s, Some(0)), NtStatus::TIMEOUT);
     let buf = e.alloc(8);
-    assert_eq!(
-        e.k.nt_query_semaphore(&mut e.mem, s, 0, buf, 8, 0),
-        NtStatus::SUCCESS
-    );
+    assert_eq!(e.k.nt_query_semaphore(&mut e.mem, s, 0, buf, 8, 0), NtStatus::SUCCESS);
     assert_eq!((e.rd32(buf), e.rd32(buf + 4)), (0, 2));
-    assert_eq!(
-        e.k.nt_release_semaphore(&mut e.mem, s, 0, 0),
-        NtStatus::INVALID_PARAMETER
-    );
+    assert_eq!(e.k.nt_release_semaphore(&mut e.mem, s, 0, 0), NtStatus::INVALID_PARAMETER);
 }
 
 #[test]
 fn semaphore_creation_checks_counts() {
     let mut e = Env::new();
     let h = e.alloc(8);
-    assert_eq!(
-        e.k.nt_create_semaphore(&mut e.mem, h, 0x1F0003, 0, 3, 2),
-        NtStatus::INVALID_PARAMETER
-    );
-    assert_eq!(
-        e.k.nt_create_semaphore(&mut e.mem, h, 0x1F0003, 0, 0, 0),
-        NtStatus::INVALID_PARAMETER
-    );
+    assert_eq!(e.k.nt_create_semaphore(&mut e.mem, h, 0x1F0003, 0, 3, 2), NtStatus::INVALID_PARAMETER);
+    assert_eq!(e.k.nt_create_semaphore(&mut e.mem, h, 0x1F0003, 0, 0, 0), NtStatus::INVALID_PARAMETER);
     assert_eq!(
         e.k.nt_create_semaphore(&mut e.mem, h, 0x1F0003, 0, 0xFFFF_FFFF, 2),
         NtStatus::INVALID_PARAMETER
@@ -214,10 +154,7 @@ fn wait_any_returns_the_first_signaled_index() {
     let (_, a) = e.create_event(None, 0, false, false);
     let (_, b) = e.create_event(None, 0, false, true);
     let arr = e.put(&[a.to_le_bytes(), b.to_le_bytes()].concat());
-    assert_eq!(
-        e.k.nt_wait_for_multiple_objects(&mut e.mem, 2, arr, 1, 0, 0),
-        NtStatus::WAIT_1
-    );
+    assert_eq!(e.k.nt_wait_for_multiple_objects(&mut e.mem, 2, arr, 1, 0, 0), NtStatus::WAIT_1);
     assert_eq!(state(&mut e, b), 0);
 }
 
@@ -228,34 +165,19 @@ fn wait_all_needs_every_object_and_refuses_duplicates() {
     let (_, b) = e.create_event(None, 0, false, false);
     let arr = e.put(&[a.to_le_bytes(), b.to_le_bytes()].concat());
     let t = e.u64_cell(-10i64 as u64);
-    assert_eq!(
-        e.k.nt_wait_for_multiple_objects(&mut e.mem, 2, arr, 0, 0, t),
-        NtStatus::TIMEOUT
-    );
+    assert_eq!(e.k.nt_wait_for_multiple_objects(&mut e.mem, 2, arr, 0, 0, t), NtStatus::TIMEOUT);
     assert_eq!(state(&mut e, a), 1, "nothing consumed");
     e.k.nt_set_event(&mut e.mem, b, 0);
-    assert_eq!(
-        e.k.nt_wait_for_multiple_objects(&mut e.mem, 2, arr, 0, 0, 0),
-        NtStatus::WAIT_0
-    );
+    assert_eq!(e.k.nt_wait_for_multiple_objects(&mut e.mem, 2, arr, 0, 0, 0), NtStatus::WAIT_0);
     assert_eq!((state(&mut e, a), state(&mut e, b)), (0, 0));
     let dup = e.put(&[a.to_le_bytes(), a.to_le_bytes()].concat());
     assert_eq!(
         e.k.nt_wait_for_multiple_objects(&mut e.mem, 2, dup, 0, 0, 0),
         NtStatus::INVALID_PARAMETER_MIX
     );
-    assert_eq!(
-        e.k.nt_wait_for_multiple_objects(&mut e.mem, 0, dup, 0, 0, 0),
-        NtStatus::INVALID_PARAMETER_1
-    );
-    assert_eq!(
-        e.k.nt_wait_for_multiple_objects(&mut e.mem, 65, dup, 0, 0, 0),
-        NtStatus::INVALID_PARAMETER_1
-    );
-    assert_eq!(
-        e.k.nt_wait_for_multiple_objects(&mut e.mem, 2, dup, 2, 0, 0),
-        NtStatus::INVALID_PARAMETER_3
-    );
+    assert_eq!(e.k.nt_wait_for_multiple_objects(&mut e.mem, 0, dup, 0, 0, 0), NtStatus::INVALID_PARAMETER_1);
+    assert_eq!(e.k.nt_wait_for_multiple_objects(&mut e.mem, 65, dup, 0, 0, 0), NtStatus::INVALID_PARAMETER_1);
+    assert_eq!(e.k.nt_wait_for_multiple_objects(&mut e.mem, 2, dup, 2, 0, 0), NtStatus::INVALID_PARAMETER_3);
 }
 
 #[test]
@@ -268,10 +190,7 @@ fn delay_execution_advances_the_clock_and_shared_data() {
     let hi = e.rd32(KUSER_SHARED_DATA + 0x18) as u64;
     assert_eq!(hi << 32 | lo, DEFAULT_CLOCK_START + 20_000_000);
     let inf = e.u64_cell(i64::MIN as u64);
-    assert_eq!(
-        e.k.nt_delay_execution(&mut e.mem, 0, inf),
-        NtStatus::POSSIBLE_DEADLOCK
-    );
+    assert_eq!(e.k.nt_delay_execution(&mut e.mem, 0, inf), NtStatus::POSSIBLE_DEADLOCK);
 }
 
 #[test]
@@ -282,31 +201,19 @@ fn system_time_performance_counter_and_timer_resolution() {
     assert_eq!(e.rd64(t), DEFAULT_CLOCK_START);
     let c = e.alloc(8);
     let f = e.alloc(8);
-    assert_eq!(
-        e.k.nt_query_performance_counter(&mut e.mem, c, f),
-        NtStatus::SUCCESS
-    );
+    assert_eq!(e.k.nt_query_performance_counter(&mut e.mem, c, f), NtStatus::SUCCESS);
     assert_eq!(e.rd64(f), 10_000_000);
     let c0 = e.rd64(c);
     e.k.advance_clock(&mut e.mem, 1000);
     e.k.nt_query_performance_counter(&mut e.mem, c, 0);
     assert_eq!(e.rd64(c) - c0, 100, "1000 units at 1/10 = 100 x 100 ns");
     let (a, b, cur) = (e.alloc(4), e.alloc(4), e.alloc(4));
-    assert_eq!(
-        e.k.nt_query_timer_resolution(&mut e.mem, a, b, cur),
-        NtStatus::SUCCESS
-    );
-    assert_eq!(
-        (e.rd32(a), e.rd32(b), e.rd32(cur)),
-        (156_250, 5000, 156_250)
-    );
+    assert_eq!(e.k.nt_query_timer_resolution(&mut e.mem, a, b, cur), NtStatus::SUCCESS);
+    assert_eq!((e.rd32(a), e.rd32(b), e.rd32(cur)), (156_250, 5000, 156_250));
 }
 
 #[test]
 fn yield_reports_no_yield() {
     let mut e = Env::new();
-    assert_eq!(
-        e.k.nt_yield_execution(&mut e.mem),
-        NtStatus::NO_YIELD_PERFORMED
-    );
+    assert_eq!(e.k.nt_yield_execution(&mut e.mem), NtStatus::NO_YIELD_PERFORMED);
 }

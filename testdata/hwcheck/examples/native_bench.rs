@@ -10,12 +10,7 @@ use x86wow_hwcheck::native::{NativeCase, NativeRegion, NativeRunner, RunStatus};
 
 fn cpu_ticks(pid: &str) -> (u64, u64) {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let f: Vec<&str> = stat
-        .rsplit(')')
-        .next()
-        .unwrap_or("")
-        .split_whitespace()
-        .collect();
+    let f: Vec<&str> = stat.rsplit(')').next().unwrap_or("").split_whitespace().collect();
     let get = |k: usize| f.get(k).and_then(|v| v.parse().ok()).unwrap_or(0);
     (get(11), get(12))
 }
@@ -40,12 +35,7 @@ fn main() {
     if big {
         regions[1] = NativeRegion::new(0x30000, NativeRegion::RW, 2, &[]);
         regions.push(NativeRegion::new(0x20000, NativeRegion::RW, 1, &[]));
-        regions.push(NativeRegion::new(
-            0x40000,
-            NativeRegion::READ,
-            1,
-            &[1, 2, 3, 4],
-        ));
+        regions.push(NativeRegion::new(0x40000, NativeRegion::READ, 1, &[1, 2, 3, 4]));
     }
     let base = NativeCase {
         gpr: [0, 0, 0, 0, 0x32000, 0, 0, 0],
@@ -68,10 +58,7 @@ fn main() {
         assert!(out.iter().all(|o| o.status == RunStatus::Completed));
     }
     let dt = t.elapsed();
-    println!(
-        "{n} cases in {dt:?}: {:.0} cases/second",
-        n as f64 / dt.as_secs_f64()
-    );
+    println!("{n} cases in {dt:?}: {:.0} cases/second", n as f64 / dt.as_secs_f64());
     let (ru, rs) = cpu_ticks(&r.info().pid.to_string());
     let (hu, hs) = cpu_ticks("self");
     println!("CPU ticks: runner user {ru} system {rs}; host user {hu} system {hs}");

@@ -79,12 +79,7 @@ fn run1(r: &mut NativeRunner, c: NativeCase) -> NativeOutcome {
 
 fn assert_hlt(o: &NativeOutcome, at: u32) {
     assert_eq!(o.status, RunStatus::Completed, "{}", brief(o));
-    assert_eq!(
-        (o.signal, o.trapno, o.err, o.eip),
-        (SIGSEGV, 13, 0, at),
-        "{}",
-        brief(o)
-    );
+    assert_eq!((o.signal, o.trapno, o.err, o.eip), (SIGSEGV, 13, 0, at), "{}", brief(o));
 }
 
 /// The outcome without the bulky FXSAVE image and region bytes.
@@ -116,55 +111,27 @@ fn add_registers_and_flags() {
     let mut want = c.gpr;
     want[0] = 0;
     assert_eq!(o.gpr, want);
-    assert_eq!(
-        o.eflags & ARITH,
-        CF | PF | AF | ZF,
-        "eflags {:#x}",
-        o.eflags
-    );
+    assert_eq!(o.eflags & ARITH, CF | PF | AF | ZF, "eflags {:#x}", o.eflags);
     assert_eq!(o.eflags & 0x202, 0x202);
-    println!(
-        "eflags after the HLT #GP: {:#x} (RF = {})",
-        o.eflags,
-        o.eflags & RF != 0
-    );
+    println!("eflags after the HLT #GP: {:#x} (RF = {})", o.eflags, o.eflags & RF != 0);
     assert_eq!(o.selectors, r.info().selectors);
     assert_eq!(o.final_selectors, o.selectors);
     println!("selectors: {:x?}", o.selectors);
     // Read-only regions come back unchanged.
-    assert_eq!(
-        o.regions,
-        c.regions.iter().map(|r| r.data.clone()).collect::<Vec<_>>()
-    );
+    assert_eq!(o.regions, c.regions.iter().map(|r| r.data.clone()).collect::<Vec<_>>());
 }
 
 #[test]
 fn all_user_flags_arrive() {
     let Some(mut r) = runner() else { return };
     // pushfd ; pop eax ; hlt
-    for flags in [
-        0,
-        ARITH | DF | NT | AC | ID,
-        CF | ZF | NT,
-        OF | SF | ID | AC,
-        DF | PF | AF,
-    ] {
+    for flags in [0, ARITH | DF | NT | AC | ID, CF | ZF | NT, OF | SF | ID | AC, DF | PF | AF] {
         let mut c = case(&[0x9C, 0x58, 0xF4]);
         c.eflags = 0x202 | flags;
         let o = run1(&mut r, c);
         assert_hlt(&o, CODE + 2);
-        assert_eq!(
-            o.gpr[0],
-            0x202 | flags,
-            "flags {flags:#x}: pushfd gave {:#x}",
-            o.gpr[0]
-        );
-        assert_eq!(
-            o.eflags & !RF,
-            0x202 | flags,
-            "flags {flags:#x}: final {:#x}",
-            o.eflags
-        );
+        assert_eq!(o.gpr[0], 0x202 | flags, "flags {flags:#x}: pushfd gave {:#x}", o.gpr[0]);
+        assert_eq!(o.eflags & !RF, 0x202 | flags, "flags {flags:#x}: final {:#x}", o.eflags);
     }
 }
 
@@ -199,19 +166,11 @@ fn write_to_read_only_page_faults() {
     code.push(0xF4);
     let o = run1(&mut r, case(&code));
     assert_eq!(o.status, RunStatus::Completed);
-    assert_eq!(
-        (o.signal, o.trapno, o.cr2, o.eip),
-        (SIGSEGV, 14, RO + 8, CODE),
-        "{}",
-        brief(&o)
-    );
+    assert_eq!((o.signal, o.trapno, o.cr2, o.eip), (SIGSEGV, 14, RO + 8, CODE), "{}", brief(&o));
     // present | write | user
     assert_eq!(o.err & 7, 7, "err {:#x}", o.err);
     assert_eq!(o.regions[3][..4], [0x11, 0x22, 0x33, 0x44]);
-    println!(
-        "write to r/o page: err {:#x}, eflags {:#x}",
-        o.err, o.eflags
-    );
+    println!("write to r/o page: err {:#x}, eflags {:#x}", o.err, o.eflags);
 }
 
 #[test]
@@ -222,12 +181,7 @@ fn read_of_unmapped_address_faults() {
     code.extend_from_slice(&(UNMAPPED + 0x123).to_le_bytes());
     code.push(0xF4);
     let o = run1(&mut r, case(&code));
-    assert_eq!(
-        (o.signal, o.trapno, o.cr2, o.eip),
-        (SIGSEGV, 14, UNMAPPED + 0x123, CODE),
-        "{}",
-        brief(&o)
-    );
+    assert_eq!((o.signal, o.trapno, o.cr2, o.eip), (SIGSEGV, 14, UNMAPPED + 0x123, CODE), "{}", brief(&o));
     assert_eq!(o.err & 7, 4, "not-present user read: err {:#x}", o.err);
     println!("read of unmapped address: err {:#x}", o.err);
 }
@@ -241,18 +195,8 @@ fn instruction_fetch_faults() {
         code.extend_from_slice(&target.to_le_bytes());
         code.extend_from_slice(&[0xFF, 0xE0]); // jmp eax
         let o = run1(&mut r, case(&code));
-        assert_eq!(
-            (o.signal, o.trapno, o.eip, o.cr2),
-            (SIGSEGV, 14, target, target),
-            "{}",
-            brief(&o)
-        );
-        assert_ne!(
-            o.err & 0x10,
-            0,
-            "fetch from {what}: err {:#x} lacks I/D",
-            o.err
-        );
+        assert_eq!((o.signal, o.trapno, o.eip, o.cr2), (SIGSEGV, 14, target, target), "{}", brief(&o));
+        assert_ne!(o.err & 0x10, 0, "fetch from {what}: err {:#x} lacks I/D", o.err);
         println!("fetch from {what}: err {:#x}", o.err);
     }
 }
@@ -262,36 +206,21 @@ fn divide_by_zero() {
     let Some(mut r) = runner() else { return };
     // xor ecx, ecx ; div ecx ; hlt
     let o = run1(&mut r, case(&[0x31, 0xC9, 0xF7, 0xF1, 0xF4]));
-    assert_eq!(
-        (o.signal, o.trapno, o.eip),
-        (SIGFPE, 0, CODE + 2),
-        "{}",
-        brief(&o)
-    );
+    assert_eq!((o.signal, o.trapno, o.eip), (SIGFPE, 0, CODE + 2), "{}", brief(&o));
 }
 
 #[test]
 fn ud2_is_invalid_opcode() {
     let Some(mut r) = runner() else { return };
     let o = run1(&mut r, case(&[0x90, 0x0F, 0x0B]));
-    assert_eq!(
-        (o.signal, o.trapno, o.eip),
-        (SIGILL, 6, CODE + 1),
-        "{}",
-        brief(&o)
-    );
+    assert_eq!((o.signal, o.trapno, o.eip), (SIGILL, 6, CODE + 1), "{}", brief(&o));
 }
 
 #[test]
 fn int3_reports_eip_after() {
     let Some(mut r) = runner() else { return };
     let o = run1(&mut r, case(&[0x40, 0xCC, 0xF4]));
-    assert_eq!(
-        (o.signal, o.trapno, o.eip, o.gpr[0]),
-        (SIGTRAP, 3, CODE + 2, 1),
-        "{}",
-        brief(&o)
-    );
+    assert_eq!((o.signal, o.trapno, o.eip, o.gpr[0]), (SIGTRAP, 3, CODE + 2, 1), "{}", brief(&o));
 }
 
 #[test]
@@ -301,12 +230,7 @@ fn trap_flag_single_steps() {
     let mut c = case(&[0x40, 0x40, 0xF4]);
     c.eflags = 0x202 | TF;
     let o = run1(&mut r, c);
-    assert_eq!(
-        (o.signal, o.trapno, o.eip, o.gpr[0]),
-        (SIGTRAP, 1, CODE + 1, 1),
-        "{}",
-        brief(&o)
-    );
+    assert_eq!((o.signal, o.trapno, o.eip, o.gpr[0]), (SIGTRAP, 1, CODE + 1, 1), "{}", brief(&o));
     assert_ne!(o.eflags & TF, 0);
     println!("single step: eflags {:#x}, err {:#x}", o.eflags, o.err);
 }
@@ -321,12 +245,7 @@ fn alignment_check() {
     let mut c = case(&code);
     c.eflags = 0x202 | AC;
     let o = run1(&mut r, c.clone());
-    assert_eq!(
-        (o.signal, o.trapno, o.eip),
-        (SIGBUS, 17, CODE),
-        "{}",
-        brief(&o)
-    );
+    assert_eq!((o.signal, o.trapno, o.eip), (SIGBUS, 17, CODE), "{}", brief(&o));
     println!("#AC: err {:#x}, eflags {:#x}", o.err, o.eflags);
     // Without AC the same load works.
     c.eflags = 0x202;
@@ -352,27 +271,12 @@ fn fs_and_gs_bases() {
         c.regions[1].data[0x110..0x114].copy_from_slice(&0x8765_4321u32.to_le_bytes());
         let o = run1(&mut r, c);
         assert_hlt(&o, CODE + 20);
-        let want_eax = if fs_base == DATA {
-            0x8765_4321
-        } else {
-            0x1234_5678
-        };
+        let want_eax = if fs_base == DATA { 0x8765_4321 } else { 0x1234_5678 };
         let want_ebx = if gs_base == RO { 0 } else { 0x4433_2211 };
-        assert_eq!(
-            (o.gpr[0], o.gpr[3]),
-            (want_eax, want_ebx),
-            "fs {fs_base:#x} gs {gs_base:#x}"
-        );
-        assert_eq!(
-            u32_at(&o.regions[1], (fs_base + 0x200 - DATA) as usize),
-            0xCAFE_F00D
-        );
+        assert_eq!((o.gpr[0], o.gpr[3]), (want_eax, want_ebx), "fs {fs_base:#x} gs {gs_base:#x}");
+        assert_eq!(u32_at(&o.regions[1], (fs_base + 0x200 - DATA) as usize), 0xCAFE_F00D);
     }
-    println!(
-        "fs/gs selectors: {:#x}/{:#x}",
-        r.info().selectors.fs,
-        r.info().selectors.gs
-    );
+    println!("fs/gs selectors: {:#x}/{:#x}", r.info().selectors.fs, r.info().selectors.gs);
 }
 
 fn f80(v: f64) -> [u8; 10] {
@@ -426,33 +330,20 @@ fn x87_and_sse_state_in_and_out() {
     let o = run1(&mut r, c);
     assert_hlt(&o, CODE + 26);
     assert_eq!(u32_at(&o.regions[1], 0x20), 3.0f32.to_bits());
-    let cvt: Vec<i32> = (0..4)
-        .map(|k| u32_at(&o.regions[1], 0x40 + 4 * k) as i32)
-        .collect();
+    let cvt: Vec<i32> = (0..4).map(|k| u32_at(&o.regions[1], 0x40 + 4 * k) as i32).collect();
     assert_eq!(cvt, [1, -2, 2, 0]);
     let f = &o.fxsave;
     assert_eq!(&f[0..2], &0x0F7Fu16.to_le_bytes(), "FCW");
     assert_eq!((u16::from_le_bytes([f[2], f[3]]) >> 11) & 7, 7, "TOP");
     assert_eq!(f[4], 0x80, "FTW");
     assert_eq!(&f[32..42], &f80(3.0), "ST0");
-    assert_eq!(
-        u32_at(&f[..], 24),
-        0x3F80 | 0x20,
-        "MXCSR (PE set by cvtps2dq)"
-    );
-    let xmm =
-        |k: usize, j: usize| f32::from_le_bytes(f[160 + 16 * k + 4 * j..][..4].try_into().unwrap());
-    assert_eq!(
-        [xmm(0, 0), xmm(0, 1), xmm(0, 2), xmm(0, 3)],
-        [11.0, 22.0, 33.0, 44.0]
-    );
+    assert_eq!(u32_at(&f[..], 24), 0x3F80 | 0x20, "MXCSR (PE set by cvtps2dq)");
+    let xmm = |k: usize, j: usize| f32::from_le_bytes(f[160 + 16 * k + 4 * j..][..4].try_into().unwrap());
+    assert_eq!([xmm(0, 0), xmm(0, 1), xmm(0, 2), xmm(0, 3)], [11.0, 22.0, 33.0, 44.0]);
     assert_eq!([xmm(7, 0), xmm(7, 3)], [7.0, 7.0]);
     // (On the Zen 4 this was written on, FIP/FDP/FOP are not updated by x87 instructions
     // that raise no exception: they stay as delivered. See `unmasked_x87_and_sse_exceptions`.)
-    println!(
-        "x87 pointers after fst: FOP/FIP/FDP bytes 6..24: {:02x?}",
-        &f[6..24]
-    );
+    println!("x87 pointers after fst: FOP/FIP/FDP bytes 6..24: {:02x?}", &f[6..24]);
 }
 
 #[test]
@@ -510,22 +401,14 @@ fn unmasked_x87_and_sse_exceptions() {
     let mut c = case(&[0xD9, 0xE8, 0xD9, 0xEE, 0xDE, 0xF9, 0x9B, 0xF4]);
     c.fxsave = Some(fx);
     let o = run1(&mut r, c);
-    assert_eq!(
-        (o.signal, o.trapno, o.eip),
-        (SIGFPE, 16, CODE + 6),
-        "{}",
-        brief(&o)
-    );
+    assert_eq!((o.signal, o.trapno, o.eip), (SIGFPE, 16, CODE + 6), "{}", brief(&o));
     let f = &o.fxsave;
     let fsw = u16::from_le_bytes([f[2], f[3]]);
     assert_eq!(fsw & 0x84, 0x84, "FSW {fsw:#x}: ES and ZE");
     // The faulting FDIVP (DE F9) is the last x87 instruction: FOP = 0x6F9, FIP = its address.
     let fop = u16::from_le_bytes([f[6], f[7]]);
     let fip = u64::from_le_bytes(f[8..16].try_into().unwrap());
-    println!(
-        "#MF: FSW {fsw:#x} FOP {fop:#x} FIP {fip:#x} FDP bytes {:02x?}",
-        &f[16..24]
-    );
+    println!("#MF: FSW {fsw:#x} FOP {fop:#x} FIP {fip:#x} FDP bytes {:02x?}", &f[16..24]);
     assert_eq!((fop, fip), (0x6F9, (CODE + 4) as u64));
     // SSE: unmask ZE in MXCSR, divps xmm0, xmm1 with xmm1 = 0 -> #XM
     let mut fx = default_fxsave();
@@ -534,12 +417,7 @@ fn unmasked_x87_and_sse_exceptions() {
     let mut c = case(&[0x0F, 0x5E, 0xC1, 0xF4]);
     c.fxsave = Some(fx);
     let o = run1(&mut r, c);
-    assert_eq!(
-        (o.signal, o.trapno, o.eip),
-        (SIGFPE, 19, CODE),
-        "{}",
-        brief(&o)
-    );
+    assert_eq!((o.signal, o.trapno, o.eip), (SIGFPE, 19, CODE), "{}", brief(&o));
     assert_ne!(u32_at(&o.fxsave[..], 24) & 4, 0, "MXCSR.ZE set");
 }
 
@@ -550,30 +428,15 @@ fn bound_into_and_int_n() {
     let mut c = case(&[0x62, 0x05, 0x00, 0x00, 0x02, 0x00, 0xF4]);
     c.gpr[0] = 5;
     let o = run1(&mut r, c);
-    assert_eq!(
-        (o.signal, o.trapno, o.eip),
-        (SIGSEGV, 5, CODE),
-        "{}",
-        brief(&o)
-    );
+    assert_eq!((o.signal, o.trapno, o.eip), (SIGSEGV, 5, CODE), "{}", brief(&o));
     // add with overflow ; into -> #OF (trap: EIP after INTO)
     let mut c = case(&[0x01, 0xC0, 0xCE, 0xF4]);
     c.gpr[0] = 0x4000_0000;
     let o = run1(&mut r, c);
-    assert_eq!(
-        (o.signal, o.trapno, o.eip),
-        (SIGSEGV, 4, CODE + 3),
-        "{}",
-        brief(&o)
-    );
+    assert_eq!((o.signal, o.trapno, o.eip), (SIGSEGV, 4, CODE + 3), "{}", brief(&o));
     // int 0x21 -> #GP with error code (vector << 3) | 2
     let o = run1(&mut r, case(&[0xCD, 0x21, 0xF4]));
-    assert_eq!(
-        (o.signal, o.trapno, o.err, o.eip),
-        (SIGSEGV, 13, 0x21 * 8 + 2, CODE),
-        "{}",
-        brief(&o)
-    );
+    assert_eq!((o.signal, o.trapno, o.err, o.eip), (SIGSEGV, 13, 0x21 * 8 + 2, CODE), "{}", brief(&o));
 }
 
 #[test]
@@ -581,15 +444,10 @@ fn system_calls_are_refused() {
     let Some(mut r) = runner() else { return };
     let before = r.restarts();
     // mov eax, 37 (kill) ; mov ebx, -1 ; mov ecx, 9 ; int 0x80 ; hlt
-    let code = [
-        0xB8, 37, 0, 0, 0, 0xBB, 0xFF, 0xFF, 0xFF, 0xFF, 0xB9, 9, 0, 0, 0, 0xCD, 0x80, 0xF4,
-    ];
+    let code = [0xB8, 37, 0, 0, 0, 0xBB, 0xFF, 0xFF, 0xFF, 0xFF, 0xB9, 9, 0, 0, 0, 0xCD, 0x80, 0xF4];
     let o = run1(&mut r, case(&code));
     assert_eq!((o.signal, o.eip), (SIGSYS, CODE + 17), "{}", brief(&o));
-    println!(
-        "int 0x80 from a snippet: {:x?}",
-        (o.signal, o.trapno, o.err, o.cr2, o.gpr[0])
-    );
+    println!("int 0x80 from a snippet: {:x?}", (o.signal, o.trapno, o.err, o.cr2, o.gpr[0]));
     // sysenter / syscall
     for insn in [[0x0F, 0x34], [0x0F, 0x05]] {
         let mut code = vec![0xB8, 20, 0, 0, 0];
@@ -597,11 +455,7 @@ fn system_calls_are_refused() {
         code.push(0xF4);
         let o = run1(&mut r, case(&code));
         assert_eq!(o.status, RunStatus::Completed);
-        assert!(
-            o.signal != SIGSEGV || o.trapno != 13 || o.eip != CODE + 7,
-            "{}",
-            brief(&o)
-        );
+        assert!(o.signal != SIGSEGV || o.trapno != 13 || o.eip != CODE + 7, "{}", brief(&o));
         println!("{insn:02x?}: {}", brief(&o));
     }
     assert_eq!(r.restarts(), before);
@@ -611,24 +465,13 @@ fn system_calls_are_refused() {
 fn push_with_unmapped_esp() {
     let Some(mut r) = runner() else { return };
     let before = r.restarts();
-    for esp in [
-        UNMAPPED + 0x1000,
-        0x0000_0004,
-        0xFFFF_FFF0,
-        0x9000_0800,
-        CODE + 0x10,
-    ] {
+    for esp in [UNMAPPED + 0x1000, 0x0000_0004, 0xFFFF_FFF0, 0x9000_0800, CODE + 0x10] {
         // push eax ; hlt
         let mut c = case(&[0x50, 0xF4]);
         c.gpr[4] = esp;
         let o = run1(&mut r, c);
         assert_eq!(o.status, RunStatus::Completed);
-        assert_eq!(
-            (o.signal, o.trapno, o.eip, o.gpr[4]),
-            (SIGSEGV, 14, CODE, esp),
-            "{}",
-            brief(&o)
-        );
+        assert_eq!((o.signal, o.trapno, o.eip, o.gpr[4]), (SIGSEGV, 14, CODE, esp), "{}", brief(&o));
         assert_eq!(o.cr2, esp.wrapping_sub(4), "{}", brief(&o));
         assert_eq!(o.err & 2, 2, "write: err {:#x}", o.err);
     }
@@ -650,11 +493,7 @@ fn timeout_ends_runaway_snippet() {
     println!("timeout case took {:?}", t.elapsed());
     assert_eq!(out[0].status, RunStatus::TimedOut, "{}", brief(&out[0]));
     assert_eq!(out[0].signal, SIGPROF);
-    assert!(
-        out[0].eip == CODE + 1 || out[0].eip == CODE + 3,
-        "{}",
-        brief(&out[0])
-    );
+    assert!(out[0].eip == CODE + 1 || out[0].eip == CODE + 3, "{}", brief(&out[0]));
     assert!(out[0].gpr[0] > 0);
     assert_hlt(&out[1], CODE);
 }
@@ -663,19 +502,11 @@ fn timeout_ends_runaway_snippet() {
 fn bad_regions_are_map_failures() {
     let Some(mut r) = runner() else { return };
     let mut bad = Vec::new();
-    for (addr, len) in [
-        (0x1000, 4096),
-        (0x10800, 4096),
-        (0x7FFF_0000, 4096),
-        (0x7FFE_F000, 8192),
-        (0x20000, 100),
-    ] {
+    for (addr, len) in
+        [(0x1000, 4096), (0x10800, 4096), (0x7FFF_0000, 4096), (0x7FFE_F000, 8192), (0x20000, 100)]
+    {
         let mut c = case(&[0xF4]);
-        c.regions.push(NativeRegion {
-            addr,
-            prot: 3,
-            data: vec![0; len],
-        });
+        c.regions.push(NativeRegion { addr, prot: 3, data: vec![0; len] });
         bad.push(c);
     }
     let mut c = case(&[0xF4]);
@@ -684,11 +515,7 @@ fn bad_regions_are_map_failures() {
     bad.push(case(&[0xF4]));
     let out = r.run(&bad);
     for o in &out[..bad.len() - 1] {
-        assert!(
-            matches!(o.status, RunStatus::MapFailed(_)),
-            "{:?}",
-            o.status
-        );
+        assert!(matches!(o.status, RunStatus::MapFailed(_)), "{:?}", o.status);
     }
     assert_hlt(&out[bad.len() - 1], CODE);
 }
@@ -728,11 +555,7 @@ fn runner_death_is_reported_and_survived() {
     let out = r.run(&cases);
     for (k, o) in out.iter().enumerate() {
         if k == 2 {
-            assert!(
-                matches!(o.status, RunStatus::RunnerDied(_)),
-                "{:?}",
-                o.status
-            );
+            assert!(matches!(o.status, RunStatus::RunnerDied(_)), "{:?}", o.status);
             println!("killer case: {:?}", o.status);
         } else {
             assert_hlt(o, CODE + 1);
@@ -741,11 +564,7 @@ fn runner_death_is_reported_and_survived() {
     }
     // One restart if the runner's death notice named the case; two if it was too damaged to
     // do so and the case had to be found by re-running it alone.
-    assert!(
-        r.restarts() == before + 1 || r.restarts() == before + 2,
-        "{}",
-        r.restarts()
-    );
+    assert!(r.restarts() == before + 1 || r.restarts() == before + 2, "{}", r.restarts());
     println!("restarts: {}", r.restarts() - before);
 }
 
@@ -782,11 +601,7 @@ fn batch(r: &mut NativeRunner, base: &NativeCase, n: usize, what: &str) {
     println!(
         "{n} cases ({what}) in {dt:?}: {:.0} cases/second ({} build)",
         n as f64 / dt.as_secs_f64(),
-        if cfg!(debug_assertions) {
-            "debug"
-        } else {
-            "release"
-        }
+        if cfg!(debug_assertions) { "debug" } else { "release" }
     );
 }
 
@@ -830,23 +645,14 @@ fn avx_state_starts_clean_in_every_case() {
     ]);
     dirty.fxsave = Some(fx);
     // vextractf128 xmm2, ymm0, 1 ; movups [DATA], xmm2 ; hlt
-    let mut check = case(&[
-        0xC4, 0xE3, 0x7D, 0x19, 0xC2, 0x01, 0x0F, 0x11, 0x15, 0x00, 0x00, 0x02, 0x00, 0xF4,
-    ]);
+    let mut check =
+        case(&[0xC4, 0xE3, 0x7D, 0x19, 0xC2, 0x01, 0x0F, 0x11, 0x15, 0x00, 0x00, 0x02, 0x00, 0xF4]);
     check.regions[1].data[..16].fill(0xEE);
     let out = r.run(&[dirty, check]);
     assert_hlt(&out[0], CODE + 19);
-    assert_eq!(
-        u32_at(&out[0].regions[1], 0),
-        1.0f32.to_bits(),
-        "upper half of YMM0 was written"
-    );
+    assert_eq!(u32_at(&out[0].regions[1], 0), 1.0f32.to_bits(), "upper half of YMM0 was written");
     assert_hlt(&out[1], CODE + 13);
-    assert_eq!(
-        &out[1].regions[1][..16],
-        &[0u8; 16],
-        "YMM0 upper half starts as zero"
-    );
+    assert_eq!(&out[1].regions[1][..16], &[0u8; 16], "YMM0 upper half starts as zero");
 }
 
 #[test]
@@ -861,24 +667,11 @@ fn prot_none_region_faults() {
         let content: &[u8] = if fill { &[1, 2, 3, 4, 5, 6, 7, 8] } else { &[] };
         c.regions.push(NativeRegion::new(UNMAPPED, 0, 1, content));
         let o = run1(&mut r, c);
-        assert_eq!(
-            (o.signal, o.trapno, o.cr2, o.eip),
-            (SIGSEGV, 14, UNMAPPED + 4, CODE),
-            "{}",
-            brief(&o)
-        );
-        println!(
-            "read of a PROT_NONE page (populated: {fill}): err {:#x}",
-            o.err
-        );
+        assert_eq!((o.signal, o.trapno, o.cr2, o.eip), (SIGSEGV, 14, UNMAPPED + 4, CODE), "{}", brief(&o));
+        println!("read of a PROT_NONE page (populated: {fill}): err {:#x}", o.err);
         assert_eq!(
             o.regions[4][..8],
-            content[..content.len().min(8)]
-                .iter()
-                .copied()
-                .chain([0u8; 8])
-                .take(8)
-                .collect::<Vec<_>>()[..]
+            content[..content.len().min(8)].iter().copied().chain([0u8; 8]).take(8).collect::<Vec<_>>()[..]
         );
     }
 }
@@ -887,9 +680,7 @@ fn prot_none_region_faults() {
 fn regions_are_fresh_in_every_case() {
     let Some(mut r) = runner() else { return };
     // mov eax, [DATA+0x100] ; mov [DATA+0x100], ebx ; hlt
-    let code = [
-        0xA1, 0x00, 0x01, 0x02, 0x00, 0x89, 0x1D, 0x00, 0x01, 0x02, 0x00, 0xF4,
-    ];
+    let code = [0xA1, 0x00, 0x01, 0x02, 0x00, 0x89, 0x1D, 0x00, 0x01, 0x02, 0x00, 0xF4];
     let with_data = |prot: u8, pages: usize, fill: u8| {
         let mut c = case(&code);
         c.gpr[3] = 0xAAAA_AAAA;
@@ -912,19 +703,7 @@ fn regions_are_fresh_in_every_case() {
     let out = r.run(&cases);
     let eax: Vec<u32> = out.iter().map(|o| o.gpr[0]).collect();
     let faults: Vec<(i32, u32)> = out.iter().map(|o| (o.trapno as i32, o.cr2)).collect();
-    assert_eq!(
-        eax,
-        [
-            0,
-            0,
-            0x0505_0505,
-            0x0505_0505,
-            0x0606_0606,
-            0x0707_0707,
-            0,
-            0x0808_0808
-        ]
-    );
+    assert_eq!(eax, [0, 0, 0x0505_0505, 0x0505_0505, 0x0606_0606, 0x0707_0707, 0, 0x0808_0808]);
     let wr = (14, DATA + 0x100);
     assert_eq!(faults, [(13, 0), (13, 0), wr, wr, wr, (13, 0), wr, (13, 0)]);
     assert_eq!(out[6].err & 1, 0, "not present");
@@ -939,23 +718,12 @@ fn regions_are_fresh_in_every_case() {
 fn segment_register_changes_are_reported() {
     let Some(mut r) = runner() else { return };
     // push 0 ; pop ds ; mov eax, [DATA] ; hlt   -> #GP(0) through the null DS
-    let o = run1(
-        &mut r,
-        case(&[0x6A, 0x00, 0x1F, 0xA1, 0x00, 0x00, 0x02, 0x00, 0xF4]),
-    );
-    assert_eq!(
-        (o.signal, o.trapno, o.err, o.eip),
-        (SIGSEGV, 13, 0, CODE + 3),
-        "{}",
-        brief(&o)
-    );
+    let o = run1(&mut r, case(&[0x6A, 0x00, 0x1F, 0xA1, 0x00, 0x00, 0x02, 0x00, 0xF4]));
+    assert_eq!((o.signal, o.trapno, o.err, o.eip), (SIGSEGV, 13, 0, CODE + 3), "{}", brief(&o));
     assert_eq!(o.final_selectors.ds, 0);
     assert_eq!(o.selectors.ds, r.info().selectors.ds);
     // mov eax, fs ; mov ebx, gs ; mov ecx, cs ; mov edx, ss ; hlt
-    let o = run1(
-        &mut r,
-        case(&[0x8C, 0xE0, 0x8C, 0xEB, 0x8C, 0xC9, 0x8C, 0xD2, 0xF4]),
-    );
+    let o = run1(&mut r, case(&[0x8C, 0xE0, 0x8C, 0xEB, 0x8C, 0xC9, 0x8C, 0xD2, 0xF4]));
     assert_hlt(&o, CODE + 8);
     let s = r.info().selectors;
     assert_eq!(
