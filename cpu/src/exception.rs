@@ -151,7 +151,10 @@ pub enum Exit {
     /// HLT was reached. EIP points at the HLT; it was not executed (in user mode it
     /// would raise #GP, which embedders and the state format use as an end marker).
     Hlt,
-    /// An exception; `eip` is the faulting instruction, or the next one for traps.
+    /// An exception. `eip` (and the CPU's EIP) is the faulting instruction; for the
+    /// software traps INT3, INTO and INT1 it is also the instruction (decode it for the
+    /// next one); for the single-step #DB (EFLAGS.TF) it is the next instruction, since
+    /// the instruction completed.
     Exception { exception: Exception, eip: u32 },
     /// `INT n` that the configuration turns into a stop (by default `int 0x80`); EIP is
     /// after the instruction.
