@@ -98,7 +98,7 @@ pub fn family(code: Code) -> Option<Family> {
     use iced_x86::OpCodeOperandKind as K;
     let kinds: Vec<K> = (0..info.op_count()).map(|i| info.op_kind(i)).collect();
     let has_mm = kinds.iter().any(|k| matches!(k, K::mm_reg | K::mm_rm | K::mm_or_mem));
-    if feats.iter().all(|f| matches!(f, F::FPU | F::FPU387 | F::CMOV))
+    if feats.iter().all(|f| matches!(f, F::FPU | F::FPU287 | F::FPU387 | F::CMOV))
         || code.mnemonic() == Mnemonic::Fisttp
         || matches!(code.mnemonic(), Mnemonic::Fxsave | Mnemonic::Fxrstor)
     {

@@ -94,17 +94,28 @@ fn main() {
     }
     println!("{} in {:.1}s (seed {seed}, {per_code} per code)", report.summary(), t.elapsed().as_secs_f64());
     if write_verified {
-        if !report.mismatches.is_empty() || !report.errors.is_empty() {
-            eprintln!("not writing verified.tsv: the run has mismatches or errors");
+        if !report.errors.is_empty() {
+            eprintln!("not writing verified.tsv: the run has errors");
             std::process::exit(1);
         }
+        // Merge into the file: codes of this run replace their lines; a code with
+        // mismatches keeps its case count with a note saying how many differed.
         let path = concat!(env!("CARGO_MANIFEST_DIR"), "/verified.tsv");
-        let mut s = String::new();
+        let mut lines: BTreeMap<String, String> = std::fs::read_to_string(path)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| l.split_once('\t').map(|(c, rest)| (c.to_string(), rest.to_string())))
+            .collect();
         for (c, n) in &report.per_code {
-            s.push_str(&format!("{c}\t{n}\n"));
+            let entry = match by_code.get(c) {
+                None => n.to_string(),
+                Some(k) => format!("{n}\t{k} of {n} cases differ"),
+            };
+            lines.insert(c.clone(), entry);
         }
+        let s: String = lines.iter().map(|(c, rest)| format!("{c}\t{rest}\n")).collect();
         std::fs::write(path, s).expect("write verified.tsv");
-        println!("wrote {path}");
+        println!("updated {path}");
     }
     if !report.mismatches.is_empty() {
         std::process::exit(1);
