@@ -130,10 +130,43 @@ fn branchy() -> Result<Program, IcedError> {
     Ok((result.inner.code_buffer, data))
 }
 
+/// x87 arithmetic: a damped recurrence with loads, stores, multiply, add, divide,
+/// square root and integer conversion, the stack kept balanced.
+fn x87() -> Result<Program, IcedError> {
+    let mut data = Vec::new();
+    for v in [0.999_f64, 0.5, 1.0e-3, 3.0] {
+        data.extend_from_slice(&v.to_le_bytes());
+    }
+    data.extend_from_slice(&[0u8; 32]);
+    let mut a = CodeAssembler::new(32)?;
+    let mut top = a.create_label();
+    a.mov(ecx, 1_000_000u32)?;
+    a.finit()?;
+    a.fld(qword_ptr(DATA + 8))?; // st0 = y
+    a.set_label(&mut top)?;
+    a.fmul(qword_ptr(DATA))?; // y *= 0.999
+    a.fadd(qword_ptr(DATA + 16))?; // y += 1e-3
+    a.fld(st0)?;
+    a.fsqrt()?;
+    a.fdiv(qword_ptr(DATA + 24))?;
+    a.fadd_2(st0, st1)?;
+    a.fistp(dword_ptr(DATA + 32))?;
+    a.fild(dword_ptr(DATA + 32))?;
+    a.fcomp_2(st0, st1)?;
+    a.fnstsw(ax)?;
+    a.fst(qword_ptr(DATA + 40))?;
+    a.dec(ecx)?;
+    a.jnz(top)?;
+    a.fstp(st0)?;
+    a.hlt()?;
+    Ok((assemble(&mut a)?, data))
+}
+
 pub const WORKLOADS: &[Workload] = &[
     Workload { name: "alu", about: "register-only integer ALU loop", build: alu_loop },
     Workload { name: "crc32", about: "table-driven CRC-32 over 4 MiB", build: crc32 },
     Workload { name: "branch", about: "indirect calls and jumps through tables", build: branchy },
+    Workload { name: "x87", about: "x87 loads, stores, arithmetic, sqrt and conversions", build: x87 },
 ];
 
 /// A CPU loaded with a workload, ready to run.
