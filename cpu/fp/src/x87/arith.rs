@@ -51,7 +51,7 @@ pub(crate) fn div_exact(a: Unpacked, b: Unpacked) -> Unpacked {
 
 /// [`div_exact`] for significands whose low 64 bits are zero.
 fn div_exact_64(a: Unpacked, b: Unpacked) -> Unpacked {
-    let (n, d) = ((a.sig >> 64) as u128, (b.sig >> 64) as u128);
+    let (n, d) = (a.sig >> 64, b.sig >> 64);
     // The quotient's leading bit is set: take one more numerator bit when n < d.
     let (n, exp) = if n >= d { (n, a.exp - b.exp) } else { (n << 1, a.exp - b.exp - 1) };
     let q_hi = (n << 63) / d;
