@@ -9,13 +9,11 @@ fn input(name: &str) -> Vec<u8> {
     std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
-/// `XLAT` with a 16-bit address size (`67 D7`) computes `EBX + AL` with a plain `+`
-/// (cpu/src/ops/data.rs, `xlat`): with EBX near 0xFFFFFFFF it overflows, a panic where
-/// overflow checks are on (debug builds, the fuzz build). Release builds wrap and
-/// then mask to 16 bits, which is the right result. Found by `exec_bytes`; to be fixed
-/// in cpu/ (`wrapping_add`), after which the `ignore` goes.
+/// `XLAT` with a 16-bit address size (`67 D7`) once computed `EBX + AL` with a plain
+/// `+`: with EBX near 0xFFFFFFFF it overflowed, a panic where overflow checks are on
+/// (debug builds, the fuzz build). Found by `exec_bytes`; the sum now wraps before
+/// the mask to 16 bits.
 #[test]
-#[cfg_attr(debug_assertions, ignore = "XLAT addr16 overflow in cpu/src/ops/data.rs (see the doc comment)")]
 fn exec_bytes_xlat_addr16_overflow() {
     x86wow::oracle::fuzz::exec_bytes(&input("exec_bytes-xlat-addr16-overflow"));
 }

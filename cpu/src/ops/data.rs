@@ -215,7 +215,8 @@ fn cmovcc(cpu: &mut Cpu, ins: &Instruction) -> Step {
 fn xlat(cpu: &mut Cpu, ins: &Instruction) -> Step {
     let seg = cpu.memory_seg(ins);
     let al = cpu.gpr[EAX] & 0xff;
-    let off = if is_addr16(ins) { (cpu.gpr[EBX] + al) & 0xffff } else { cpu.gpr[EBX].wrapping_add(al) };
+    let off =
+        if is_addr16(ins) { cpu.gpr[EBX].wrapping_add(al) & 0xffff } else { cpu.gpr[EBX].wrapping_add(al) };
     let v = cpu.read_mem(seg, off, Size::B8)?;
     cpu.gpr[EAX] = (cpu.gpr[EAX] & !0xff) | v;
     Ok(())
