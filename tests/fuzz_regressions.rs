@@ -40,3 +40,10 @@ fn seed_corpus_passes() {
         assert!(n > 0, "{name}: empty corpus");
     }
 }
+
+/// MASKMOVQ raising #AC: the harness took the x87 transition it makes before faulting
+/// (measured on the hardware, cpu/UNDEFINED.md) for a fault that changed registers.
+#[test]
+fn exec_bytes_maskmovq_fault_after_the_x87_transition() {
+    x86wow::oracle::fuzz::exec_bytes(&input("exec_bytes-maskmovq-ac"));
+}

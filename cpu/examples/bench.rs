@@ -2,13 +2,22 @@
 //! `cargo run --release -p x86wow-cpu --example bench [quick]`.
 //! `quick` runs the first 2 million instructions of each workload once, for
 //! instruction-counting profilers (`valgrind --tool=callgrind`), whose counts do not
-//! depend on what else the machine is doing.
+//! depend on what else the machine is doing. Naming workloads (`quick branch`) runs
+//! only those.
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let quick = args.iter().any(|a| a == "quick");
     let hook = args.iter().any(|a| a == "hook");
+    let named: Vec<&String> = args
+        .iter()
+        .skip(1)
+        .filter(|a| x86wow_cpu::bench::WORKLOADS.iter().any(|w| w.name == a.as_str()))
+        .collect();
     for w in x86wow_cpu::bench::WORKLOADS {
+        if !named.is_empty() && !named.iter().any(|n| n.as_str() == w.name) {
+            continue;
+        }
         if quick {
             let mut cpu = x86wow_cpu::bench::prepare(w);
             if hook {

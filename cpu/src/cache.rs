@@ -28,7 +28,9 @@ pub struct Op {
 /// A straight-line run of decoded instructions starting at `start`.
 pub struct Block {
     pub start: u32,
-    pub ops: std::sync::Arc<[Op]>,
+    // Rc, not Arc: a block switch clones and drops one, and atomic counts cost there
+    // (a Cpu is not Send anyway: its hooks are not).
+    pub ops: std::rc::Rc<[Op]>,
     /// The pages the bytes came from with their generations (one or two pages).
     pub pages: [(u64, u64); 2],
     pub npages: u8,

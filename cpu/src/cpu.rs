@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use iced_x86::{Decoder, DecoderError, DecoderOptions, Instruction, Mnemonic};
 use x86wow_mmu::{Memory, PAGE_SHIFT};
 
-use std::sync::Arc;
+use std::rc::Rc;
 
 use crate::cache::{self, ends_block, page_of, Block, BlockCache, Op, MAX_BLOCK};
 use crate::config::Config;
@@ -17,7 +17,7 @@ use crate::table;
 
 /// The block the run loop used last: start, ops, and the (code writes, layout epoch)
 /// stamp it was valid at.
-type LastBlock = (u32, Arc<[Op]>, (u64, u64));
+type LastBlock = (u32, Rc<[Op]>, (u64, u64));
 
 /// Longest legal instruction; a longer one raises #GP(0).
 pub const MAX_INSN_LEN: usize = 15;
@@ -702,7 +702,7 @@ impl Cpu {
     }
 
     /// The valid cached block at `eip`, decoding it if needed.
-    fn cached_block(&mut self, eip: u32) -> Result<Arc<[Op]>, Exception> {
+    fn cached_block(&mut self, eip: u32) -> Result<Rc<[Op]>, Exception> {
         if let Some(i) = self.cache.get(eip) {
             let writes = self.mem.code_writes();
             let layout = self.mem.layout_epoch();
