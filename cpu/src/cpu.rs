@@ -2,7 +2,7 @@
 
 use std::collections::HashSet;
 
-use iced_x86::{Decoder, DecoderError, DecoderOptions, Instruction, Mnemonic};
+use iced_x86::{Code, Decoder, DecoderError, DecoderOptions, Instruction, Mnemonic};
 use x86wow_mmu::{Memory, PAGE_SHIFT};
 
 use std::rc::Rc;
@@ -532,7 +532,7 @@ impl Cpu {
         // Breakpoints and hooks can only change between runs or from inside a code hook,
         // which already means checking every instruction.
         let debug = self.has_debug_checks();
-        for op in ops {
+        for (k, op) in ops.iter().enumerate() {
             if *left == 0 {
                 return Some(Exit::BudgetExhausted);
             }
@@ -542,12 +542,13 @@ impl Cpu {
                     return Some(exit);
                 }
             }
-            let next = op.ins.next_ip32();
             if let Some(exit) = self.execute_with(&op.ins, op.handler, op.fast.as_ref()) {
                 return Some(exit);
             }
-            // Leave the block when control went elsewhere or code was written.
-            if self.eip != next || self.mem.code_writes() != writes {
+            // Leave the block when control went elsewhere than the block's next op (a
+            // followed JMP/CALL continues it) or code was written.
+            let Some(following) = ops.get(k + 1) else { break };
+            if self.eip != following.ins.ip32() || self.mem.code_writes() != writes {
                 break;
             }
         }
@@ -556,7 +557,8 @@ impl Cpu {
 
     /// Runs a block with nothing to check between instructions but an exit, a write
     /// into cached code and (with `DEBUG`) breakpoints and code hooks. Inside a block
-    /// only the last instruction can transfer control, so EIP needs no check; the budget
+    /// control goes from one op to the next (the last op, or a direct JMP/CALL the
+    /// block follows, transfers it to where the next op is), so EIP needs no check; the budget
     /// is applied up front. The retired count is brought up to date before each generic
     /// handler (RDTSC reads it) and each hook; the fast handlers do not look at it.
     #[inline(always)]
@@ -748,8 +750,12 @@ impl Cpu {
                     npages += 1;
                 }
             }
-            let next = ins.next_ip32();
-            let stop = ends_block(&ins)
+            // A direct JMP or CALL within the page is followed: the block goes on at its
+            // target (the ops keep their own addresses, so EIP stays exact), which saves a
+            // block switch on every unconditional branch of a loop.
+            let follow = matches!(ins.code(), Code::Jmp_rel8_32 | Code::Jmp_rel32_32 | Code::Call_rel32_32);
+            let next = if follow { ins.near_branch32() } else { ins.next_ip32() };
+            let stop = (ends_block(&ins) && !follow)
                 || ops.len() + 1 >= MAX_BLOCK
                 || page_of(cs.wrapping_add(next)) != start_page;
             ops.push(cache::op(ins));

@@ -377,3 +377,64 @@ fn snapshot_and_restore_replay_exactly() {
     assert_eq!(cpu.run(1000), Exit::Hlt);
     assert_eq!((cpu.registers(), cpu.insns(), cpu.mem.read_u32(DATA as u64).unwrap()), end);
 }
+
+/// A block goes on through a direct JMP/CALL within its page; what it followed must
+/// behave as if each instruction ran on its own.
+#[test]
+fn followed_jumps_keep_eip_hooks_and_self_modifying_code_exact() {
+    let build = |a: &mut CodeAssembler| {
+        let mut target = a.create_label();
+        let mut func = a.create_label();
+        a.jmp(target)?; // 0: followed
+        a.hlt()?; // skipped
+        a.set_label(&mut target)?;
+        a.call(func)?; // followed
+        a.add(eax, 1u32)?; // runs after the RET
+        a.hlt()?;
+        a.set_label(&mut func)?;
+        a.mov(eax, 10u32)?;
+        a.ret()
+    };
+    let mut cpu = cpu_with(build);
+    assert_eq!(cpu.run(100), Exit::Hlt);
+    assert_eq!((cpu.gpr[0], cpu.insns()), (11, 5));
+    let hlt_at = cpu.eip;
+
+    // Single-stepping reports each instruction of the followed chain in turn (#DB after
+    // each, so the EIPs are where each one went).
+    let mut probe = cpu_with(build);
+    probe.set_eflags(0x302);
+    let eips: Vec<u32> = (0..5)
+        .map(|_| exc(probe.run(100)))
+        .map(|(e, eip)| {
+            assert_eq!(e.vector, vector::DB);
+            eip
+        })
+        .collect();
+    let func_at = eips[1];
+    assert_eq!(eips, [CODE + 3, func_at, func_at + 5, CODE + 8, CODE + 13]);
+
+    // The target of a followed CALL patched by a loader: re-decoded.
+    let mut cpu2 = cpu_with(build);
+    assert_eq!(cpu2.run(100), Exit::Hlt);
+    cpu2.mem.poke(func_at as u64 + 1, &20u32.to_le_bytes()).unwrap();
+    cpu2.eip = CODE;
+    assert_eq!(cpu2.run(100), Exit::Hlt);
+    assert_eq!(cpu2.gpr[0], 21, "the patched MOV inside the followed CALL's target ran");
+
+    // A breakpoint on the followed CALL's target stops there, with the return address pushed.
+    let mut cpu3 = cpu_with(build);
+    cpu3.add_breakpoint(func_at);
+    assert_eq!(cpu3.run(100), Exit::Breakpoint(func_at));
+    assert_eq!(cpu3.insns(), 2);
+    assert_eq!(cpu3.gpr[gpr::ESP], STACK + 0x800 - 4);
+    assert_eq!(cpu3.run(100), Exit::Hlt);
+    assert_eq!((cpu3.eip, cpu3.gpr[0]), (hlt_at, 11));
+
+    // A followed CALL whose push faults: precise, EIP at the CALL, nothing retired after.
+    let mut cpu4 = cpu_with(build);
+    cpu4.gpr[gpr::ESP] = DATA + 0x1000 + 0x800; // the read-only page
+    let (e, eip) = exc(cpu4.run(100));
+    assert_eq!((e.vector, eip, cpu4.insns()), (vector::PF, CODE + 3, 1));
+    assert_eq!(cpu4.gpr[gpr::ESP], DATA + 0x1800);
+}
