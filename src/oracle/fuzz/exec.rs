@@ -90,7 +90,7 @@ pub fn exec_bytes(data: &[u8]) {
                     }
                     want.eflags = (want.eflags & !0x8d5) | (after.eflags & 0x8d5);
                 }
-                if ins.as_ref().is_some_and(transitions_before_faulting) {
+                if ins.as_ref().is_some_and(|i| transitions_before_faulting(i, exception.vector)) {
                     // Measured (cpu/UNDEFINED.md): MASKMOVQ makes the x87-to-MMX
                     // transition (TOP = 0, every tag valid) before its store faults, and
                     // the MMX-register conversions make it before raising #XM.
@@ -129,14 +129,19 @@ pub fn lockstep_fastpath(data: &[u8]) {
     }
 }
 
-/// The instructions whose x87 transition survives their fault (see `exec_bytes`).
-fn transitions_before_faulting(ins: &iced_x86::Instruction) -> bool {
+/// Whether an instruction's x87 transition survives its fault `vector` (see
+/// `exec_bytes`): MASKMOVQ's does whatever the fault, the MMX-register conversions'
+/// only with #XM.
+fn transitions_before_faulting(ins: &iced_x86::Instruction, vector: u8) -> bool {
     use iced_x86::Mnemonic as M;
     let mmx_operand = (0..ins.op_count())
         .any(|i| ins.op_kind(i) == iced_x86::OpKind::Register && ins.op_register(i).is_mm());
     mmx_operand
-        && matches!(
-            ins.mnemonic(),
-            M::Maskmovq | M::Cvtpi2ps | M::Cvtpi2pd | M::Cvtps2pi | M::Cvttps2pi | M::Cvtpd2pi | M::Cvttpd2pi
-        )
+        && match ins.mnemonic() {
+            M::Maskmovq => true,
+            M::Cvtpi2ps | M::Cvtpi2pd | M::Cvtps2pi | M::Cvttps2pi | M::Cvtpd2pi | M::Cvttpd2pi => {
+                vector == vector::XM
+            }
+            _ => false,
+        }
 }
