@@ -54,3 +54,12 @@ fn exec_bytes_maskmovq_fault_after_the_x87_transition() {
 fn exec_bytes_cvttps2pi_fault_without_the_x87_transition() {
     x86wow::oracle::fuzz::exec_bytes(&input("exec_bytes-cvttps2pi-ac"));
 }
+
+/// An information class returning a UNICODE_STRING (NtQueryObject's name) with the
+/// 32-bit buffer near 4 GiB: the narrowed string pointer (buffer + header) overflowed
+/// with a plain `+` (wow64/src/thunks/info.rs). Now it wraps, and the write of the
+/// result faults into STATUS_ACCESS_VIOLATION as on Windows.
+#[test]
+fn wow64_service_string_query_near_4_gib() {
+    x86wow::oracle::fuzz::wow64_service(&input("wow64_service-string-query-overflow"));
+}

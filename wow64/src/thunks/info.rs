@@ -143,7 +143,7 @@ impl Call<'_> {
                     sbuf,
                     (smax.max(slen) as usize).min((len32 as usize).saturating_sub(header32 as usize)),
                 );
-                out.u32(4, buf32 + header32);
+                out.u32(4, buf32.wrapping_add(header32));
                 out.0.extend_from_slice(&chars);
             }
             // Fixed fields after the string keep their order, 8 bytes earlier.

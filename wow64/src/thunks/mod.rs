@@ -239,6 +239,10 @@ impl<'a> Call<'a> {
 
     /// Allocates zeroed scratch memory for a 64-bit temporary.
     pub fn alloc(&mut self, len: u64) -> Result<u64, Fail> {
+        // A guest-derived length past the limit fails before any rounding can overflow.
+        if len > SCRATCH_LIMIT {
+            return Err(STATUS_NO_MEMORY);
+        }
         let len = len.max(8).next_multiple_of(16);
         let s = &mut self.scratch;
         if s.cursor + len > s.chunk_end {
