@@ -63,3 +63,10 @@ fn exec_bytes_cvttps2pi_fault_without_the_x87_transition() {
 fn wow64_service_string_query_near_4_gib() {
     x86wow::oracle::fuzz::wow64_service(&input("wow64_service-string-query-overflow"));
 }
+
+/// An import descriptor whose IAT RVA is near 4 GiB: the address of the n-th IAT slot
+/// overflowed (wow64/src/pe.rs, `imports`). RVA sums past 4 GiB are now image errors.
+#[test]
+fn pe_load_import_rva_near_4_gib() {
+    x86wow::oracle::fuzz::pe_load(&input("pe_load-import-rva-overflow"));
+}

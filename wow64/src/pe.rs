@@ -389,10 +389,11 @@ pub fn imports(m: &Mapped<'_>, dir: Option<(u32, u32)>) -> Result<Vec<ImportedDl
     let what = "import directory";
     let mut out = Vec::new();
     for i in 0..MAX_IMPORT_DLLS {
-        let d = dir.0 + i * 20;
+        // RVAs from the file: sums that pass 4 GiB are errors, not wrapped reads.
+        let d = dir.0.checked_add(i * 20).ok_or_else(|| m.bad(what, dir.0))?;
         let ilt = m.u32(what, d)?;
-        let name_rva = m.u32(what, d + 12)?;
-        let iat = m.u32(what, d + 16)?;
+        let name_rva = m.u32(what, d.saturating_add(12))?;
+        let iat = m.u32(what, d.saturating_add(16))?;
         if ilt == 0 && name_rva == 0 && iat == 0 {
             return Ok(out);
         }
@@ -401,7 +402,7 @@ pub fn imports(m: &Mapped<'_>, dir: Option<(u32, u32)>) -> Result<Vec<ImportedDl
         let lookup = if ilt != 0 { ilt } else { iat };
         let mut entries = Vec::new();
         for j in 0..MAX_THUNKS {
-            let v = m.u32(what, lookup + j * 4)?;
+            let v = m.u32(what, lookup.checked_add(j * 4).ok_or_else(|| m.bad(what, lookup))?)?;
             if v == 0 {
                 break;
             }
@@ -410,7 +411,7 @@ pub fn imports(m: &Mapped<'_>, dir: Option<(u32, u32)>) -> Result<Vec<ImportedDl
             } else {
                 Import::Name(m.cstr(what, v.wrapping_add(2))?)
             };
-            entries.push((imp, iat + j * 4));
+            entries.push((imp, iat.checked_add(j * 4).ok_or_else(|| m.bad(what, iat))?));
         }
         out.push(ImportedDll { dll, entries });
     }
