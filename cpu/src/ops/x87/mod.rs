@@ -220,6 +220,8 @@ fn fop(cpu: &Cpu, ins: &Instruction) -> u16 {
     let oc = ins.code().op_code();
     if oc.op_code_len() == 2 {
         (oc.op_code() & 0x7ff) as u16 + sti_of(ins) as u16
+    } else if let Some(v) = fop_from_decoding(ins, oc) {
+        v
     } else {
         let (b, n) = insn_bytes(cpu, ins);
         let p = prefix_len(&b[..n]);
@@ -229,6 +231,36 @@ fn fop(cpu: &Cpu, ins: &Instruction) -> u16 {
             ((oc.op_code() & 7) as u16) << 8
         }
     }
+}
+
+/// The last-opcode value of a memory-operand instruction rebuilt from its decoding,
+/// without fetching its bytes again: possible when the instruction has the shortest
+/// length its operand allows, for then it has no prefix and no optional SIB byte, and
+/// its ModRM byte follows from the base, index and displacement size. `None` when the
+/// bytes are needed (checked against the bytes for every encoding in the tests).
+fn fop_from_decoding(ins: &Instruction, oc: &iced_x86::OpCodeInfo) -> Option<u16> {
+    use iced_x86::CodeSize;
+    let (base, index) = (ins.memory_base(), ins.memory_index());
+    let plain = |r: Register| r == Register::None || r.is_gpr32();
+    if ins.code_size() != CodeSize::Code32 || !plain(base) || !plain(index) || oc.op_code_len() != 1 {
+        return None;
+    }
+    let reg = u32::try_from(oc.group_index()).ok()?;
+    let disp = ins.memory_displ_size();
+    let sib = index != Register::None || base == Register::ESP;
+    let rm = |b: Register| if sib { 4 } else { b.number() as u32 };
+    let (md, rm) = match (base, disp) {
+        (Register::None, 4) => (0, if sib { 4 } else { 5 }),
+        (Register::None, _) | (Register::EBP, 0) => return None,
+        (b, 0) => (0, rm(b)),
+        (b, 1) => (1, rm(b)),
+        (b, 4) => (2, rm(b)),
+        _ => return None,
+    };
+    if ins.len() != 2 + sib as usize + disp as usize {
+        return None;
+    }
+    Some((((oc.op_code() & 7) << 8) | (md << 6) | (reg << 3) | rm) as u16)
 }
 
 /// Records the last instruction (and, for memory operands, data) pointer of a completed
