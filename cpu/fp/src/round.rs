@@ -237,7 +237,8 @@ pub(crate) fn round_pack(
 }
 
 /// Rounds to `p` bits (1..=64) with an unbounded exponent.
-fn normal_round(x: Unpacked, p: u32, rm: Rounding) -> Rounded {
+#[inline]
+pub(crate) fn normal_round(x: Unpacked, p: u32, rm: Rounding) -> Rounded {
     // Every result passes through here: 64-bit halves instead of the general u128
     // shifts of [`shift_round`] (tested against [`normal_round_reference`]).
     let (hi, lo) = ((x.sig >> 64) as u64, x.sig as u64);

@@ -20,6 +20,17 @@ pub(crate) fn add_exact(a: Unpacked, b: Unpacked) -> Unpacked {
 
 /// Exact product (jammed) of two normalized values.
 pub(crate) fn mul_exact(a: Unpacked, b: Unpacked) -> Unpacked {
+    // 64-bit significands (every x87 and SSE operand): their product is exact in 128
+    // bits and the low half of the full product is zero.
+    if a.sig as u64 == 0 && b.sig as u64 == 0 {
+        let p = (a.sig >> 64) * (b.sig >> 64);
+        return Unpacked::normalized(a.sign ^ b.sign, a.exp + b.exp + 1, p);
+    }
+    mul_exact_full(a, b)
+}
+
+/// [`mul_exact`] for any significands.
+pub(crate) fn mul_exact_full(a: Unpacked, b: Unpacked) -> Unpacked {
     let (hi, lo) = mul128(a.sig, b.sig);
     Unpacked::normalized(a.sign ^ b.sign, a.exp + b.exp + 1, hi | (lo != 0) as u128)
 }
@@ -547,6 +558,18 @@ mod fast_path_tests {
                 _ => 0x3FFF - 40 + rng.below(80) as u16,
             };
             F80::new(e | (rng.bool() as u16) << 15, rng.signif())
+        }
+    }
+
+    #[test]
+    fn short_product_equals_the_full_one() {
+        let mut rng = Rng(0x3017);
+        for _ in 0..1_000_000 {
+            let a =
+                Unpacked { sign: rng.bool(), exp: rng.below(64) as i32, sig: (rng.signif() as u128) << 64 };
+            let b =
+                Unpacked { sign: rng.bool(), exp: rng.below(64) as i32, sig: (rng.signif() as u128) << 64 };
+            assert_eq!(mul_exact(a, b), mul_exact_full(a, b));
         }
     }
 
