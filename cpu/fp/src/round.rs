@@ -19,6 +19,7 @@ pub(crate) struct Unpacked {
 
 impl Unpacked {
     /// Normalizes a nonzero significand so that bit 127 is set.
+    #[inline(always)]
     pub fn normalized(sign: bool, exp: i32, sig: u128) -> Unpacked {
         if sig == 0 {
             return Unpacked { sign, exp: 0, sig: 0 };
@@ -102,6 +103,7 @@ pub(crate) fn shift_round(sig: u128, drop: u32, neg: bool, rm: Rounding) -> (u12
 }
 
 /// Shift right with jamming of lost bits into the least significant bit.
+#[inline(always)]
 pub(crate) fn shr_jam(x: u128, n: u32) -> u128 {
     if n == 0 {
         x
@@ -237,7 +239,7 @@ pub(crate) fn round_pack(
 }
 
 /// Rounds to `p` bits (1..=64) with an unbounded exponent.
-#[inline]
+#[inline(always)]
 pub(crate) fn normal_round(x: Unpacked, p: u32, rm: Rounding) -> Rounded {
     // Every result passes through here: 64-bit halves instead of the general u128
     // shifts of [`shift_round`] (tested against [`normal_round_reference`]).

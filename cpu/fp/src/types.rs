@@ -245,6 +245,7 @@ pub struct FpResult<T> {
 }
 
 impl<T> FpResult<T> {
+    #[inline(always)]
     pub(crate) fn new(value: T, flags: Exceptions, c1: bool, masks: Exceptions) -> Self {
         let unmasked = flags & !masks;
         let no_write =

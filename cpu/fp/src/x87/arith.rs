@@ -6,6 +6,7 @@ use crate::round::{shr_jam, Unpacked};
 use crate::types::{Exceptions, FpResult, Rounding, X87Control, F80};
 
 /// Exact sum of two nonzero finite values (jammed); sig == 0 for an exact zero.
+#[inline(always)]
 pub(crate) fn add_exact(a: Unpacked, b: Unpacked) -> Unpacked {
     let (x, y) = if (a.exp, a.sig) >= (b.exp, b.sig) { (a, b) } else { (b, a) };
     let d = (x.exp as i64 - y.exp as i64).min(200) as u32;
@@ -19,6 +20,7 @@ pub(crate) fn add_exact(a: Unpacked, b: Unpacked) -> Unpacked {
 }
 
 /// Exact product (jammed) of two normalized values.
+#[inline(always)]
 pub(crate) fn mul_exact(a: Unpacked, b: Unpacked) -> Unpacked {
     // 64-bit significands (every x87 and SSE operand): their product is exact in 128
     // bits and the low half of the full product is zero.
@@ -50,6 +52,7 @@ pub(crate) fn mul128(a: u128, b: u128) -> (u128, u128) {
 }
 
 /// Quotient of two normalized values with 128 significant bits (jammed).
+#[inline(always)]
 pub(crate) fn div_exact(a: Unpacked, b: Unpacked) -> Unpacked {
     // Operands of 64 significant bits (every x87 register and memory format) divide
     // with two 128-by-64-bit steps; the result is the same 128-bit quotient and sticky
@@ -61,6 +64,7 @@ pub(crate) fn div_exact(a: Unpacked, b: Unpacked) -> Unpacked {
 }
 
 /// [`div_exact`] for significands whose low 64 bits are zero.
+#[inline(always)]
 fn div_exact_64(a: Unpacked, b: Unpacked) -> Unpacked {
     let (n, d) = (a.sig >> 64, b.sig >> 64);
     // The quotient's leading bit is set: take one more numerator bit when n < d.
@@ -184,6 +188,7 @@ pub(crate) fn sqrt_exact_bitwise(a: Unpacked) -> Unpacked {
     Unpacked::normalized(false, (e - s) / 2 + 127, root | (rem != 0) as u128)
 }
 
+#[inline(always)]
 fn fin_or_zero(x: Unpacked, p: u32, ctl: X87Control, flags: Exceptions, zero_sign: bool) -> FpResult<F80> {
     if x.sig == 0 {
         exact(zero(zero_sign), flags, ctl)
@@ -200,11 +205,13 @@ fn fin_or_zero(x: Unpacked, p: u32, ctl: X87Control, flags: Exceptions, zero_sig
 /// assert_eq!(r.value, F80::new(0x4000, 1 << 63)); // 2.0
 /// assert!(r.flags.is_empty() && !r.c1 && r.write);
 /// ```
+#[inline(always)]
 pub fn add(a: F80, b: F80, ctl: X87Control) -> FpResult<F80> {
     addsub(a, b, false, ctl)
 }
 
 /// FSUB: `a - b` (FSUBR is `sub(b, a)`).
+#[inline(always)]
 pub fn sub(a: F80, b: F80, ctl: X87Control) -> FpResult<F80> {
     addsub(a, b, true, ctl)
 }
@@ -221,6 +228,7 @@ fn normal(x: F80) -> Option<Unpacked> {
     })
 }
 
+#[inline(always)]
 fn addsub(a: F80, b: F80, negate_b: bool, ctl: X87Control) -> FpResult<F80> {
     if let (Some(x), Some(y)) = (normal(a), normal(b)) {
         let y = Unpacked { sign: y.sign ^ negate_b, ..y };
@@ -265,6 +273,7 @@ fn addsub_screened(a: F80, b: F80, negate_b: bool, ctl: X87Control) -> FpResult<
 }
 
 /// FMUL: `a * b`.
+#[inline(always)]
 pub fn mul(a: F80, b: F80, ctl: X87Control) -> FpResult<F80> {
     if let (Some(x), Some(y)) = (normal(a), normal(b)) {
         return round_reg(mul_exact(x, y), ctl.precision.bits(), ctl, Exceptions::empty());
@@ -288,6 +297,7 @@ fn mul_screened(a: F80, b: F80, ctl: X87Control) -> FpResult<F80> {
 }
 
 /// FDIV: `a / b` (FDIVR is `div(b, a)`).
+#[inline(always)]
 pub fn div(a: F80, b: F80, ctl: X87Control) -> FpResult<F80> {
     if let (Some(x), Some(y)) = (normal(a), normal(b)) {
         return round_reg(div_exact(x, y), ctl.precision.bits(), ctl, Exceptions::empty());
@@ -313,10 +323,12 @@ fn div_screened(a: F80, b: F80, ctl: X87Control) -> FpResult<F80> {
 }
 
 /// FSQRT: square root.
+#[inline]
 pub fn sqrt(a: F80, ctl: X87Control) -> FpResult<F80> {
     sqrt_with(a, ctl, sqrt_exact)
 }
 
+#[inline]
 fn sqrt_with(a: F80, ctl: X87Control, root: fn(Unpacked) -> Unpacked) -> FpResult<F80> {
     match normal(a) {
         Some(x) if !x.sign => round_reg(root(x), ctl.precision.bits(), ctl, Exceptions::empty()),
@@ -358,6 +370,7 @@ pub enum MemOperand {
 /// was a signalling NaN. The SNaN is *not* quieted here: the arithmetic applies the
 /// usual NaN rules to it (measured: FADD m32 behaves like FLD m32 + FADD except that
 /// the operand keeps its SNaN identity for the NaN choice).
+#[inline(always)]
 pub fn mem_operand(m: MemOperand) -> (F80, Exceptions) {
     match m {
         MemOperand::F32(b) => {
@@ -381,6 +394,7 @@ pub fn add_mem(st0: F80, m: MemOperand, ctl: X87Control) -> FpResult<F80> {
 /// Applies a two-operand arithmetic function to ST(0) and a memory operand (in the
 /// order `f(st0, m)`; for the reversed forms such as FSUBR m32 call
 /// `with_mem_rev`).
+#[inline(always)]
 pub fn with_mem(
     st0: F80,
     m: MemOperand,
@@ -392,6 +406,7 @@ pub fn with_mem(
 }
 
 /// As [`with_mem`] with the operands reversed: `f(m, st0)` (FSUBR/FDIVR m32/m64/mint).
+#[inline(always)]
 pub fn with_mem_rev(
     st0: F80,
     m: MemOperand,
@@ -405,6 +420,7 @@ pub fn with_mem_rev(
 /// Adds the memory operand's DE unless the operation was decided before the denormal
 /// check (NaN or unsupported operand, invalid operation, division by zero), as in the
 /// register forms.
+#[inline(always)]
 fn merge(r: FpResult<F80>, conv_flags: Exceptions, st0: F80, v: F80, ctl: X87Control) -> FpResult<F80> {
     // Nothing to add: `r` already went through `FpResult::new` with the same masks,
     // which would give it back unchanged.

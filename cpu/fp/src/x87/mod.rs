@@ -62,6 +62,7 @@ pub(crate) fn unpack(x: F80) -> (Opnd, bool) {
 }
 
 /// Packs a rounded result into the register format.
+#[inline(always)]
 pub(crate) fn pack(r: &Rounded) -> F80 {
     let s = (r.sign as u16) << 15;
     match r.kind {
@@ -121,6 +122,7 @@ pub(crate) fn propagate_nan2(a: F80, b: F80, ctl: X87Control) -> FpResult<F80> {
 }
 
 /// Rounds an exact result to the register with the given precision control.
+#[inline(always)]
 pub(crate) fn round_reg(x: Unpacked, p: u32, ctl: X87Control, flags: Exceptions) -> FpResult<F80> {
     // Far from both ends of the exponent range neither underflow nor overflow can
     // happen (rounding adds at most one to the exponent): what `round_pack` would do
