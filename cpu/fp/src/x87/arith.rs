@@ -547,6 +547,39 @@ mod sqrt_tests {
         }
     }
 
+    /// Bit-by-bit integer square root.
+    fn isqrt_reference(n: u128) -> u128 {
+        let mut r = 0u128;
+        for b in (0..64).rev() {
+            let t = r | 1 << b;
+            if t * t <= n {
+                r = t;
+            }
+        }
+        r
+    }
+
+    #[test]
+    fn integer_root_of_the_first_step() {
+        let mut rng = Rng(0x1507);
+        for i in 0..1_000_000u32 {
+            let n = match i % 3 {
+                // Near perfect squares (exact roots and one off either way).
+                0 => {
+                    let r = (rng.next() >> 1 | 1 << 62) as u128;
+                    (r * r).wrapping_add(rng.below(3) as u128).wrapping_sub(1)
+                }
+                _ => ((rng.next() as u128) << 64 | rng.next() as u128) >> 1 | 1 << 124,
+            };
+            if !(1u128 << 124..1 << 127).contains(&n) {
+                continue;
+            }
+            let (r, rem) = isqrt_127(n);
+            assert_eq!(r, isqrt_reference(n), "{n:#x}");
+            assert_eq!(rem, n - r * r);
+        }
+    }
+
     #[test]
     fn public_sqrt_equals_the_reference() {
         let mut rng = Rng(7);
