@@ -235,7 +235,7 @@ fn addsub(a: F80, b: F80, negate_b: bool, ctl: X87Control) -> FpResult<F80> {
         let down = ctl.rounding == Rounding::Down;
         return fin_or_zero(add_exact(x, y), ctl.precision.bits(), ctl, Exceptions::empty(), down);
     }
-    addsub_screened(a, b, negate_b, ctl)
+    FpResult::out_of_line(|| addsub_screened(a, b, negate_b, ctl))
 }
 
 /// [`addsub`] for any operands (and the reference of its fast path).
@@ -278,7 +278,7 @@ pub fn mul(a: F80, b: F80, ctl: X87Control) -> FpResult<F80> {
     if let (Some(x), Some(y)) = (normal(a), normal(b)) {
         return round_reg(mul_exact(x, y), ctl.precision.bits(), ctl, Exceptions::empty());
     }
-    mul_screened(a, b, ctl)
+    FpResult::out_of_line(|| mul_screened(a, b, ctl))
 }
 
 fn mul_screened(a: F80, b: F80, ctl: X87Control) -> FpResult<F80> {
@@ -302,7 +302,7 @@ pub fn div(a: F80, b: F80, ctl: X87Control) -> FpResult<F80> {
     if let (Some(x), Some(y)) = (normal(a), normal(b)) {
         return round_reg(div_exact(x, y), ctl.precision.bits(), ctl, Exceptions::empty());
     }
-    div_screened(a, b, ctl)
+    FpResult::out_of_line(|| div_screened(a, b, ctl))
 }
 
 fn div_screened(a: F80, b: F80, ctl: X87Control) -> FpResult<F80> {
@@ -332,7 +332,7 @@ pub fn sqrt(a: F80, ctl: X87Control) -> FpResult<F80> {
 fn sqrt_with(a: F80, ctl: X87Control, root: fn(Unpacked) -> Unpacked) -> FpResult<F80> {
     match normal(a) {
         Some(x) if !x.sign => round_reg(root(x), ctl.precision.bits(), ctl, Exceptions::empty()),
-        _ => sqrt_screened(a, ctl, root),
+        _ => FpResult::out_of_line(|| sqrt_screened(a, ctl, root)),
     }
 }
 
@@ -427,7 +427,7 @@ fn merge(r: FpResult<F80>, conv_flags: Exceptions, st0: F80, v: F80, ctl: X87Con
     if conv_flags.is_empty() {
         return r;
     }
-    merge_screened(r, conv_flags, st0, v, ctl)
+    FpResult::out_of_line(|| merge_screened(r, conv_flags, st0, v, ctl))
 }
 
 fn merge_screened(

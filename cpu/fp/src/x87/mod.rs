@@ -131,7 +131,7 @@ pub(crate) fn round_reg(x: Unpacked, p: u32, ctl: X87Control, flags: Exceptions)
         let r = crate::round::normal_round(x, p, ctl.rounding);
         return FpResult::new(pack(&r), flags | r.flags, r.up, ctl.masks);
     }
-    round_reg_full(x, p, ctl, flags)
+    FpResult::out_of_line(|| round_reg_full(x, p, ctl, flags))
 }
 
 /// [`round_reg`] for any exponent (and the reference of its fast path).
