@@ -125,7 +125,8 @@ fn isqrt_127(n: u128) -> (u128, u128) {
     // A host f64 estimate is good to about 52 bits (only as a starting point: the
     // result is then made exact in integers), one Newton step brings it within one unit
     // of the root, and the remainder tests settle it.
-    let est = ((n >> 64) as u64 as f64 * 18446744073709551616.0).sqrt() as u128;
+    // Below 2^63.5, so a u64 holds it (and the conversion needs no library call).
+    let est = ((n >> 64) as u64 as f64 * 18446744073709551616.0).sqrt() as u64 as u128;
     let mut r = (est + n / est) >> 1;
     while r * r > n {
         r -= 1;
