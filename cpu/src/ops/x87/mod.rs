@@ -300,6 +300,7 @@ fn fop_from_decoding(ins: &Instruction, base_fop: u16) -> Option<u16> {
 
 /// Records the last instruction (and, for memory operands, data) pointer of a completed
 /// non-control instruction.
+#[inline(always)]
 pub(crate) fn record(cpu: &mut Cpu, ins: &Instruction, mem: Option<(usize, u32)>) {
     let op = fop(cpu, ins);
     let cs = cpu.seg[sreg::CS].selector;
