@@ -245,6 +245,7 @@ pub struct FpResult<T> {
 }
 
 impl<T> FpResult<T> {
+    #[inline(always)]
     pub(crate) fn new(value: T, flags: Exceptions, c1: bool, masks: Exceptions) -> Self {
         let unmasked = flags & !masks;
         let no_write =
@@ -257,6 +258,34 @@ impl<T> FpResult<T> {
     /// Maps the value, keeping flags.
     pub fn map<U>(self, f: impl FnOnce(T) -> U) -> FpResult<U> {
         FpResult { value: f(self.value), flags: self.flags, c1: self.c1, write: self.write, trap: self.trap }
+    }
+}
+
+impl FpResult<F80> {
+    /// Runs a general (rarely taken) path out of line and brings its result back in two
+    /// registers. Returned the usual way, through memory, it meets the fast path's
+    /// result in a stack slot that is then read with wider loads than it was written
+    /// with, which stalls store forwarding on every call, fast path included.
+    #[inline(always)]
+    pub(crate) fn out_of_line(f: impl FnOnce() -> FpResult<F80>) -> FpResult<F80> {
+        #[inline(never)]
+        fn words(f: impl FnOnce() -> FpResult<F80>) -> (u64, u64) {
+            let r = f();
+            let bits = r.value.se as u64
+                | (r.flags.bits() as u64) << 16
+                | (r.c1 as u64) << 24
+                | (r.write as u64) << 25
+                | (r.trap as u64) << 26;
+            (r.value.signif, bits)
+        }
+        let (signif, b) = words(f);
+        FpResult {
+            value: F80 { signif, se: b as u16 },
+            flags: Exceptions::from_bits_retain((b >> 16) as u8),
+            c1: b >> 24 & 1 != 0,
+            write: b >> 25 & 1 != 0,
+            trap: b >> 26 & 1 != 0,
+        }
     }
 }
 

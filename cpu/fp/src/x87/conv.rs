@@ -146,6 +146,26 @@ pub fn from_f64(bits: u64, ctl: X87Control) -> FpResult<F80> {
 
 /// Narrowing store common to FST m32 / m64. Returns (sign, biased exp, fraction).
 fn narrow(x: F80, ctl: X87Control, fmt: crate::round::Format, fbits: u32) -> FpResult<(bool, u32, u64)> {
+    // A normal number whose exponent is a normal one of the format, one below its top
+    // (rounding may add one): no underflow or overflow, so `round_pack` would only
+    // round.
+    if let (Opnd::Fin(u), _) = unpack(x) {
+        if (fmt.emin..fmt.emax).contains(&u.exp) {
+            let r = crate::round::normal_round(u, fmt.p, ctl.rounding);
+            let frac = (r.sig << 1) >> (64 - fbits);
+            return FpResult::new((u.sign, (r.exp + fmt.emax) as u32, frac), r.flags, r.up, ctl.masks);
+        }
+    }
+    narrow_screened(x, ctl, fmt, fbits)
+}
+
+/// [`narrow`] for any operand (and the reference of its fast path).
+fn narrow_screened(
+    x: F80,
+    ctl: X87Control,
+    fmt: crate::round::Format,
+    fbits: u32,
+) -> FpResult<(bool, u32, u64)> {
     let ebits = if fbits == 23 { 8 } else { 11 };
     let emax_field = (1u32 << ebits) - 1;
     let bias = fmt.emax;
@@ -253,4 +273,29 @@ pub fn to_bcd(x: F80, ctl: X87Control) -> FpResult<[u8; 10]> {
     }
     out[9] = if s { 0x80 } else { 0 };
     FpResult::new(out, flags, up, ctl.masks)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testutil::Rng;
+
+    #[test]
+    fn narrowing_fast_path_equals_the_screened_one() {
+        let mut rng = Rng(0x4A77);
+        for i in 0..2_000_000u32 {
+            let x = if i % 4 == 0 {
+                rng.f80()
+            } else {
+                // Around the normal ranges of f32 and f64 (and their edges).
+                let centre =
+                    [0x3FFF, 0x3FFF - 126, 0x3FFF + 127, 0x3FFF - 1022, 0x3FFF + 1023][i as usize % 5];
+                let e = (centre + rng.below(8) as i32 - 4) as u16;
+                F80::new(e | (rng.bool() as u16) << 15, rng.signif())
+            };
+            let ctl = X87Control::from_fcw(rng.next() as u16);
+            assert_eq!(narrow(x, ctl, F32, 23), narrow_screened(x, ctl, F32, 23), "{x:?} {ctl:?}");
+            assert_eq!(narrow(x, ctl, F64, 52), narrow_screened(x, ctl, F64, 52), "{x:?} {ctl:?}");
+        }
+    }
 }

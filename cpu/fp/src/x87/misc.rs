@@ -209,6 +209,34 @@ impl CompareResult {
 /// Compares two values. `quiet` selects the FUCOM family (IE only for SNaN or
 /// unsupported operands); otherwise (FCOM, FTST, FCOMI) any NaN raises IE.
 pub fn compare(a: F80, b: F80, ctl: X87Control, quiet: bool) -> FpResult<CompareResult> {
+    // Two normal numbers (the common case) order by sign, then by exponent and
+    // significand, reversed for negatives.
+    let normal = |x: F80| x.biased_exp() != 0 && x.biased_exp() != 0x7FFF && x.signif >> 63 != 0;
+    if normal(a) && normal(b) {
+        let ord = match (a.sign(), b.sign()) {
+            (false, true) => core::cmp::Ordering::Greater,
+            (true, false) => core::cmp::Ordering::Less,
+            (s, _) => {
+                let o = (a.biased_exp(), a.signif).cmp(&(b.biased_exp(), b.signif));
+                if s {
+                    o.reverse()
+                } else {
+                    o
+                }
+            }
+        };
+        let r = match ord {
+            core::cmp::Ordering::Less => CompareResult::Less,
+            core::cmp::Ordering::Equal => CompareResult::Equal,
+            core::cmp::Ordering::Greater => CompareResult::Greater,
+        };
+        return FpResult::new(r, Exceptions::empty(), false, ctl.masks);
+    }
+    compare_screened(a, b, ctl, quiet)
+}
+
+/// [`compare`] for any operands (and the reference of its fast path).
+fn compare_screened(a: F80, b: F80, ctl: X87Control, quiet: bool) -> FpResult<CompareResult> {
     let (ua, da) = unpack(a);
     let (ub, db) = unpack(b);
     let mut flags = if da || db { Exceptions::DENORMAL } else { Exceptions::empty() };
@@ -345,4 +373,30 @@ pub fn constant(c: Constant, rounding: Rounding) -> F80 {
         TinyMode::Denormalize,
     );
     pack(&r)
+}
+
+#[cfg(test)]
+mod compare_tests {
+    use super::*;
+    use crate::testutil::Rng;
+
+    #[test]
+    fn compare_fast_path_equals_the_screened_one() {
+        let mut rng = Rng(0xC0C0);
+        for i in 0..2_000_000u32 {
+            let a = if i % 4 == 0 { rng.f80() } else { F80::new(rng.next() as u16, rng.signif()) };
+            // Close pairs: equal values, the same exponent, opposite signs.
+            let b = match i % 5 {
+                0 => a,
+                1 => F80::new(a.se, rng.signif()),
+                2 => a.negate(),
+                3 => rng.f80(),
+                _ => F80::new(rng.next() as u16, rng.signif()),
+            };
+            let ctl = X87Control::from_fcw(rng.next() as u16);
+            for quiet in [false, true] {
+                assert_eq!(compare(a, b, ctl, quiet), compare_screened(a, b, ctl, quiet), "{a:?} {b:?}");
+            }
+        }
+    }
 }

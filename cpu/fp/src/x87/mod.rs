@@ -41,6 +41,11 @@ pub(crate) enum Opnd {
 /// Unpacks an operand; the flag says it is a (pseudo-)denormal.
 pub(crate) fn unpack(x: F80) -> (Opnd, bool) {
     let sign = x.sign();
+    // The common case first, without classifying: a normal number.
+    let e = x.biased_exp();
+    if e != 0 && e != 0x7FFF && x.signif >> 63 != 0 {
+        return (Opnd::Fin(Unpacked { sign, exp: e as i32 - 16383, sig: (x.signif as u128) << 64 }), false);
+    }
     match x.class() {
         F80Class::Zero => (Opnd::Zero(sign), false),
         F80Class::Denormal | F80Class::PseudoDenormal => {
@@ -57,6 +62,7 @@ pub(crate) fn unpack(x: F80) -> (Opnd, bool) {
 }
 
 /// Packs a rounded result into the register format.
+#[inline(always)]
 pub(crate) fn pack(r: &Rounded) -> F80 {
     let s = (r.sign as u16) << 15;
     match r.kind {
@@ -116,7 +122,20 @@ pub(crate) fn propagate_nan2(a: F80, b: F80, ctl: X87Control) -> FpResult<F80> {
 }
 
 /// Rounds an exact result to the register with the given precision control.
+#[inline(always)]
 pub(crate) fn round_reg(x: Unpacked, p: u32, ctl: X87Control, flags: Exceptions) -> FpResult<F80> {
+    // Far from both ends of the exponent range neither underflow nor overflow can
+    // happen (rounding adds at most one to the exponent): what `round_pack` would do
+    // then is `normal_round` alone.
+    if x.sig != 0 && (-16000..16000).contains(&x.exp) {
+        let r = crate::round::normal_round(x, p, ctl.rounding);
+        return FpResult::new(pack(&r), flags | r.flags, r.up, ctl.masks);
+    }
+    FpResult::out_of_line(|| round_reg_full(x, p, ctl, flags))
+}
+
+/// [`round_reg`] for any exponent (and the reference of its fast path).
+pub(crate) fn round_reg_full(x: Unpacked, p: u32, ctl: X87Control, flags: Exceptions) -> FpResult<F80> {
     let fmt: Format = crate::round::f80(p);
     let r = round_pack(x, fmt, ctl.rounding, ctl.masks, Some(BIAS_ADJUST), TinyMode::Denormalize);
     FpResult::new(pack(&r), flags | r.flags, r.up, ctl.masks)
@@ -159,4 +178,27 @@ pub(crate) fn zero(sign: bool) -> F80 {
 }
 pub(crate) fn inf(sign: bool) -> F80 {
     F80 { signif: 1 << 63, se: ((sign as u16) << 15) | 0x7FFF }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testutil::Rng;
+
+    #[test]
+    fn round_reg_fast_path_equals_round_pack() {
+        let mut rng = Rng(0x2E6);
+        for i in 0..2_000_000u32 {
+            let sig = (rng.signif() as u128) << 64 | if i % 2 == 0 { rng.next() as u128 } else { 0 };
+            // Around both ends of the fast range and of the register's exponent range.
+            let exp = [-16000, 15999, -16383, 16383, 0][i as usize % 5] + rng.below(64) as i32 - 32;
+            let x = Unpacked { sign: rng.bool(), exp, sig };
+            let ctl = X87Control::from_fcw(rng.next() as u16);
+            let p = ctl.precision.bits();
+            assert_eq!(
+                round_reg(x, p, ctl, Exceptions::empty()),
+                round_reg_full(x, p, ctl, Exceptions::empty())
+            );
+        }
+    }
 }

@@ -3,7 +3,7 @@
 
 use iced_x86::{Instruction, MemorySize, Mnemonic};
 use x86wow_fp::x87::{self, MemOperand};
-use x86wow_fp::{FpResult, X87Control, F80};
+use x86wow_fp::{FpResult, F80};
 
 use super::{
     check_pending, ctl, mem_operand, overflow, pop, push, push_overflows, raise, record, set_c1, set_c320,
@@ -75,21 +75,8 @@ fn op_of(m: Mnemonic) -> (Op, bool) {
     }
 }
 
-type BinFn = fn(F80, F80, X87Control) -> FpResult<F80>;
-
-/// The float-core function and whether its operands are swapped (the reversed forms).
-fn func(op: Op) -> (BinFn, bool) {
-    match op {
-        Op::Add => (x87::add, false),
-        Op::Mul => (x87::mul, false),
-        Op::Sub => (x87::sub, false),
-        Op::SubR => (x87::sub, true),
-        Op::Div => (x87::div, false),
-        Op::DivR => (x87::div, true),
-    }
-}
-
 /// Reads the memory source operand of an arithmetic or compare instruction.
+#[inline(always)]
 pub(super) fn read_source(
     cpu: &mut Cpu,
     ins: &Instruction,
@@ -132,7 +119,6 @@ fn underflow_to(cpu: &mut Cpu, d: u8, popping: bool) {
 fn binary(cpu: &mut Cpu, ins: &Instruction) -> Step {
     check_pending(cpu)?;
     let (op, popping) = op_of(ins.mnemonic());
-    let (f, rev) = func(op);
     if ins.op_kind(0) == iced_x86::OpKind::Memory {
         let (seg, off) = mem_operand(cpu, ins);
         let m = read_source(cpu, ins, seg, off)?;
@@ -141,7 +127,16 @@ fn binary(cpu: &mut Cpu, ins: &Instruction) -> Step {
         } else {
             let st0 = cpu.fpu.st(0);
             let c = ctl(&cpu.fpu);
-            let r = if rev { x87::with_mem_rev(st0, m, c, f) } else { x87::with_mem(st0, m, c, f) };
+            // One direct call per operation, so that the float core's fast paths can be
+            // inlined instead of returning their result through memory.
+            let r = match op {
+                Op::Add => x87::with_mem(st0, m, c, x87::add),
+                Op::Mul => x87::with_mem(st0, m, c, x87::mul),
+                Op::Sub => x87::with_mem(st0, m, c, x87::sub),
+                Op::SubR => x87::with_mem_rev(st0, m, c, x87::sub),
+                Op::Div => x87::with_mem(st0, m, c, x87::div),
+                Op::DivR => x87::with_mem_rev(st0, m, c, x87::div),
+            };
             deliver(cpu, 0, r, false);
         }
         record(cpu, ins, Some((seg, off)));
@@ -154,7 +149,14 @@ fn binary(cpu: &mut Cpu, ins: &Instruction) -> Step {
     } else {
         let (a, b) = (cpu.fpu.st(d), cpu.fpu.st(s));
         let c = ctl(&cpu.fpu);
-        let r = if rev { f(b, a, c) } else { f(a, b, c) };
+        let r = match op {
+            Op::Add => x87::add(a, b, c),
+            Op::Mul => x87::mul(a, b, c),
+            Op::Sub => x87::sub(a, b, c),
+            Op::SubR => x87::sub(b, a, c),
+            Op::Div => x87::div(a, b, c),
+            Op::DivR => x87::div(b, a, c),
+        };
         deliver(cpu, d, r, popping);
     }
     record(cpu, ins, None);

@@ -214,25 +214,93 @@ fn prefix_len(b: &[u8]) -> usize {
         .count()
 }
 
+/// What the last-opcode value needs from an instruction's code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum FopBase {
+    /// Two-byte opcode (register forms): FOP is this plus the ST(i) index.
+    Reg(u16),
+    /// One-byte opcode with a ModRM /digit (memory forms): the escape byte's low bits
+    /// and the digit, in place; mod and r/m come from the encoding.
+    Mem(u16),
+    /// Anything else: the bytes decide.
+    Other,
+}
+
+/// [`FopBase`] of every code, computed once: cheaper per instruction than looking up
+/// iced's opcode tables.
+fn fop_base(code: Code) -> FopBase {
+    static TABLE: std::sync::OnceLock<Box<[FopBase]>> = std::sync::OnceLock::new();
+    let table = TABLE.get_or_init(|| {
+        Code::values()
+            .map(|c| {
+                let oc = c.op_code();
+                match (oc.op_code_len(), u32::try_from(oc.group_index())) {
+                    (2, _) => FopBase::Reg((oc.op_code() & 0x7ff) as u16),
+                    (1, Ok(reg)) => FopBase::Mem((((oc.op_code() & 7) << 8) | (reg << 3)) as u16),
+                    _ => FopBase::Other,
+                }
+            })
+            .collect()
+    });
+    table[code as usize]
+}
+
 /// The 11-bit last-opcode value of an instruction: the low three bits of its escape
 /// byte and its ModRM byte.
 fn fop(cpu: &Cpu, ins: &Instruction) -> u16 {
-    let oc = ins.code().op_code();
-    if oc.op_code_len() == 2 {
-        (oc.op_code() & 0x7ff) as u16 + sti_of(ins) as u16
-    } else {
-        let (b, n) = insn_bytes(cpu, ins);
-        let p = prefix_len(&b[..n]);
-        if p + 1 < n {
-            ((b[p] as u16 & 7) << 8) | b[p + 1] as u16
-        } else {
-            ((oc.op_code() & 7) as u16) << 8
-        }
+    match fop_base(ins.code()) {
+        FopBase::Reg(base) => base + sti_of(ins) as u16,
+        FopBase::Mem(base) => match fop_from_decoding(ins, base) {
+            Some(v) => v,
+            None => fop_from_bytes(cpu, ins),
+        },
+        FopBase::Other => fop_from_bytes(cpu, ins),
     }
+}
+
+/// The last-opcode value from the instruction's bytes, fetched again.
+fn fop_from_bytes(cpu: &Cpu, ins: &Instruction) -> u16 {
+    let (b, n) = insn_bytes(cpu, ins);
+    let p = prefix_len(&b[..n]);
+    if p + 1 < n {
+        ((b[p] as u16 & 7) << 8) | b[p + 1] as u16
+    } else {
+        ((ins.code().op_code().op_code() & 7) as u16) << 8
+    }
+}
+
+/// The last-opcode value of a memory-operand instruction rebuilt from its decoding,
+/// without fetching its bytes again: possible when the instruction has the shortest
+/// length its operand allows, for then it has no prefix and no optional SIB byte, and
+/// its ModRM byte follows from the base, index and displacement size. `None` when the
+/// bytes are needed (checked against the bytes for every encoding in the tests).
+fn fop_from_decoding(ins: &Instruction, base_fop: u16) -> Option<u16> {
+    use iced_x86::CodeSize;
+    let (base, index) = (ins.memory_base(), ins.memory_index());
+    let plain = |r: Register| r == Register::None || (Register::EAX..=Register::EDI).contains(&r);
+    if ins.code_size() != CodeSize::Code32 || !plain(base) || !plain(index) {
+        return None;
+    }
+    let disp = ins.memory_displ_size();
+    let sib = index != Register::None || base == Register::ESP;
+    let rm = |b: Register| if sib { 4 } else { (b as u32 - Register::EAX as u32) as u16 };
+    let (md, rm) = match (base, disp) {
+        (Register::None, 4) => (0, if sib { 4 } else { 5 }),
+        (Register::None, _) | (Register::EBP, 0) => return None,
+        (b, 0) => (0, rm(b)),
+        (b, 1) => (1, rm(b)),
+        (b, 4) => (2, rm(b)),
+        _ => return None,
+    };
+    if ins.len() != 2 + sib as usize + disp as usize {
+        return None;
+    }
+    Some(base_fop | (md << 6) | rm)
 }
 
 /// Records the last instruction (and, for memory operands, data) pointer of a completed
 /// non-control instruction.
+#[inline(always)]
 pub(crate) fn record(cpu: &mut Cpu, ins: &Instruction, mem: Option<(usize, u32)>) {
     let op = fop(cpu, ins);
     let cs = cpu.seg[sreg::CS].selector;

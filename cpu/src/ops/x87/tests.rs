@@ -225,3 +225,61 @@ fn f2xm1_of_one_is_inexact() {
         }
     }
 }
+
+#[test]
+fn fop_rebuilt_from_the_decoding_matches_the_bytes() {
+    use iced_x86::{Decoder, DecoderOptions, OpKind};
+    let prefixes: [&[u8]; 7] = [&[], &[0x3e], &[0x26], &[0x66], &[0x67], &[0xf3], &[0x3e, 0x64]];
+    let mut rebuilt = 0;
+    for bitness in [32, 16] {
+        for esc in 0xd8u8..=0xdf {
+            for modrm in 0u8..0xc0 {
+                let sibs: Vec<u8> = if modrm & 7 == 4 { (0..=255).collect() } else { vec![0x90] };
+                for sib in sibs {
+                    for pre in prefixes {
+                        let mut b = pre.to_vec();
+                        b.extend([esc, modrm, sib, 0x80, 0x01, 0x02, 0x83, 0x90, 0x90]);
+                        let ins = Decoder::new(bitness, &b, DecoderOptions::NONE).decode();
+                        if ins.is_invalid() || (0..ins.op_count()).all(|i| ins.op_kind(i) != OpKind::Memory) {
+                            continue;
+                        }
+                        let oc = ins.code().op_code();
+                        let base = (((oc.op_code() & 7) << 8) | ((oc.group_index() as u32) << 3)) as u16;
+                        assert_eq!(super::fop_base(ins.code()), super::FopBase::Mem(base), "{ins}");
+                        if let Some(v) = super::fop_from_decoding(&ins, base) {
+                            assert_eq!(bitness, 32);
+                            let want = ((esc as u16 & 7) << 8) | modrm as u16;
+                            assert_eq!(v, want, "{b:02x?} {ins}");
+                            rebuilt += 1;
+                        }
+                    }
+                }
+            }
+        }
+    }
+    // Every prefix-free memory form without an optional SIB byte is rebuilt.
+    assert!(rebuilt > 8 * (192 - 24), "{rebuilt}");
+}
+
+#[test]
+fn fop_of_register_forms_matches_the_opcode_tables() {
+    use iced_x86::{Decoder, DecoderOptions};
+    for esc in 0xd8u8..=0xdf {
+        for modrm in 0xc0u8..=0xff {
+            let b = [esc, modrm, 0x90];
+            let ins = Decoder::new(32, &b, DecoderOptions::NONE).decode();
+            if ins.is_invalid() {
+                continue;
+            }
+            let oc = ins.code().op_code();
+            assert_eq!(oc.op_code_len(), 2, "{ins}");
+            assert_eq!(super::fop_base(ins.code()), super::FopBase::Reg((oc.op_code() & 0x7ff) as u16));
+            // Every register form's FOP is its own escape and ModRM bytes.
+            assert_eq!(
+                (oc.op_code() & 0x7ff) as u16 + super::sti_of(&ins) as u16,
+                ((esc as u16 & 7) << 8) | modrm as u16,
+                "{ins}"
+            );
+        }
+    }
+}
