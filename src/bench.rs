@@ -8,6 +8,9 @@ type Row = (&'static x86wow_cpu::bench::Workload, u64, f64, f64, f64, f64);
 /// Runs `x86wow bench`; returns the exit code.
 pub fn run(only: &[String], runs: usize, json: bool) -> i32 {
     let runs = runs.max(1);
+    // The footprint is measured only on a full run (it grows this process by 100 MiB),
+    // and first: memory the workloads free would otherwise be reused and hide growth.
+    let mem = if only.is_empty() { footprint() } else { None };
     let mut rows = Vec::new();
     for w in WORKLOADS.iter().filter(|w| only.is_empty() || only.iter().any(|n| n == w.name)) {
         let median = |hook: bool| {
@@ -39,8 +42,6 @@ pub fn run(only: &[String], runs: usize, json: bool) -> i32 {
         (int_rows.iter().map(|r| f(r).ln()).sum::<f64>() / int_rows.len().max(1) as f64).exp()
     };
     let (geo_plain, geo_hook) = (geo(|r| r.3), geo(|r| r.5));
-    // The footprint is measured only on a full run: it grows this process by 100 MiB.
-    let mem = if only.is_empty() { footprint() } else { None };
     let mib = |b: u64| b as f64 / (1 << 20) as f64;
     if json {
         let items: Vec<_> = rows
