@@ -308,6 +308,20 @@ impl fmt::Debug for NativeRunner {
 }
 
 impl NativeRunner {
+    /// For the test suites: [`NativeRunner::start`], or `None` after printing why the
+    /// hardware comparison is skipped on this host.
+    pub fn start_or_skip() -> Option<NativeRunner> {
+        match NativeRunner::start() {
+            Ok(r) => Some(r),
+            Err(e) => {
+                println!("SKIPPED: {e}");
+                None
+            }
+        }
+    }
+}
+
+impl NativeRunner {
     /// Starts the runner. `Err` with a human-readable reason when native 32-bit execution is
     /// unavailable: not x86_64 Linux, no C compiler could build the runner, kernel without
     /// IA32 emulation or seccomp, ...

@@ -65,6 +65,20 @@ pub struct Report {
 }
 
 impl Report {
+    /// For the test suites: prints the first mismatches and errors and the summary, then
+    /// panics if any case mismatched or could not be compared.
+    pub fn print_and_check(&self) {
+        for m in self.mismatches.iter().take(20) {
+            println!("{}", m.report());
+        }
+        for e in self.errors.iter().take(20) {
+            println!("error: {e}");
+        }
+        println!("{}", self.summary());
+        assert!(self.mismatches.is_empty(), "{} mismatches against the hardware", self.mismatches.len());
+        assert!(self.errors.is_empty(), "{} cases could not be compared", self.errors.len());
+    }
+
     pub fn summary(&self) -> String {
         format!(
             "{} cases over {} codes, {} mismatches, {} errors, {} codes skipped",

@@ -9,37 +9,15 @@
 use x86wow_cpu::coverage::{codes, Family};
 use x86wow_hwcheck::gen::{skip_reason, Rng, Skip};
 use x86wow_hwcheck::native::NativeRunner;
-use x86wow_hwcheck::suite::{run_codes, run_sequences, Report};
-
-fn runner() -> Option<NativeRunner> {
-    match NativeRunner::start() {
-        Ok(r) => Some(r),
-        Err(e) => {
-            println!("SKIPPED: {e}");
-            None
-        }
-    }
-}
-
-fn check(report: &Report) {
-    for m in report.mismatches.iter().take(20) {
-        println!("{}", m.report());
-    }
-    for e in report.errors.iter().take(20) {
-        println!("error: {e}");
-    }
-    println!("{}", report.summary());
-    assert!(report.mismatches.is_empty(), "{} mismatches against the hardware", report.mismatches.len());
-    assert!(report.errors.is_empty(), "{} cases could not be compared", report.errors.len());
-}
+use x86wow_hwcheck::suite::{run_codes, run_sequences};
 
 #[test]
 fn every_integer_code_matches_the_hardware() {
-    let Some(mut runner) = runner() else { return };
+    let Some(mut runner) = NativeRunner::start_or_skip() else { return };
     let list = codes(Family::Integer);
     // 115 cases per code over ~700 codes: about 80,000 single-instruction cases.
     let report = run_codes(&mut runner, &list, 115, 0x5eed_0001);
-    check(&report);
+    report.print_and_check();
     assert!(report.cases >= 75_000, "only {} cases ran", report.cases);
     // Every code is generated, except the few that must not run natively.
     for (code, why) in &report.skipped {
@@ -50,9 +28,9 @@ fn every_integer_code_matches_the_hardware() {
 
 #[test]
 fn instruction_sequences_match_the_hardware() {
-    let Some(mut runner) = runner() else { return };
+    let Some(mut runner) = NativeRunner::start_or_skip() else { return };
     let report = run_sequences(&mut runner, Family::Integer, 25_000, 0x5eed_0002);
-    check(&report);
+    report.print_and_check();
     assert_eq!(report.cases, 25_000);
 }
 

@@ -39,13 +39,7 @@ const ARITH: u32 = CF | PF | AF | ZF | SF | OF;
 /// One runner shared by all tests of this binary (tests run in parallel threads).
 fn runner() -> Option<MutexGuard<'static, NativeRunner>> {
     static RUNNER: OnceLock<Option<Mutex<NativeRunner>>> = OnceLock::new();
-    let r = RUNNER.get_or_init(|| match NativeRunner::start() {
-        Ok(r) => Some(Mutex::new(r)),
-        Err(e) => {
-            eprintln!("SKIPPED: {e}");
-            None
-        }
-    });
+    let r = RUNNER.get_or_init(|| NativeRunner::start_or_skip().map(Mutex::new));
     match r {
         Some(m) => Some(m.lock().unwrap_or_else(|p| p.into_inner())),
         None => {

@@ -23,16 +23,6 @@ use x86wow_hwcheck::gen::{self, Rng, STACK};
 use x86wow_hwcheck::native::NativeRunner;
 use x86wow_hwcheck::suite::{compare_batch, run_codes, Mismatch, Report};
 
-fn runner() -> Option<NativeRunner> {
-    match NativeRunner::start() {
-        Ok(r) => Some(r),
-        Err(e) => {
-            println!("SKIPPED: {e}");
-            None
-        }
-    }
-}
-
 fn transcendental(c: Code) -> bool {
     use Mnemonic as M;
     matches!(
@@ -94,7 +84,7 @@ fn rounding_deviation(m: &Mismatch) -> bool {
 
 #[test]
 fn every_x87_code_matches_the_hardware() {
-    let Some(mut runner) = runner() else { return };
+    let Some(mut runner) = NativeRunner::start_or_skip() else { return };
     let mut list = codes(Family::X87);
     // FNSETPM and FSETPM are in both: iced files them under the x87 family now, and
     // EXTRA_CODES still names them for the generator. Each code once.
@@ -166,7 +156,7 @@ fn matches_when_run_again(runner: &mut NativeRunner, m: &Mismatch) -> bool {
 
 #[test]
 fn x87_sequences_match_the_hardware() {
-    let Some(mut runner) = runner() else { return };
+    let Some(mut runner) = NativeRunner::start_or_skip() else { return };
     // Straight-line sequences of 2 to 6 x87 instructions (memory operands [EBX+disp]),
     // so that stack faults, pending exceptions, tags and condition codes carry from one
     // instruction to the next. The transcendentals are left out: their one-ulp
