@@ -7,7 +7,7 @@ cd "$(dirname "$0")"
 CC=${CC:-i686-w64-mingw32-gcc}
 CFLAGS="-O1 -nostdlib -ffreestanding -fno-stack-protector -mno-stack-arg-probe -fno-asynchronous-unwind-tables -Wall -Wno-unused-function"
 LDFLAGS="-Wl,--no-insert-timestamp -Wl,--entry,_start -Wl,--subsystem,console -Wl,--disable-dynamicbase -Wl,--disable-reloc-section -s"
-for p in hello files memory seh events info crash args heap bigmem; do
+for p in hello files memory seh events info crash args heap bigmem rtlmem; do
     $CC $CFLAGS -o $p.exe $p.c $LDFLAGS -lntdll -lgcc
 done
 # A DLL with exports by name, by ordinal and a forwarder, and a program that uses it.

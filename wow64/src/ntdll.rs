@@ -28,7 +28,8 @@
 //! - `RtlInitUnicodeString`, `RtlInitAnsiString`, `RtlGetCurrentPeb`, `NtCurrentTeb`,
 //!   `RtlGetLastWin32Error`, `RtlSetLastWin32Error`, `DbgBreakPoint`.
 //! - C runtime pieces ntdll exports (cdecl): `memcpy`, `memmove`, `memset`, `memcmp`,
-//!   `strlen`, `wcslen`.
+//!   `strlen`, `wcslen`; and the stdcall memory routines `RtlMoveMemory`,
+//!   `RtlFillMemory`, `RtlZeroMemory`, `RtlCompareMemory`, plus `RtlExitUserProcess`.
 //! - `__x86wow_ReturnTrap`: a `hlt` where host-initiated calls return.
 
 use iced_x86::code_asm::{
@@ -692,6 +693,72 @@ fn build_image() -> R<Vec<u8>> {
         }
         a.ret()?;
     }
+
+    // ---- Rtl memory routines (stdcall; mingw's libntdll.a imports these) ----
+    // RtlMoveMemory(Destination, Source, Length): memmove without a result.
+    s.func("RtlMoveMemory")?;
+    let a = &mut s.a;
+    for _ in 0..3 {
+        // Each push moves the next argument to [esp+12]: Length, Source, Destination.
+        a.push(dword_ptr(esp + 12))?;
+    }
+    a.call(mm)?;
+    a.add(esp, 12)?;
+    a.ret_1(12)?;
+
+    // RtlFillMemory(Destination, Length, Fill) and RtlZeroMemory(Destination, Length).
+    for (name, zero) in [("RtlFillMemory", false), ("RtlZeroMemory", true)] {
+        s.func(name)?;
+        let a = &mut s.a;
+        a.push(edi)?;
+        a.mov(edi, dword_ptr(esp + 8))?;
+        a.mov(ecx, dword_ptr(esp + 12))?;
+        if zero {
+            a.xor(eax, eax)?;
+        } else {
+            a.mov(eax, dword_ptr(esp + 16))?;
+        }
+        a.rep().stosb()?;
+        a.pop(edi)?;
+        a.ret_1(if zero { 8 } else { 12 })?;
+    }
+
+    // RtlCompareMemory(Source1, Source2, Length): how many leading bytes are equal.
+    s.func("RtlCompareMemory")?;
+    let a = &mut s.a;
+    let (mut all, mut none, mut out) = (a.create_label(), a.create_label(), a.create_label());
+    a.push(esi)?;
+    a.push(edi)?;
+    a.mov(esi, dword_ptr(esp + 12))?;
+    a.mov(edi, dword_ptr(esp + 16))?;
+    a.mov(ecx, dword_ptr(esp + 20))?;
+    a.mov(edx, ecx)?;
+    a.test(ecx, ecx)?;
+    a.jz(none)?;
+    a.repe().cmpsb()?;
+    a.je(all)?;
+    // Stopped after the first differing byte: ECX bytes were left after it.
+    a.mov(eax, edx)?;
+    a.sub(eax, ecx)?;
+    a.dec(eax)?;
+    a.jmp(out)?;
+    a.set_label(&mut all)?;
+    a.mov(eax, edx)?;
+    a.jmp(out)?;
+    a.set_label(&mut none)?;
+    a.xor(eax, eax)?;
+    a.set_label(&mut out)?;
+    a.pop(edi)?;
+    a.pop(esi)?;
+    a.ret_1(12)?;
+
+    // RtlExitUserProcess(ExitStatus): NtTerminateProcess(NtCurrentProcess(), ExitStatus).
+    s.func("RtlExitUserProcess")?;
+    let a = &mut s.a;
+    a.push(dword_ptr(esp + 4))?;
+    a.push(-1)?;
+    a.call(nt_terminate)?;
+    a.hlt()?;
 
     let result = s.a.assemble_options(text_va as u64, BlockEncoderOptions::RETURN_NEW_INSTRUCTION_OFFSETS)?;
     let code = result.inner.code_buffer.clone();

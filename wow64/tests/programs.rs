@@ -30,6 +30,14 @@ fn hello() {
 }
 
 #[test]
+fn rtl_memory_routines_and_exit_user_process() {
+    let (status, stdout, message) = run("rtlmem");
+    let expected = String::from_utf8(testdata("rtlmem.out")).unwrap();
+    assert_eq!(stdout, expected, "{message:?}");
+    assert_eq!(status, 7, "RtlExitUserProcess(7) ends the process with 7: {message:?}");
+}
+
+#[test]
 fn files() {
     check_program("files");
 }
