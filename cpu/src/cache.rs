@@ -23,6 +23,9 @@ pub struct Op {
     pub ins: Instruction,
     pub handler: Handler,
     pub fast: Option<(crate::fast::Fast, crate::fast::Pre)>,
+    /// For x87 instructions, the last-opcode value with bit 15 set (see
+    /// `ops::x87::decoded_fop`); 0 otherwise.
+    pub fop: u16,
 }
 
 /// A straight-line run of decoded instructions starting at `start`.
@@ -123,5 +126,5 @@ pub fn page_of(lin: u32) -> u64 {
 /// Builds an op for a decoded instruction.
 #[inline]
 pub fn op(ins: Instruction) -> Op {
-    Op { handler: table::handler(ins.code()), fast: crate::fast::select(&ins), ins }
+    Op { handler: table::handler(ins.code()), fast: crate::fast::select(&ins), fop: 0, ins }
 }

@@ -180,6 +180,9 @@ pub struct Cpu {
     in_hooks: bool,
     /// Hooks removed by a running hook, removed once the hooks are back.
     removed_hooks: Vec<u64>,
+    /// The x87 last-opcode value of the instruction now executing, computed when its
+    /// block was decoded (bit 15 set), or 0: then it is computed from the instruction.
+    pub(crate) cur_fop: u16,
 }
 
 impl Default for Cpu {
@@ -219,6 +222,7 @@ impl Cpu {
             cache: BlockCache::default(),
             in_hooks: false,
             removed_hooks: Vec::new(),
+            cur_fop: 0,
         }
     }
 
@@ -605,6 +609,7 @@ impl Cpu {
                 Some((f, pre)) => f(self, &op.ins, pre),
                 None => {
                     self.insns = base + k as u64;
+                    self.cur_fop = op.fop;
                     (op.handler)(self, &op.ins)
                 }
             };
@@ -758,7 +763,11 @@ impl Cpu {
             let stop = (ends_block(&ins) && !follow)
                 || ops.len() + 1 >= MAX_BLOCK
                 || page_of(cs.wrapping_add(next)) != start_page;
-            ops.push(cache::op(ins));
+            let mut op = cache::op(ins);
+            // The bytes it would be computed from are the ones just decoded, and the
+            // block lives only while they stay as they are.
+            op.fop = crate::ops::x87::decoded_fop(self, &op.ins);
+            ops.push(op);
             if stop {
                 break;
             }
@@ -832,6 +841,7 @@ impl Cpu {
         fast: Option<&(crate::fast::Fast, crate::fast::Pre)>,
     ) -> Option<Exit> {
         let start = self.eip;
+        self.cur_fop = 0;
         // The single-step trap depends on TF before the instruction. MOV SS / POP SS
         // set `inhibit_trap`, suppressing the trap after themselves (the next
         // instruction then traps for both).

@@ -298,11 +298,25 @@ fn fop_from_decoding(ins: &Instruction, base_fop: u16) -> Option<u16> {
     Some(base_fop | (md << 6) | rm)
 }
 
+/// Marks a last-opcode value computed when the instruction's block was decoded.
+const DECODED: u16 = 0x8000;
+
+/// The last-opcode value of an x87 instruction for the decoded-block cache (with
+/// [`DECODED`] set), or 0 for other instructions: computed once per decode instead of
+/// on every execution, from the same bytes.
+pub(crate) fn decoded_fop(cpu: &Cpu, ins: &Instruction) -> u16 {
+    if crate::coverage::family(ins.code()) == Some(crate::coverage::Family::X87) {
+        DECODED | fop(cpu, ins)
+    } else {
+        0
+    }
+}
+
 /// Records the last instruction (and, for memory operands, data) pointer of a completed
 /// non-control instruction.
 #[inline(always)]
 pub(crate) fn record(cpu: &mut Cpu, ins: &Instruction, mem: Option<(usize, u32)>) {
-    let op = fop(cpu, ins);
+    let op = if cpu.cur_fop & DECODED != 0 { cpu.cur_fop & 0x7ff } else { fop(cpu, ins) };
     let cs = cpu.seg[sreg::CS].selector;
     let x = &mut cpu.fpu;
     x.fip = ins.ip32();

@@ -283,3 +283,29 @@ fn fop_of_register_forms_matches_the_opcode_tables() {
         }
     }
 }
+
+/// The last-opcode value comes from the block's decode on the cached path and from the
+/// instruction on the plain path: both agree, also for a prefixed form whose value needs
+/// the bytes, and after the code is patched (the block is decoded again).
+#[test]
+fn last_opcode_agrees_between_cached_and_plain_paths_and_follows_patched_code() {
+    // fld qword [ebx]; 3e fadd qword [ebx+0] (a prefix and a disp8 of 0: the bytes decide)
+    let code = [0xdd, 0x03, 0x3e, 0xdc, 0x43, 0x00];
+    let run = |cached: bool, patch: Option<u8>| {
+        let mut c = cpu(&code);
+        c.set_block_cache(cached);
+        assert_eq!(c.run(100), Exit::Hlt);
+        if let Some(modrm) = patch {
+            c.mem.poke(CODE as u64 + 4, &[modrm]).unwrap();
+            c.eip = CODE;
+            assert_eq!(c.run(100), Exit::Hlt);
+        }
+        (c.fpu.fop, c.fpu.fip)
+    };
+    // DC /0 with ModRM 0x43: FOP = (0xDC & 7) << 8 | 0x43.
+    assert_eq!(run(true, None), (0x443, CODE + 2));
+    assert_eq!(run(false, None), (0x443, CODE + 2));
+    // Patched to DC /1 (FMUL qword [ebx+0], ModRM 0x4B) after the block was cached.
+    assert_eq!(run(true, Some(0x4b)), (0x44b, CODE + 2));
+    assert_eq!(run(false, Some(0x4b)), (0x44b, CODE + 2));
+}
