@@ -16,4 +16,6 @@ pub fn pe_load(data: &[u8]) {
     }
     let root = super::scratch_dir("pe_load");
     let _ = Process::builder().root(&root).max_insns(10_000).build(data);
+    // Nothing is left in the system temporary directory once the input is done.
+    let _ = std::fs::remove_dir_all(&root);
 }

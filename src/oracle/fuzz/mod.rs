@@ -28,7 +28,8 @@ pub use program::{Program, RegInit, CODE, DATA, STACK};
 pub use service::{wow64_service, ServiceCall, Slot};
 pub use state::state_json;
 
-/// A directory for this process's sandboxes under the system temporary directory.
+/// A directory for this process's sandboxes under the system temporary directory
+/// (created if missing; each harness removes it when its input is done).
 fn scratch_dir(what: &str) -> std::path::PathBuf {
     let dir = std::env::temp_dir().join(format!("x86wow-fuzz-{what}-{}", std::process::id()));
     let _ = std::fs::create_dir_all(&dir);

@@ -50,8 +50,7 @@ pub struct ServiceCall {
 pub fn wow64_service(data: &[u8]) {
     let Ok(c) = ServiceCall::arbitrary_take_rest(Unstructured::new(data)) else { return };
     let thunk = &THUNKS[c.service as usize % THUNKS.len()];
-    let root = super::scratch_dir("wow64_service").join("root");
-    let _ = std::fs::create_dir_all(&root);
+    let root = super::scratch_dir("wow64_service");
     let limit: u32 = if c.large_address_aware { 0xFFFE_FFFF } else { 0x7FFE_FFFF };
     let mut cfg = KernelConfig::new(&root);
     cfg.emulation_highest_user_address = limit as u64;
