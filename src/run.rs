@@ -31,8 +31,8 @@ struct Args {
 }
 
 /// Where the program lives in the sandbox: its path under the root if it is inside it,
-/// else `C:\` plus its file name.
-fn guest_path(root: Option<&Path>, program: &Path) -> String {
+/// else `C:\` plus its file name (`x86wow debug` places programs the same way).
+pub(crate) fn guest_path(root: Option<&Path>, program: &Path) -> String {
     if let (Some(root), Ok(prog)) = (root.and_then(|r| r.canonicalize().ok()), program.canonicalize()) {
         if let Ok(rel) = prog.strip_prefix(&root) {
             let parts: Vec<String> = rel.iter().map(|c| c.to_string_lossy().into_owned()).collect();

@@ -37,6 +37,22 @@ pub mod bits {
 
 use bits::*;
 
+/// The named EFLAGS bits (bit position, name), for reports such as "flags differ: CF|ZF".
+pub const NAMED_BITS: [(u32, &str); 12] = [
+    (0, "CF"),
+    (2, "PF"),
+    (4, "AF"),
+    (6, "ZF"),
+    (7, "SF"),
+    (8, "TF"),
+    (9, "IF"),
+    (10, "DF"),
+    (11, "OF"),
+    (14, "NT"),
+    (18, "AC"),
+    (21, "ID"),
+];
+
 const fn parity_table() -> [bool; 256] {
     let mut t = [false; 256];
     let mut i = 0;

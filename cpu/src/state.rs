@@ -537,9 +537,9 @@ fn parse_region(v: &Value, path: &str) -> Result<MemRegion, StateError> {
 }
 
 impl ExitInfo {
-    /// Describes how `cpu` stopped.
-    pub fn new(cpu: &Cpu, exit: Exit) -> ExitInfo {
-        let mut e = ExitInfo {
+    /// The instruction budget ran out after `insns` instructions.
+    pub fn budget(insns: u64) -> ExitInfo {
+        ExitInfo {
             reason: "budget",
             vector: None,
             error_code: None,
@@ -548,8 +548,13 @@ impl ExitInfo {
             next_eip: None,
             selector: None,
             detail: None,
-            insns: cpu.insns(),
-        };
+            insns,
+        }
+    }
+
+    /// Describes how `cpu` stopped.
+    pub fn new(cpu: &Cpu, exit: Exit) -> ExitInfo {
+        let mut e = ExitInfo::budget(cpu.insns());
         match exit {
             Exit::BudgetExhausted | Exit::Breakpoint(_) | Exit::HookStop => {}
             Exit::Hlt => e.reason = "hlt",

@@ -65,19 +65,6 @@ struct Args {
     args: Vec<String>,
 }
 
-/// Where the program lives in the sandbox: its path under the root if it is inside it,
-/// else `C:\` plus its file name (as `x86wow run` places it).
-fn guest_path(root: Option<&Path>, program: &Path) -> String {
-    if let (Some(root), Ok(prog)) = (root.and_then(|r| r.canonicalize().ok()), program.canonicalize()) {
-        if let Ok(rel) = prog.strip_prefix(&root) {
-            let parts: Vec<String> = rel.iter().map(|c| c.to_string_lossy().into_owned()).collect();
-            return format!("C:\\{}", parts.join("\\"));
-        }
-    }
-    let name = program.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or("program.exe".into());
-    format!("C:\\{name}")
-}
-
 fn read(path: &Path) -> Result<Vec<u8>> {
     std::fs::read(path).map_err(|e| DebugError::Io { path: path.display().to_string(), error: e.to_string() })
 }
@@ -92,7 +79,7 @@ fn load(args: &Args) -> Result<Machine> {
         let cpu = state.to_cpu().map_err(|e| DebugError::Load(format!("{}: {e}", args.program.display())))?;
         return Ok(Machine::State { initial: Box::new(state), cpu: Box::new(cpu) });
     }
-    let image_path = guest_path(args.root.as_deref(), &args.program);
+    let image_path = crate::run::guest_path(args.root.as_deref(), &args.program);
     let dir = image_path.rsplit_once('\\').map_or("C:", |(d, _)| d).to_string();
     let mut files = Vec::new();
     for f in &args.file {

@@ -188,20 +188,7 @@ pub(crate) fn compare_exits(a: &ExitInfo, b: &ExitInfo, d: &mut Vec<FieldDiff>) 
 
 /// Names of the EFLAGS bits in `bits`, e.g. `CF|ZF`.
 pub fn flag_names(bits: u32) -> String {
-    const NAMES: [(u32, &str); 12] = [
-        (0, "CF"),
-        (2, "PF"),
-        (4, "AF"),
-        (6, "ZF"),
-        (7, "SF"),
-        (8, "TF"),
-        (9, "IF"),
-        (10, "DF"),
-        (11, "OF"),
-        (14, "NT"),
-        (18, "AC"),
-        (21, "ID"),
-    ];
+    use x86wow_cpu::flags::NAMED_BITS as NAMES;
     let mut parts: Vec<String> =
         NAMES.iter().filter(|(b, _)| bits & 1 << b != 0).map(|(_, n)| n.to_string()).collect();
     let known = NAMES.iter().fold(0, |m, (b, _)| m | 1 << b);

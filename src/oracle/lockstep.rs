@@ -252,7 +252,7 @@ impl<'a> Lockstep<'a> {
                 break;
             }
         }
-        let mut exit = last.unwrap_or_else(|| budget_exit(cur.rel));
+        let mut exit = last.unwrap_or_else(|| ExitInfo::budget(cur.rel));
         exit.insns += cur.load_base;
         Ok(Outcome::Agree { exit })
     }
@@ -263,7 +263,7 @@ impl<'a> Lockstep<'a> {
     /// one instruction at a time through it.
     fn chunked(&mut self, before: MachineState, cur: &mut Cursor, n: u64) -> Result<Outcome, LockstepError> {
         let mut origin = before;
-        let mut exit = budget_exit(0);
+        let mut exit = ExitInfo::budget(0);
         while cur.load_base + cur.rel < self.options.max_insns {
             let chunk = n.min(self.options.max_insns - cur.load_base - cur.rel);
             let [(ea, sa), (eb, sb)] = self.advance(chunk)?;
@@ -345,19 +345,5 @@ impl<'a> Lockstep<'a> {
             masked_flags: masked_flags & super::flags::STATUS_FLAGS,
             note,
         }
-    }
-}
-
-fn budget_exit(insns: u64) -> ExitInfo {
-    ExitInfo {
-        reason: "budget",
-        vector: None,
-        error_code: None,
-        addr: None,
-        access: None,
-        next_eip: None,
-        selector: None,
-        detail: None,
-        insns,
     }
 }

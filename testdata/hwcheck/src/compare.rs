@@ -249,19 +249,6 @@ pub fn diff(hw: &Outcome, emu: &Outcome, state: &MachineState) -> Vec<String> {
 
 /// Names of the EFLAGS bits set in `bits`.
 pub fn flag_names(bits: u32) -> String {
-    const N: [(u32, &str); 12] = [
-        (0, "CF"),
-        (2, "PF"),
-        (4, "AF"),
-        (6, "ZF"),
-        (7, "SF"),
-        (8, "TF"),
-        (9, "IF"),
-        (10, "DF"),
-        (11, "OF"),
-        (14, "NT"),
-        (18, "AC"),
-        (21, "ID"),
-    ];
+    use x86wow_cpu::flags::NAMED_BITS as N;
     N.iter().filter(|(b, _)| bits >> b & 1 != 0).map(|(_, n)| *n).collect::<Vec<_>>().join(" ")
 }
