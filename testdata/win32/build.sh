@@ -15,3 +15,6 @@ $CC $CFLAGS -shared -o adder.dll adder.c adder.def -Wl,--no-insert-timestamp -Wl
 ${CC%gcc}dlltool -d adder-imp.def -l libadder.a -D adder.dll -k
 $CC $CFLAGS -o useadder.exe useadder.c $LDFLAGS -L. -ladder -lntdll -lgcc
 rm -f libadder.a
+# A DLL for interop tests: all calling conventions, 64-bit and floating-point values,
+# strings, a struct, callbacks, faults; exports by name and one by ordinal only.
+$CC $CFLAGS -shared -o interop.dll interop.c interop.def -Wl,--no-insert-timestamp -Wl,--kill-at -Wl,--entry,_DllMain@12 -Wl,--subsystem,console -Wl,--disable-dynamicbase -s -lntdll -lgcc
