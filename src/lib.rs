@@ -12,5 +12,8 @@ pub mod cli;
 pub mod coverage;
 pub mod debug;
 pub mod exec;
+pub mod library;
 pub mod oracle;
 pub mod run;
+
+pub use library::Library;

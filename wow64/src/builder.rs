@@ -99,7 +99,7 @@ impl ProcessBuilder {
     }
 
     /// Where the image lives in the sandbox (default `C:\program.exe`, or
-    /// `C:\library.dll` for [`Library::load`]).
+    /// `C:\library.dll` for [`ProcessBuilder::build_dll`]).
     pub fn image_path(mut self, win32: impl Into<String>) -> Self {
         self.image_path = Some(win32.into());
         self
@@ -180,7 +180,7 @@ impl ProcessBuilder {
     }
 
     /// Builds the process for a program (or, for a DLL image, a process whose main
-    /// module is that DLL, started by [`Library::load`]).
+    /// module is that DLL, started by [`ProcessBuilder::build_dll`]).
     pub fn build(self, image: &[u8]) -> Result<Process, Error> {
         Ok(Process::create(self, image)?)
     }
@@ -375,6 +375,10 @@ impl Process {
             message: None,
             root,
             temp_root: false,
+            host_depth: 0,
+            fault: None,
+            traps: Vec::new(),
+            trap_next: 0,
         })
     }
 }

@@ -145,7 +145,7 @@ impl fmt::Display for LoadError {
 impl std::error::Error for LoadError {}
 impl std::error::Error for ImageError {}
 
-/// Errors of the embedding API ([`crate::Process`], [`crate::Library`]).
+/// Errors of the embedding API ([`crate::Process`] and its host calls).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Error {
     Load(LoadError),
@@ -174,6 +174,26 @@ pub enum Error {
         size: u64,
         status: u32,
     },
+    /// An exception nothing handled ended a host call (the process goes on).
+    Fault {
+        code: u32,
+        address: u32,
+        /// ExceptionInformation (for an access violation: read/write/execute, address).
+        params: Vec<u32>,
+    },
+    /// Guest code called a host trap while no handler was installed.
+    NoTrapHandler {
+        addr: u32,
+    },
+    /// The run stopped for the embedder (a breakpoint or a hook), not in a way a host
+    /// call can go on from.
+    Stopped {
+        why: String,
+    },
+    /// The callee broke the calling convention.
+    Abi {
+        what: String,
+    },
 }
 
 impl fmt::Display for Error {
@@ -192,6 +212,23 @@ impl fmt::Display for Error {
             Error::Alloc { size, status } => {
                 write!(f, "cannot allocate {size:#x} bytes: {}", crate::status::name(*status))
             }
+            Error::Fault { code, address, params } => {
+                write!(f, "unhandled exception {} at {address:#010x}", crate::status::name(*code))?;
+                match (code, params.as_slice()) {
+                    (0xC000_0005, [what, at, ..]) => {
+                        let what = match what {
+                            1 => "writing",
+                            8 => "executing",
+                            _ => "reading",
+                        };
+                        write!(f, " ({what} {at:#010x})")
+                    }
+                    _ => Ok(()),
+                }
+            }
+            Error::NoTrapHandler { addr } => write!(f, "host trap {addr:#010x} called with no handler"),
+            Error::Stopped { why } => write!(f, "the run stopped: {why}"),
+            Error::Abi { what } => write!(f, "calling convention broken: {what}"),
         }
     }
 }

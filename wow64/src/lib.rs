@@ -29,7 +29,8 @@
 //!   guest stack and run the guest's KiUserExceptionDispatcher, which walks the SEH
 //!   chain; the stack grows through its guard page; `int 0x2e` is the legacy system-call
 //!   gate, `int 0x29` is `__fastfail`.
-//! - **Embedding**: [`Process`] (built with [`ProcessBuilder`]) and [`Library`].
+//! - **Embedding**: [`Process`] (built with [`ProcessBuilder`]); DLLs with
+//!   [`ProcessBuilder::build_dll`] and host calls ([`hostcall`]) with callbacks.
 //!
 //! # Not modelled
 //!
@@ -56,6 +57,7 @@
 
 pub mod builder;
 pub mod error;
+pub mod hostcall;
 pub mod library;
 pub mod loader;
 pub mod ntdll;
@@ -70,5 +72,5 @@ pub mod trace;
 
 pub use builder::{Captured, InputStream, Output, OutputStream, ProcessBuilder};
 pub use error::{Error, ImageError, LoadError};
-pub use library::Library;
+pub use hostcall::{GuestCall, GuestReturn};
 pub use process::Process;

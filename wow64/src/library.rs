@@ -1,10 +1,12 @@
-//! The embedding API around a process: guest memory helpers and [`Library`], a 32-bit
-//! DLL whose exports the host calls.
+//! The embedding API around a process: guest memory helpers, exports, and DLL
+//! processes whose exports the host calls (the typed, marshalling API on top of this
+//! is `x86wow::Library` in the facade crate).
 
 use x86wow_syscalls::consts::{MEM_RESERVE, PAGE_READWRITE};
 use x86wow_syscalls::MemType;
 
 use crate::error::Error;
+use crate::pe::{ExportTarget, Mapped};
 use crate::process::{Process, ProcessBuilder};
 
 impl Process {
@@ -73,65 +75,99 @@ impl Process {
         Ok(String::from_utf8_lossy(&out).into_owned())
     }
 
+    /// Frees memory from [`Process::alloc`].
+    pub fn free(&mut self, addr: u32) -> Result<(), Error> {
+        let st = self.kernel.vm_release(&mut self.cpu.mem, addr as u64);
+        if st.is_success() {
+            Ok(())
+        } else {
+            Err(Error::Memory { addr: addr as u64, len: 0 })
+        }
+    }
+
     /// The address of an export of a loaded module (forwarders followed by name).
     pub fn export(&self, module: &str, name: &str) -> Option<u32> {
+        self.export_where(module, Key::Name(name), 0)
+    }
+
+    /// The address of an export of a loaded module by ordinal (forwarders followed).
+    pub fn export_ordinal(&self, module: &str, ordinal: u32) -> Option<u32> {
+        self.export_where(module, Key::Ordinal(ordinal), 0)
+    }
+
+    fn export_where(&self, module: &str, key: Key<'_>, depth: u32) -> Option<u32> {
         let m = self.modules.iter().find(|m| m.name.eq_ignore_ascii_case(module))?;
-        let view = crate::pe::Mapped { mem: &self.cpu.mem, base: m.base, size: m.size };
-        match m.exports.by_name(&view, name)? {
-            crate::pe::ExportTarget::Address(a) => Some(a),
-            crate::pe::ExportTarget::Forward(f) => {
+        let view = Mapped { mem: &self.cpu.mem, base: m.base, size: m.size };
+        let target = match key {
+            Key::Name(n) => m.exports.by_name(&view, n),
+            Key::Ordinal(o) => m.exports.by_ordinal(&view, o),
+        };
+        match target? {
+            ExportTarget::Address(a) => Some(a),
+            // Forwarder chains are bounded: a loop between modules is not an export.
+            ExportTarget::Forward(_) if depth >= 16 => None,
+            ExportTarget::Forward(f) => {
                 let (dll, func) = f.rsplit_once('.')?;
                 let dll = if dll.contains('.') { dll.to_string() } else { format!("{dll}.dll") };
-                self.export(&dll, func)
+                let key = match func.strip_prefix('#') {
+                    Some(ord) => Key::Ordinal(ord.parse().ok()?),
+                    None => Key::Name(func),
+                };
+                self.export_where(&dll, key, depth + 1)
             }
         }
     }
+
+    /// Every export of a loaded module: (ordinal, name if any, address or forwarder).
+    pub fn exports_of(&self, module: &str) -> Vec<(u32, Option<String>, ExportTarget)> {
+        let Some(m) = self.modules.iter().find(|m| m.name.eq_ignore_ascii_case(module)) else {
+            return Vec::new();
+        };
+        let view = Mapped { mem: &self.cpu.mem, base: m.base, size: m.size };
+        let names: Vec<(String, u32)> = m.exports.names().map(|(n, i)| (n.to_string(), i)).collect();
+        (0..m.exports.count())
+            .filter_map(|index| {
+                let ordinal = m.exports.ordinal_base.checked_add(index)?;
+                let target = m.exports.by_ordinal(&view, ordinal)?;
+                let name = names.iter().find(|(_, i)| *i == index).map(|(n, _)| n.clone());
+                Some((ordinal, name, target))
+            })
+            .collect()
+    }
 }
 
-/// A 32-bit DLL loaded into its own process, with its exports callable from the host.
-///
-/// ```
-/// use x86wow_wow64::{Library, Process, pebuild};
-///
-/// // A DLL exporting `Add(a, b)` (stdcall): mov eax,[esp+4] ; add eax,[esp+8] ; ret 8
-/// let mut pe = pebuild::PeBuilder::new(0x1000_0000, true);
-/// let code = vec![0x8B, 0x44, 0x24, 0x04, 0x03, 0x44, 0x24, 0x08, 0xC2, 0x08, 0x00];
-/// let text = pe.add_section(".text", pebuild::scn::CODE, code);
-/// let edata_rva = pe.next_rva();
-/// let edata = pebuild::export_directory(edata_rva, "adder.dll", 1, &[("Add", text)], &[]);
-/// pe.directories[pebuild::dir::EXPORT] = (edata_rva, edata.len() as u32);
-/// pe.add_section(".edata", pebuild::scn::RDATA, edata);
-///
-/// let mut lib = Library::load(Process::builder(), &pe.build()).unwrap();
-/// assert_eq!(lib.call("Add", &[2, 40]).unwrap(), 42);
-/// ```
-pub struct Library {
-    process: Process,
+/// How an export is looked up.
+#[derive(Clone, Copy)]
+enum Key<'a> {
+    Name(&'a str),
+    Ordinal(u32),
 }
 
-impl Library {
-    /// Loads a DLL image into a new process and runs its initialisation (DllMain with
-    /// DLL_PROCESS_ATTACH, after its dependencies').
-    pub fn load(builder: ProcessBuilder, dll: &[u8]) -> Result<Library, Error> {
-        let mut process = builder.build(dll)?;
+impl ProcessBuilder {
+    /// Builds a process whose main module is a DLL and runs its initialisation
+    /// (DllMain with DLL_PROCESS_ATTACH, after its dependencies', and TLS callbacks);
+    /// its exports are then called with [`Process::call`] or
+    /// [`Process::call_with`].
+    ///
+    /// ```
+    /// use x86wow_wow64::{pebuild, Process};
+    ///
+    /// // A DLL exporting `Add(a, b)` (stdcall): mov eax,[esp+4] ; add eax,[esp+8] ; ret 8
+    /// let mut pe = pebuild::PeBuilder::new(0x1000_0000, true);
+    /// let code = vec![0x8B, 0x44, 0x24, 0x04, 0x03, 0x44, 0x24, 0x08, 0xC2, 0x08, 0x00];
+    /// let text = pe.add_section(".text", pebuild::scn::CODE, code);
+    /// let edata_rva = pe.next_rva();
+    /// let edata = pebuild::export_directory(edata_rva, "adder.dll", 1, &[("Add", text)], &[]);
+    /// pe.directories[pebuild::dir::EXPORT] = (edata_rva, edata.len() as u32);
+    /// pe.add_section(".edata", pebuild::scn::RDATA, edata);
+    ///
+    /// let mut p = Process::builder().build_dll(&pe.build()).unwrap();
+    /// let add = p.export_ordinal("adder.dll", 1).unwrap();
+    /// assert_eq!(p.call(add, &[2, 40]).unwrap(), 42);
+    /// ```
+    pub fn build_dll(self, dll: &[u8]) -> Result<Process, Error> {
+        let mut process = self.build(dll)?;
         process.initialize()?;
-        Ok(Library { process })
-    }
-
-    /// The address of an export of the library.
-    pub fn export(&self, name: &str) -> Option<u32> {
-        let m = self.process.main_module().name.clone();
-        self.process.export(&m, name)
-    }
-
-    /// Calls an export with 32-bit arguments; returns EAX.
-    pub fn call(&mut self, name: &str, args: &[u32]) -> Result<u32, Error> {
-        let addr = self.export(name).ok_or_else(|| Error::NoSuchExport { name: name.into() })?;
-        self.process.call(addr, args)
-    }
-
-    /// The process the library lives in (for memory helpers and the kernel).
-    pub fn process(&mut self) -> &mut Process {
-        &mut self.process
+        Ok(process)
     }
 }

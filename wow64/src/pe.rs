@@ -354,6 +354,11 @@ impl Exports {
         self.target(m, ordinal.checked_sub(self.ordinal_base)?)
     }
 
+    /// Entries in the export address table (ordinal = base + index).
+    pub fn count(&self) -> u32 {
+        self.functions.len() as u32
+    }
+
     /// Every named export with its function index.
     pub fn names(&self) -> impl Iterator<Item = (&str, u32)> {
         self.names.iter().map(|(n, i)| (n.as_str(), *i))

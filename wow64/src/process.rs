@@ -21,12 +21,16 @@ use crate::teb::{self, Blocks, Stack};
 use crate::thunks::{self, Call, Kind, Wow64Info};
 
 /// Why the run loop stopped.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Stop {
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Stop {
     Exited(u32),
     Returned(u32),
     Budget,
     Embedder(Exit),
+    /// Guest code reached a host trap (its address).
+    Trap(u32),
+    /// An exception nothing handled, inside a host call.
+    Faulted(Raise),
 }
 
 /// What a serviced call does to control flow.
@@ -69,6 +73,13 @@ pub struct Process {
     pub(crate) message: Option<String>,
     pub(crate) root: PathBuf,
     pub(crate) temp_root: bool,
+    /// Host calls in progress (see [`crate::hostcall`]).
+    pub(crate) host_depth: u32,
+    /// An unhandled exception that ended the innermost host call.
+    pub(crate) fault: Option<Raise>,
+    /// Host-trap pages, and the next free trap in the last one.
+    pub(crate) traps: Vec<u32>,
+    pub(crate) trap_next: u32,
 }
 
 impl Process {
@@ -92,6 +103,13 @@ impl Process {
                 // A host call's return trap reached from the start code: no entry point.
                 Stop::Returned(_) => return Ok(self.exit.unwrap_or(0)),
                 Stop::Embedder(_) => continue,
+                Stop::Trap(at) => {
+                    self.message = Some(format!("a host trap at {at:#010x} was called outside a host call"));
+                    return Err(Error::NoTrapHandler { addr: at });
+                }
+                Stop::Faulted(r) => {
+                    return Err(Error::Fault { code: r.code, address: r.address, params: r.params })
+                }
             }
         }
     }
@@ -136,10 +154,13 @@ impl Process {
         &self.root
     }
 
-    fn run_loop(&mut self) -> Stop {
+    pub(crate) fn run_loop(&mut self) -> Stop {
         loop {
             if let Some(s) = self.exit {
                 return Stop::Exited(s);
+            }
+            if let Some(r) = self.fault.take() {
+                return Stop::Faulted(r);
             }
             let budget = match self.max_insns {
                 Some(m) => m.saturating_sub(self.cpu.insns()),
@@ -158,6 +179,7 @@ impl Process {
                 Exit::Exception { exception, eip } => self.on_exception(exception, eip),
                 Exit::Interrupt(n) => self.on_interrupt(n),
                 Exit::Hlt if self.cpu.eip == self.return_trap => return Stop::Returned(self.cpu.gpr[0]),
+                Exit::Hlt if self.is_trap(self.cpu.eip) => return Stop::Trap(self.cpu.eip),
                 Exit::Hlt => self.deliver(Raise::new(STATUS_PRIVILEGED_INSTRUCTION, self.cpu.eip)),
                 // SYSENTER is #UD in long mode on AMD; SYSCALL from compatibility mode is
                 // not a way into the NT kernel either.
@@ -319,6 +341,12 @@ impl Process {
                     seh::apply_context(&mut self.cpu, &ctx);
                     self.deliver(r);
                     (STATUS_SUCCESS, Flow::Jumped)
+                } else if self.host_depth > 0 {
+                    // Inside a host call the exception ends the call, not the process.
+                    let msg = unhandled_message(&r);
+                    self.trace_line(&msg);
+                    self.fault = Some(r);
+                    (STATUS_SUCCESS, Flow::Jumped)
                 } else {
                     let msg = unhandled_message(&r);
                     self.end(r.code, Some(msg));
@@ -450,7 +478,7 @@ impl Process {
     }
 
     /// Writes to the guest stack, growing it through guard pages.
-    fn write_stack(&mut self, at: u32, data: &[u8]) -> bool {
+    pub(crate) fn write_stack(&mut self, at: u32, data: &[u8]) -> bool {
         for _ in 0..8 {
             match self.cpu.mem.write_bytes(at as u64, data) {
                 Ok(()) => return true,
@@ -480,6 +508,11 @@ impl Process {
         frame.extend_from_slice(&ctx);
         if esp < 0x1_0000 || !self.write_stack(args_at, &frame) {
             let msg = format!("{} (no stack left to deliver it)", unhandled_message(&r));
+            if self.host_depth > 0 {
+                self.trace_line(&msg);
+                self.fault = Some(r);
+                return;
+            }
             return self.end(r.code, Some(msg));
         }
         if let Some(n) = &r.note {
@@ -490,56 +523,6 @@ impl Process {
         self.cpu.gpr[4] = args_at;
         self.cpu.eip = self.dispatcher;
         self.cpu.set_eflags(self.cpu.eflags() & !0x100);
-    }
-
-    // ----- host-initiated calls -----
-
-    /// Calls a guest function (stdcall or cdecl) with 32-bit arguments and returns EAX.
-    /// Registers are restored afterwards, so the call may be made between others.
-    pub fn call(&mut self, addr: u32, args: &[u32]) -> Result<u32, Error> {
-        if let Some(s) = self.exit {
-            return Err(Error::ProcessExited { status: s });
-        }
-        let saved = (self.cpu.gpr, self.cpu.eip, self.cpu.eflags());
-        let mut frame = vec![self.return_trap];
-        frame.extend_from_slice(args);
-        let bytes: Vec<u8> = frame.iter().flat_map(|v| v.to_le_bytes()).collect();
-        let esp = (saved.0[4] & !3).wrapping_sub(64).wrapping_sub(bytes.len() as u32);
-        if !self.write_stack(esp, &bytes) {
-            return Err(Error::Memory { addr: esp as u64, len: bytes.len() });
-        }
-        self.cpu.gpr[4] = esp;
-        self.cpu.eip = addr;
-        let stop = self.run_loop();
-        let result = match stop {
-            Stop::Returned(v) => Ok(v),
-            Stop::Exited(s) => Err(match &self.message {
-                Some(_) if s & 0xC000_0000 == 0xC000_0000 => Error::Unhandled { code: s, eip: self.cpu.eip },
-                _ => Error::ProcessExited { status: s },
-            }),
-            Stop::Budget => Err(Error::BudgetExhausted),
-            Stop::Embedder(_) => Err(Error::BudgetExhausted),
-        };
-        if result.is_ok() {
-            self.cpu.gpr = saved.0;
-            self.cpu.eip = saved.1;
-            self.cpu.set_eflags(saved.2);
-        }
-        result
-    }
-
-    /// Runs the start-up code (DllMain of every DLL, TLS callbacks) without calling an
-    /// entry point; used for libraries.
-    pub(crate) fn initialize(&mut self) -> Result<(), Error> {
-        match self.run_loop() {
-            Stop::Returned(_) => {
-                // LdrInitializeThunk ran into the return trap: reset the stack.
-                self.cpu.gpr[4] = self.stack.base - 16;
-                Ok(())
-            }
-            Stop::Exited(s) => Err(Error::ProcessExited { status: s }),
-            Stop::Budget | Stop::Embedder(_) => Err(Error::BudgetExhausted),
-        }
     }
 }
 

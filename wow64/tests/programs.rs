@@ -83,15 +83,21 @@ fn unhandled_access_violation_ends_the_process() {
 
 #[test]
 fn library_calls_exports_with_marshalled_memory() {
-    use x86wow_wow64::Library;
-    let mut lib = Library::load(Process::builder(), &testdata("adder.dll")).unwrap();
-    assert_eq!(lib.call("Add", &[2, 40]).unwrap(), 42);
-    assert_eq!(lib.call("Attached", &[]).unwrap(), 1, "DllMain ran once");
-    let s = lib.process().alloc_cstr("stressed").unwrap();
-    lib.call("Reverse", &[s]).unwrap();
-    assert_eq!(lib.process().read_cstr(s, 64).unwrap(), "desserts");
-    assert_eq!(lib.call("Length", &[s]).unwrap(), 8, "a forwarder to ntdll.strlen");
-    assert!(matches!(lib.call("Nope", &[]), Err(x86wow_wow64::Error::NoSuchExport { .. })));
+    let mut p = Process::builder().image_path("C:\\adder.dll").build_dll(&testdata("adder.dll")).unwrap();
+    assert_eq!(p.main_module().name, "adder.dll");
+    let f = |p: &Process, name: &str| p.export("adder.dll", name).unwrap();
+    assert_eq!(p.call(f(&p, "Add"), &[2, 40]).unwrap(), 42);
+    assert_eq!(p.call(f(&p, "Attached"), &[]).unwrap(), 1, "DllMain ran once");
+    let mul = p.export_ordinal("adder.dll", 7).unwrap();
+    assert_eq!(p.call(mul, &[6, 7]).unwrap(), 42, "an export by ordinal only");
+    let s = p.alloc_cstr("stressed").unwrap();
+    p.call(f(&p, "Reverse"), &[s]).unwrap();
+    assert_eq!(p.read_cstr(s, 64).unwrap(), "desserts");
+    assert_eq!(p.call(f(&p, "Length"), &[s]).unwrap(), 8, "a forwarder to ntdll.strlen");
+    assert_eq!(p.export("adder.dll", "Nope"), None);
+    let listed: Vec<(u32, Option<String>)> =
+        p.exports_of("adder.dll").into_iter().map(|(o, n, _)| (o, n)).collect();
+    assert!(listed.contains(&(7, None)) && listed.contains(&(1, Some("Add".into()))), "{listed:?}");
 }
 
 #[test]
