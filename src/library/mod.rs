@@ -474,6 +474,17 @@ impl Library {
     }
 }
 
+impl std::fmt::Debug for Library {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Library")
+            .field("path", &self.path)
+            .field("module", &self.module)
+            .field("callbacks", &self.callbacks.len())
+            .field("budget", &self.budget)
+            .finish_non_exhaustive()
+    }
+}
+
 impl Drop for Library {
     fn drop(&mut self) {
         let _ = self.detach();
