@@ -17,3 +17,8 @@ pub mod oracle;
 pub mod run;
 
 pub use library::Library;
+
+/// The README's Rust examples, compiled and run as doctests so they stay true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
