@@ -165,7 +165,8 @@ struct Slot {
 /// A 32-bit DLL loaded into an interpreted 32-bit process of its own, with its exports
 /// callable from the host. See the [module documentation](self) for an example.
 ///
-/// Dropping it detaches the DLL (`DllMain(DLL_PROCESS_DETACH)` with `lpReserved` NULL,
+/// Dropping it detaches the DLL (its TLS callbacks and `DllMain` get
+/// `DLL_PROCESS_DETACH` with `lpReserved` NULL, in the reverse of the attach order,
 /// as FreeLibrary does) and frees the process; [`Library::unload`] does the same and
 /// reports errors.
 pub struct Library {

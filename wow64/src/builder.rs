@@ -275,6 +275,7 @@ impl Process {
         });
         ld.finish();
         let modules = std::mem::take(&mut ld.modules);
+        let dll_inits: Vec<(u32, u32)> = ld.init.iter().map(|r| (r.routine, r.args[0])).collect();
         drop(ld);
         let (ldr32, init_block, tls_array, cwd_handle) = result?;
         let ntm = &modules[nt];
@@ -375,6 +376,7 @@ impl Process {
             message: None,
             root,
             temp_root: false,
+            dll_inits,
             host_depth: 0,
             fault: None,
             traps: Vec::new(),

@@ -256,12 +256,10 @@ impl Process {
         }
     }
 
-    /// The DLLs to detach when a library is unloaded, in order: the main image (if it
-    /// is a DLL), then the DLLs it brought in, in the order they were mapped. ntdll
-    /// has no entry point to call.
+    /// What a detach calls, in order: the initialisation routines (TLS callbacks and
+    /// DllMain of every DLL) in the reverse of the order they ran at attach, each with
+    /// its module base. Call each as `routine(base, DLL_PROCESS_DETACH, reserved)`.
     pub fn dll_entries(&self) -> Vec<(u32, u32)> {
-        let main = std::iter::once(&self.modules[self.main]);
-        let rest = self.modules.iter().enumerate().filter(|(i, _)| *i != self.main).map(|(_, m)| m);
-        main.chain(rest).filter(|m| m.is_dll() && m.entry != 0).map(|m| (m.entry, m.base)).collect()
+        self.dll_inits.iter().rev().copied().collect()
     }
 }

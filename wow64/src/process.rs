@@ -73,6 +73,9 @@ pub struct Process {
     pub(crate) message: Option<String>,
     pub(crate) root: PathBuf,
     pub(crate) temp_root: bool,
+    /// The initialisation routines LdrInitializeThunk ran (TLS callbacks, DllMain),
+    /// in order, with their module base: what a detach calls in reverse.
+    pub(crate) dll_inits: Vec<(u32, u32)>,
     /// Host calls in progress (see [`crate::hostcall`]).
     pub(crate) host_depth: u32,
     /// An unhandled exception that ended the innermost host call.
