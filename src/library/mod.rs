@@ -189,18 +189,30 @@ impl Library {
     /// Loads a DLL with process options (output capture, a trace, a sandbox root...).
     pub fn load_with(builder: ProcessBuilder, path: impl AsRef<Path>) -> Result<Library, CallError> {
         let path = path.as_ref();
-        let shown = path.display().to_string();
-        let fail = |why: String| CallError::Load { path: shown.clone(), why };
+        let fail = |why: String| CallError::Load { path: path.display().to_string(), why };
         let image = std::fs::read(path).map_err(|e| fail(e.to_string()))?;
         let name = path
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_else(|| "library.dll".into());
-        let mut b = builder.image_path(format!("C:\\{name}"));
+        let mut b = builder;
         for (sibling, data) in siblings(path, &image) {
             b = b.file(format!("C:\\{sibling}"), data);
         }
-        let process = b.build_dll(&image).map_err(|e| fail(e.to_string()))?;
+        let mut lib = Library::load_image(b, &name, &image)?;
+        lib.path = path.into();
+        Ok(lib)
+    }
+
+    /// Loads a DLL image from memory as `C:\NAME` (its imports other than ntdll must
+    /// be given to the builder with [`ProcessBuilder::file`]).
+    pub fn load_image(builder: ProcessBuilder, name: &str, image: &[u8]) -> Result<Library, CallError> {
+        let fail = |why: String| CallError::Load { path: name.into(), why };
+        if name.is_empty() || name.contains(['\\', '/', ':']) {
+            return Err(fail("the name must be a plain file name".into()));
+        }
+        let process =
+            builder.image_path(format!("C:\\{name}")).build_dll(image).map_err(|e| fail(e.to_string()))?;
         let module = process.main_module().name.clone();
         Ok(Library {
             process,
@@ -208,11 +220,11 @@ impl Library {
             callbacks: Vec::new(),
             budget: None,
             detached: false,
-            path: path.into(),
+            path: name.into(),
         })
     }
 
-    /// The host path the library was loaded from.
+    /// The host path the library was loaded from (the name, for [`Library::load_image`]).
     pub fn path(&self) -> &Path {
         &self.path
     }
