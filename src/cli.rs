@@ -25,3 +25,13 @@ pub fn trace(args: &[String]) -> i32 {
 pub fn vectors(args: &[String]) -> i32 {
     crate::oracle::cli::vectors_main(args)
 }
+
+/// `x86wow serve DLL [--listen ADDR]`.
+pub fn serve(args: &[String]) -> i32 {
+    crate::serve::main(args)
+}
+
+/// `x86wow call DLL EXPORT [TYPE:VALUE...]`.
+pub fn call(args: &[String]) -> i32 {
+    crate::call::main(args)
+}

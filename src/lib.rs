@@ -8,6 +8,7 @@ pub use x86wow_mmu as mmu;
 pub use x86wow_wow64 as wow64;
 
 pub mod bench;
+pub mod call;
 pub mod cli;
 pub mod coverage;
 pub mod debug;
@@ -15,6 +16,7 @@ pub mod exec;
 pub mod library;
 pub mod oracle;
 pub mod run;
+pub mod serve;
 
 pub use library::Library;
 

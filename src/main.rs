@@ -59,6 +59,18 @@ enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+    /// Load a 32-bit DLL and serve calls into it over JSON Lines (stdin/stdout or a socket).
+    #[command(disable_help_flag = true)]
+    Serve {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// Load a 32-bit DLL, call one export and print its result.
+    #[command(disable_help_flag = true)]
+    Call {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
     /// Run the built-in workloads and report MIPS.
     Bench {
         /// Only the named workload(s).
@@ -84,6 +96,8 @@ fn main() {
         Command::Lockstep { args } => x86wow::cli::lockstep(&args),
         Command::Trace { args } => x86wow::cli::trace(&args),
         Command::Vectors { args } => x86wow::cli::vectors(&args),
+        Command::Serve { args } => x86wow::cli::serve(&args),
+        Command::Call { args } => x86wow::cli::call(&args),
     };
     std::process::exit(code);
 }
