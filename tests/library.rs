@@ -191,21 +191,19 @@ fn a_struct_with_pointers_and_a_handle_crosses_in_its_32_bit_layout() {
 fn handles_are_64_bit_on_the_host_and_never_truncated() {
     let mut l = lib();
     let cur = Value::Handle(u64::MAX);
-    assert_eq!(call(&mut l, "handle_echo", Conv::Stdcall, &mut [cur.into_arg()], Type::Handle), cur);
+    assert_eq!(call(&mut l, "handle_echo", Conv::Stdcall, &mut [cur.into()], Type::Handle), cur);
     assert_eq!(
-        call(&mut l, "is_current_process", Conv::Stdcall, &mut [cur.into_arg()], Type::Bool),
+        call(&mut l, "is_current_process", Conv::Stdcall, &mut [cur.into()], Type::Bool),
         Value::Bool(true)
     );
     let h = Value::Handle(0x7FFF_FFFC);
-    assert_eq!(call(&mut l, "handle_echo", Conv::Stdcall, &mut [h.into_arg()], Type::Handle), h);
+    assert_eq!(call(&mut l, "handle_echo", Conv::Stdcall, &mut [h.into()], Type::Handle), h);
     for bad in [0x8000_0000u64, 0x1_0000_0004] {
-        let e = l
-            .call("handle_echo", Conv::Stdcall, &mut [Value::Handle(bad).into_arg()], Type::Handle)
-            .unwrap_err();
+        let e =
+            l.call("handle_echo", Conv::Stdcall, &mut [Value::Handle(bad).into()], Type::Handle).unwrap_err();
         assert_eq!(e, CallError::Narrowing { what: "handle", value: bad, field: None });
     }
-    let e =
-        l.call("str_length", Conv::Stdcall, &mut [Value::Ptr(1 << 32).into_arg()], Type::U32).unwrap_err();
+    let e = l.call("str_length", Conv::Stdcall, &mut [Value::Ptr(1 << 32).into()], Type::U32).unwrap_err();
     assert!(matches!(e, CallError::Narrowing { what: "pointer", .. }), "{e}");
     let mut args = [Arg::by_ref(Dir::In, record(None, 0x1_0000_0000))];
     let e = l.call("record_update", Conv::Stdcall, &mut args, Type::Void).unwrap_err();
@@ -213,15 +211,6 @@ fn handles_are_64_bit_on_the_host_and_never_truncated() {
         e,
         CallError::Narrowing { what: "handle", value: 0x1_0000_0000, field: Some("handle".into()) }
     );
-}
-
-trait IntoArg {
-    fn into_arg(self) -> Arg;
-}
-impl IntoArg for Value {
-    fn into_arg(self) -> Arg {
-        Arg::Val(self)
-    }
 }
 
 #[test]
@@ -380,7 +369,7 @@ fn bad_arguments_are_errors_not_panics() {
     let e = Library::load(concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/win32/hello.c")).unwrap_err();
     assert!(matches!(e, CallError::Load { .. }), "{e}");
     // A raw pointer to unmapped memory makes the callee fault, which is reported.
-    let e = l.call("str_length", Conv::Stdcall, &mut [Value::Ptr(0x10).into_arg()], Type::U32).unwrap_err();
+    let e = l.call("str_length", Conv::Stdcall, &mut [Value::Ptr(0x10).into()], Type::U32).unwrap_err();
     assert!(matches!(e, CallError::Fault { code: 0xC000_0005, .. }), "{e}");
 }
 

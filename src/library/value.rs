@@ -328,6 +328,7 @@ impl fmt::Display for Value {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Value::Void => f.write_str("void"),
+            Value::Bool(b) => write!(f, "{b}"),
             Value::F32(v) => write!(f, "{v:?}"),
             Value::F64(v) => write!(f, "{v:?}"),
             Value::Ptr(p) => write!(f, "{p:#010x}"),
