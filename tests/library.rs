@@ -384,3 +384,14 @@ fn argument_memory_is_freed_after_each_call() {
     }
     assert_eq!(l.process().kernel.allocations().len(), before);
 }
+
+#[test]
+fn a_software_exception_nothing_handles_ends_the_call_too() {
+    // RtlRaiseStatus from the guest ntdll: no hardware fault, the exception goes
+    // through the dispatcher and NtRaiseException's last chance, inside the call.
+    let mut l = lib();
+    let raise = l.process().export("ntdll.dll", "RtlRaiseStatus").expect("ntdll exports RtlRaiseStatus");
+    let e = l.call_addr(raise, Conv::Stdcall, &mut [0xE000_0042u32.into()], Type::Void).unwrap_err();
+    assert!(matches!(e, CallError::Fault { code: 0xE000_0042, .. }), "{e}");
+    assert_eq!(call(&mut l, "counter_next", Conv::Stdcall, &mut [], Type::I32), Value::I32(1));
+}
