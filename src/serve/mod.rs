@@ -286,7 +286,10 @@ fn serve_listener(lib: &mut Library, listener: Listener, budget: Option<u64>) ->
     match listener {
         Listener::Tcp(l) => accept.spawn(move || {
             for s in l.incoming() {
-                let Ok(s) = s else { continue };
+                let Ok(s) = s else {
+                    accept_failed();
+                    continue;
+                };
                 let _ = s.set_nodelay(true);
                 if let Ok(w) = s.try_clone() {
                     spawn_connection(s, w, tx.clone());
@@ -296,7 +299,10 @@ fn serve_listener(lib: &mut Library, listener: Listener, budget: Option<u64>) ->
         #[cfg(unix)]
         Listener::Unix(l, _) => accept.spawn(move || {
             for s in l.incoming() {
-                let Ok(s) = s else { continue };
+                let Ok(s) = s else {
+                    accept_failed();
+                    continue;
+                };
                 if let Ok(w) = s.try_clone() {
                     spawn_connection(s, w, tx.clone());
                 }
@@ -311,6 +317,11 @@ fn serve_listener(lib: &mut Library, listener: Listener, budget: Option<u64>) ->
         let _ = job.reply.send(reply);
     }
     Ok(())
+}
+
+/// After a failed accept (out of file descriptors, say): a pause instead of a busy loop.
+fn accept_failed() {
+    std::thread::sleep(std::time::Duration::from_millis(50));
 }
 
 fn spawn_connection<R: Read + Send + 'static, W: Write + Send + 'static>(
