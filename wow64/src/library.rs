@@ -161,7 +161,7 @@ impl ProcessBuilder {
     /// pe.directories[pebuild::dir::EXPORT] = (edata_rva, edata.len() as u32);
     /// pe.add_section(".edata", pebuild::scn::RDATA, edata);
     ///
-    /// let mut p = Process::builder().build_dll(&pe.build()).unwrap();
+    /// let mut p = Process::builder().image_path("C:\\adder.dll").build_dll(&pe.build()).unwrap();
     /// let add = p.export_ordinal("adder.dll", 1).unwrap();
     /// assert_eq!(p.call(add, &[2, 40]).unwrap(), 42);
     /// ```
