@@ -99,9 +99,11 @@ impl Process {
         let mut frame = vec![self.return_trap];
         frame.extend_from_slice(&call.stack);
         let bytes: Vec<u8> = frame.iter().flat_map(|v| v.to_le_bytes()).collect();
-        // Leave a red zone under the caller's frame, and align the arguments to 16
-        // bytes as compilers that assume an aligned incoming stack expect.
-        let args_at = (saved.gpr[4].wrapping_sub(64).wrapping_sub(bytes.len() as u32) & !15).wrapping_add(4);
+        // Leave a red zone under the caller's frame, and put the first argument on a
+        // 16-byte boundary (ESP + 4 at entry), as compilers that assume an aligned
+        // incoming stack (GCC's i386 default) expect; the Windows ABI needs only 4.
+        let args_len = 4 * call.stack.len() as u32;
+        let args_at = saved.gpr[4].wrapping_sub(64).wrapping_sub(args_len) & !15;
         let esp = args_at.wrapping_sub(4);
         if esp < 0x1_0000 || !self.write_stack(esp, &bytes) {
             return Err(Error::Memory { addr: esp as u64, len: bytes.len() });
@@ -261,5 +263,103 @@ impl Process {
     /// its module base. Call each as `routine(base, DLL_PROCESS_DETACH, reserved)`.
     pub fn dll_entries(&self) -> Vec<(u32, u32)> {
         self.dll_inits.iter().rev().copied().collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pebuild::{dir, export_directory, scn, PeBuilder};
+
+    /// A DLL (test.dll) whose export `f` is `code`.
+    fn dll(code: &[u8]) -> (Process, u32) {
+        let mut pe = PeBuilder::new(0x1000_0000, true);
+        let text = pe.add_section(".text", scn::CODE, code.to_vec());
+        let edata_rva = pe.next_rva();
+        let edata = export_directory(edata_rva, "test.dll", 1, &[("f", text)], &[]);
+        pe.directories[dir::EXPORT] = (edata_rva, edata.len() as u32);
+        pe.add_section(".edata", scn::RDATA, edata);
+        let p = Process::builder().image_path("C:\\test.dll").build_dll(&pe.build()).unwrap();
+        let f = p.export("test.dll", "f").unwrap();
+        (p, f)
+    }
+
+    fn no_traps(_: &mut Process, at: u32) -> Result<(), Error> {
+        Err(Error::NoTrapHandler { addr: at })
+    }
+
+    #[test]
+    fn the_first_argument_is_16_byte_aligned_at_entry() {
+        let (mut p, f) = dll(&[0x89, 0xE0, 0xC3]); // mov eax, esp ; ret
+        for n in 0..6 {
+            let call = GuestCall { addr: f, stack: vec![0; n], ..GuestCall::default() };
+            let r = p.call_with(&call, &mut no_traps).unwrap();
+            assert_eq!(r.eax.wrapping_add(4) % 16, 0, "{n} arguments: ESP {:#x} at entry", r.eax);
+            assert_eq!(r.callee_popped, 0);
+        }
+    }
+
+    #[test]
+    fn registers_results_and_the_callee_cleanup_are_reported() {
+        // lea eax, [ecx + edx] ; mov edx, 7 ; ret 8
+        let (mut p, f) = dll(&[0x8D, 0x04, 0x11, 0xBA, 7, 0, 0, 0, 0xC2, 8, 0]);
+        let esp = p.cpu.gpr[4];
+        let call = GuestCall { addr: f, ecx: 40, edx: 2, stack: vec![1, 2], ..GuestCall::default() };
+        let r = p.call_with(&call, &mut no_traps).unwrap();
+        assert_eq!((r.eax, r.edx, r.callee_popped, r.insns), (42, 7, 8, 3));
+        assert_eq!(p.cpu.gpr[4], esp, "the caller's registers are back");
+    }
+
+    #[test]
+    fn a_float_result_is_popped_from_st0() {
+        let (mut p, f) = dll(&[0xD9, 0xE8, 0xC3]); // fld1 ; ret
+        let call = GuestCall { addr: f, pop_st0: true, ..GuestCall::default() };
+        let r = p.call_with(&call, &mut no_traps).unwrap();
+        assert_eq!(r.st0, Some(F80::ONE));
+        assert!((0..8).all(|i| p.cpu.fpu.is_empty(i)), "ST(0) popped");
+        let (mut p, f) = dll(&[0xC3]); // ret: nothing in ST(0)
+        let call = GuestCall { addr: f, pop_st0: true, ..GuestCall::default() };
+        assert!(matches!(p.call_with(&call, &mut no_traps), Err(Error::Abi { .. })));
+    }
+
+    #[test]
+    fn a_trap_calls_the_host_and_returns_into_the_guest() {
+        // mov eax, [esp+4] ; push 5 ; call eax ; ret 4  (calls f(5), stdcall, and returns it)
+        let (mut p, f) = dll(&[0x8B, 0x44, 0x24, 0x04, 0x6A, 0x05, 0xFF, 0xD0, 0xC2, 4, 0]);
+        let trap = p.alloc_trap().unwrap();
+        let call = GuestCall { addr: f, stack: vec![trap], ..GuestCall::default() };
+        let mut seen = Vec::new();
+        let r = p
+            .call_with(&call, &mut |p, at| {
+                let a = p.trap_args(1)?;
+                seen.push((at, a[0]));
+                p.trap_return(a[0] + 1, 0, None, 4)
+            })
+            .unwrap();
+        assert_eq!((r.eax, seen), (6, vec![(trap, 5)]));
+        // Without a handler the call fails, and the process goes on.
+        assert_eq!(p.call_with(&call, &mut no_traps), Err(Error::NoTrapHandler { addr: trap }));
+        let ok = GuestCall { addr: trap, ..GuestCall::default() };
+        let r = p.call_with(&ok, &mut |p, _| p.trap_return(9, 0, None, 0)).unwrap();
+        assert_eq!(r.eax, 9, "a trap called directly by the host call");
+    }
+
+    #[test]
+    fn a_fault_ends_the_call_and_puts_the_state_back() {
+        // fld1 ; mov dword ptr [0], eax
+        let (mut p, f) = dll(&[0xD9, 0xE8, 0xA3, 0, 0, 0, 0]);
+        let before = (p.cpu.gpr, p.cpu.fpu);
+        let teb = p.blocks.teb32 as u64;
+        let seh = p.cpu.mem.read_u32(teb).unwrap();
+        let call = GuestCall { addr: f, ..GuestCall::default() };
+        let e = p.call_with(&call, &mut no_traps).unwrap_err();
+        assert_eq!(e, Error::Fault { code: 0xC000_0005, address: f + 2, params: vec![1, 0] });
+        assert_eq!((p.cpu.gpr, p.cpu.fpu), before, "registers and the x87 stack are back");
+        assert_eq!(p.cpu.mem.read_u32(teb).unwrap(), seh);
+        assert_eq!(p.exit_status(), None, "the process goes on");
+        // A budget ends a call the same way.
+        let (mut p, f) = dll(&[0xEB, 0xFE]); // jmp $
+        let call = GuestCall { addr: f, max_insns: Some(1000), ..GuestCall::default() };
+        assert_eq!(p.call_with(&call, &mut no_traps), Err(Error::BudgetExhausted));
     }
 }
