@@ -80,14 +80,10 @@ fn shown(v: &Value) -> String {
 
 /// Runs the subcommand; returns the exit code.
 pub fn main(argv: &[String]) -> i32 {
-    let args =
-        match Args::try_parse_from(std::iter::once("x86wow call".to_string()).chain(argv.iter().cloned())) {
-            Ok(a) => a,
-            Err(e) => {
-                let _ = e.print();
-                return if e.use_stderr() { 2 } else { 0 };
-            }
-        };
+    let args: Args = match crate::cli::parse_args("x86wow call", argv) {
+        Ok(a) => a,
+        Err(code) => return code,
+    };
     let usage = |e: String| {
         eprintln!("x86wow call: {e}");
         2

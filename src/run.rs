@@ -45,14 +45,10 @@ pub(crate) fn guest_path(root: Option<&Path>, program: &Path) -> String {
 
 /// Runs the subcommand; returns the exit code.
 pub fn main(argv: &[String]) -> i32 {
-    let args =
-        match Args::try_parse_from(std::iter::once("x86wow run".to_string()).chain(argv.iter().cloned())) {
-            Ok(a) => a,
-            Err(e) => {
-                let _ = e.print();
-                return if e.use_stderr() { 2 } else { 0 };
-            }
-        };
+    let args: Args = match crate::cli::parse_args("x86wow run", argv) {
+        Ok(a) => a,
+        Err(code) => return code,
+    };
     if let Some(addr) = &args.gdb {
         let root = args.root.as_deref();
         return crate::debug::run_under_gdb(

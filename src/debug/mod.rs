@@ -159,14 +159,10 @@ pub fn run_under_gdb(
 
 /// Runs the subcommand; returns the exit code.
 pub fn main(argv: &[String]) -> i32 {
-    let args =
-        match Args::try_parse_from(std::iter::once("x86wow debug".to_string()).chain(argv.iter().cloned())) {
-            Ok(a) => a,
-            Err(e) => {
-                let _ = e.print();
-                return if e.use_stderr() { 2 } else { 0 };
-            }
-        };
+    let args: Args = match crate::cli::parse_args("x86wow debug", argv) {
+        Ok(a) => a,
+        Err(code) => return code,
+    };
     let machine = match load(&args) {
         Ok(m) => m,
         Err(e) => {

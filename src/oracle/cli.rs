@@ -12,16 +12,7 @@ use super::interp::Interpreter;
 use super::lockstep::{Granularity, Lockstep, Options, Outcome};
 use super::pipe::PipeBackend;
 
-fn parse<T: Parser>(name: &str, argv: &[String]) -> Result<T, i32> {
-    T::try_parse_from(std::iter::once(name.to_string()).chain(argv.iter().cloned())).map_err(|e| {
-        let _ = e.print();
-        if e.use_stderr() {
-            2
-        } else {
-            0
-        }
-    })
-}
+use crate::cli::parse_args as parse;
 
 #[derive(Parser, Debug)]
 #[command(

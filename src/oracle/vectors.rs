@@ -110,15 +110,10 @@ pub fn unconfirmed(cases: &[GenCase]) -> (Vec<Value>, Vec<String>) {
 
 /// Runs the subcommand; returns the exit code.
 pub fn main(argv: &[String]) -> i32 {
-    let args =
-        match Args::try_parse_from(std::iter::once("x86wow vectors".to_string()).chain(argv.iter().cloned()))
-        {
-            Ok(a) => a,
-            Err(e) => {
-                let _ = e.print();
-                return if e.use_stderr() { 2 } else { 0 };
-            }
-        };
+    let args: Args = match crate::cli::parse_args("x86wow vectors", argv) {
+        Ok(a) => a,
+        Err(code) => return code,
+    };
     let Some(fam) = family(&args.family) else {
         eprintln!("x86wow vectors: unknown family {:?} (integer, x87, mmx, sse)", args.family);
         return 2;

@@ -60,14 +60,10 @@ pub(crate) fn load(dll: &std::path::Path, trace: bool) -> Result<Library, crate:
 
 /// Runs the subcommand; returns the exit code.
 pub fn main(argv: &[String]) -> i32 {
-    let args =
-        match Args::try_parse_from(std::iter::once("x86wow serve".to_string()).chain(argv.iter().cloned())) {
-            Ok(a) => a,
-            Err(e) => {
-                let _ = e.print();
-                return if e.use_stderr() { 2 } else { 0 };
-            }
-        };
+    let args: Args = match crate::cli::parse_args("x86wow serve", argv) {
+        Ok(a) => a,
+        Err(code) => return code,
+    };
     // Bind before loading, so that an address in use is a usage error that costs nothing.
     let listener = match args.listen.as_deref().map(|a| Listener::bind(a, args.allow_remote)).transpose() {
         Ok(l) => l,

@@ -54,14 +54,10 @@ fn load_state(path: &str) -> Result<MachineState, String> {
 
 /// Runs the subcommand; returns the exit code (check: 0 agree, 1 diverged; 2 errors).
 pub fn main(argv: &[String]) -> i32 {
-    let args =
-        match Args::try_parse_from(std::iter::once("x86wow trace".to_string()).chain(argv.iter().cloned())) {
-            Ok(a) => a,
-            Err(e) => {
-                let _ = e.print();
-                return if e.use_stderr() { 2 } else { 0 };
-            }
-        };
+    let args: Args = match crate::cli::parse_args("x86wow trace", argv) {
+        Ok(a) => a,
+        Err(code) => return code,
+    };
     match run(args.command) {
         Ok(code) => code,
         Err(e) => {
