@@ -12,7 +12,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 
-TARGETS=(exec_bytes lockstep_fastpath pe_load wow64_service library_call state_json)
+TARGETS=(exec_bytes lockstep_fastpath pe_load wow64_service library_call serve_request state_json)
 
 if ! cargo fuzz --version >/dev/null 2>&1; then
   cargo install cargo-fuzz --locked
@@ -31,7 +31,7 @@ runs_for() {
     exec_bytes) echo 200000 ;;
     lockstep_fastpath) echo 100000 ;;
     pe_load|wow64_service) echo 15000 ;;
-    library_call) echo 3000 ;;
+    library_call|serve_request) echo 3000 ;;
     state_json) echo 400000 ;;
   esac
 }

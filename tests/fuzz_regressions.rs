@@ -23,12 +23,13 @@ fn exec_bytes_xlat_addr16_overflow() {
 fn seed_corpus_passes() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus");
     type Harness = fn(&[u8]);
-    let targets: [(&str, Harness); 6] = [
+    let targets: [(&str, Harness); 7] = [
         ("exec_bytes", x86wow::oracle::fuzz::exec_bytes),
         ("lockstep_fastpath", x86wow::oracle::fuzz::lockstep_fastpath),
         ("pe_load", x86wow::oracle::fuzz::pe_load),
         ("wow64_service", x86wow::oracle::fuzz::wow64_service),
         ("library_call", x86wow::oracle::fuzz::library_call),
+        ("serve_request", x86wow::oracle::fuzz::serve_request),
         ("state_json", x86wow::oracle::fuzz::state_json),
     ];
     for (name, harness) in targets {

@@ -9,6 +9,7 @@
 //! | [`pe_load`] | bytes as a PE32 image | validation and the wow64 loader (SEC_IMAGE sections) never panic, hang or allocate without bound |
 //! | [`wow64_service`] | service index, argument slots, guest memory | every thunk returns a status; scratch memory is released; files only in a temporary sandbox |
 //! | [`library_call`] | an export, convention, result type and arguments (scalars, buffers, strings, structures) for interop.dll | no panic; what cannot cross is an error before the call; after anything but the process's end the library still answers, and argument memory is freed |
+//! | [`serve_request`] | request lines of the `x86wow serve` protocol, built from its vocabulary, or raw | no panic; every response is one JSON line with `ok` that echoes the `id`; the library answers afterwards |
 //! | [`state_json`] | bytes as a machine-state document | the parser never panics; what it accepts serialises and parses back to the same document |
 //!
 //! ```
@@ -21,6 +22,7 @@ mod exec;
 mod image;
 mod library;
 mod program;
+mod serve;
 mod service;
 mod state;
 
@@ -28,6 +30,7 @@ pub use exec::{exec_bytes, lockstep_fastpath};
 pub use image::pe_load;
 pub use library::{library_call, FuzzArg, LibraryCall};
 pub use program::{Program, RegInit, CODE, DATA, STACK};
+pub use serve::{serve_request, Json, Line};
 pub use service::{wow64_service, ServiceCall, Slot};
 pub use state::state_json;
 
