@@ -72,3 +72,12 @@ fn wow64_service_string_query_near_4_gib() {
 fn pe_load_import_rva_near_4_gib() {
     x86wow::oracle::fuzz::pe_load(&input("pe_load-import-rva-overflow"));
 }
+
+/// A request whose `id` was the float 4.7969906497263885e-88 got back
+/// 4.796990649726389e-88: serde_json's default float parsing is not correctly rounded,
+/// so the id was not echoed verbatim. serde_json now parses with `float_roundtrip`.
+/// Found by `serve_request`.
+#[test]
+fn serve_request_float_id_roundtrip() {
+    x86wow::oracle::fuzz::serve_request(&input("serve_request-float-id-roundtrip"));
+}
