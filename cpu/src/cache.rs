@@ -21,8 +21,10 @@ pub const MAX_BLOCK: usize = 32;
 #[derive(Clone)]
 pub struct Op {
     pub ins: Instruction,
+    /// What runs the op: its fast handler, or `fast::generic`, which calls `handler`.
+    pub run: crate::fast::Fast,
+    pub pre: crate::fast::Pre,
     pub handler: Handler,
-    pub fast: Option<(crate::fast::Fast, crate::fast::Pre)>,
     /// For x87 instructions, the last-opcode value with bit 15 set (see
     /// `ops::x87::decoded_fop`); 0 otherwise.
     pub fop: u16,
@@ -47,14 +49,14 @@ pub struct Block {
 const INDEX_BITS: u32 = 14;
 
 pub struct BlockCache {
-    index: Vec<u32>,
+    index: Box<[u32; 1 << INDEX_BITS]>,
     blocks: Vec<Block>,
     pub enabled: bool,
 }
 
 impl Default for BlockCache {
     fn default() -> Self {
-        BlockCache { index: vec![0; 1 << INDEX_BITS], blocks: Vec::new(), enabled: true }
+        BlockCache { index: Box::new([0; 1 << INDEX_BITS]), blocks: Vec::new(), enabled: true }
     }
 }
 
@@ -73,6 +75,15 @@ impl BlockCache {
         }
         let b = &self.blocks[(i - 1) as usize];
         (b.start == eip).then_some((i - 1) as usize)
+    }
+
+    /// The ops of the cached block starting at `eip` when it was found valid at this
+    /// (code writes, layout epoch) stamp: then none of its pages can have changed.
+    #[inline]
+    pub fn lookup(&self, eip: u32, writes: u64, layout: u64) -> Option<&std::rc::Rc<[Op]>> {
+        let i = self.index[slot(eip)];
+        let b = self.blocks.get((i as usize).wrapping_sub(1))?;
+        (b.start == eip && b.checked_writes == writes && b.layout_epoch == layout).then_some(&b.ops)
     }
 
     #[inline]
@@ -126,5 +137,6 @@ pub fn page_of(lin: u32) -> u64 {
 /// Builds an op for a decoded instruction.
 #[inline]
 pub fn op(ins: Instruction) -> Op {
-    Op { handler: table::handler(ins.code()), fast: crate::fast::select(&ins), fop: 0, ins }
+    let (run, pre) = crate::fast::select(&ins).unwrap_or((crate::fast::generic, crate::fast::pre()));
+    Op { run, pre, handler: table::handler(ins.code()), fop: 0, ins }
 }

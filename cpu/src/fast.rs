@@ -10,6 +10,7 @@
 
 use iced_x86::{Code, Instruction, OpKind, Register};
 
+use crate::cache::Op;
 use crate::cpu::{Cpu, Step};
 use crate::flags::Size;
 use crate::ops::alu::{compute, AluOp};
@@ -37,8 +38,15 @@ pub struct Pre {
     pub mem: Mem,
 }
 
-/// A fast handler: the instruction with its pre-decoded operands.
-pub type Fast = fn(&mut Cpu, &Instruction, &Pre) -> Step;
+/// A fast handler: it runs the op with its pre-decoded operands (`Op::pre`).
+pub type Fast = fn(&mut Cpu, &Op) -> Step;
+
+/// The handler of ops without a fast form: the generic handler of the instruction's
+/// family, with the last-opcode value computed when the block was decoded.
+pub fn generic(cpu: &mut Cpu, op: &Op) -> Step {
+    cpu.cur_fop = op.fop;
+    (op.handler)(cpu, &op.ins)
+}
 
 impl Cpu {
     #[inline(always)]
@@ -109,13 +117,14 @@ fn mem_of(ins: &Instruction) -> Option<Mem> {
 
 const NO_MEM: Mem = Mem { base: NONE, index: NONE, shift: 0, seg: sreg::DS as u8, disp: 0 };
 
-fn pre() -> Pre {
+pub fn pre() -> Pre {
     Pre { r0: 0, r1: 0, imm: 0, mem: NO_MEM }
 }
 
 // ----- handlers -----
 
-fn alu_rr<const OP: u8>(cpu: &mut Cpu, _: &Instruction, p: &Pre) -> Step {
+fn alu_rr<const OP: u8>(cpu: &mut Cpu, o: &Op) -> Step {
+    let p = &o.pre;
     let op = AluOp::from_u8(OP);
     let r = compute(cpu, op, Size::B32, cpu.gpr[p.r0 as usize], cpu.gpr[p.r1 as usize]);
     if op.writes() {
@@ -124,7 +133,8 @@ fn alu_rr<const OP: u8>(cpu: &mut Cpu, _: &Instruction, p: &Pre) -> Step {
     Ok(())
 }
 
-fn alu_ri<const OP: u8>(cpu: &mut Cpu, _: &Instruction, p: &Pre) -> Step {
+fn alu_ri<const OP: u8>(cpu: &mut Cpu, o: &Op) -> Step {
+    let p = &o.pre;
     let op = AluOp::from_u8(OP);
     let r = compute(cpu, op, Size::B32, cpu.gpr[p.r0 as usize], p.imm);
     if op.writes() {
@@ -133,7 +143,8 @@ fn alu_ri<const OP: u8>(cpu: &mut Cpu, _: &Instruction, p: &Pre) -> Step {
     Ok(())
 }
 
-fn alu_rm<const OP: u8>(cpu: &mut Cpu, _: &Instruction, p: &Pre) -> Step {
+fn alu_rm<const OP: u8>(cpu: &mut Cpu, o: &Op) -> Step {
+    let p = &o.pre;
     let op = AluOp::from_u8(OP);
     let b = cpu.load32(&p.mem)?;
     let r = compute(cpu, op, Size::B32, cpu.gpr[p.r0 as usize], b);
@@ -143,7 +154,8 @@ fn alu_rm<const OP: u8>(cpu: &mut Cpu, _: &Instruction, p: &Pre) -> Step {
     Ok(())
 }
 
-fn alu8_rr<const OP: u8>(cpu: &mut Cpu, _: &Instruction, p: &Pre) -> Step {
+fn alu8_rr<const OP: u8>(cpu: &mut Cpu, o: &Op) -> Step {
+    let p = &o.pre;
     let op = AluOp::from_u8(OP);
     let r = compute(cpu, op, Size::B8, get8(cpu, p.r0), get8(cpu, p.r1));
     if op.writes() {
@@ -152,7 +164,8 @@ fn alu8_rr<const OP: u8>(cpu: &mut Cpu, _: &Instruction, p: &Pre) -> Step {
     Ok(())
 }
 
-fn alu8_ri<const OP: u8>(cpu: &mut Cpu, _: &Instruction, p: &Pre) -> Step {
+fn alu8_ri<const OP: u8>(cpu: &mut Cpu, o: &Op) -> Step {
+    let p = &o.pre;
     let op = AluOp::from_u8(OP);
     let r = compute(cpu, op, Size::B8, get8(cpu, p.r0), p.imm & 0xff);
     if op.writes() {
@@ -161,48 +174,57 @@ fn alu8_ri<const OP: u8>(cpu: &mut Cpu, _: &Instruction, p: &Pre) -> Step {
     Ok(())
 }
 
-fn mov_rr(cpu: &mut Cpu, _: &Instruction, p: &Pre) -> Step {
+fn mov_rr(cpu: &mut Cpu, o: &Op) -> Step {
+    let p = &o.pre;
     cpu.gpr[p.r0 as usize] = cpu.gpr[p.r1 as usize];
     Ok(())
 }
 
-fn mov_ri(cpu: &mut Cpu, _: &Instruction, p: &Pre) -> Step {
+fn mov_ri(cpu: &mut Cpu, o: &Op) -> Step {
+    let p = &o.pre;
     cpu.gpr[p.r0 as usize] = p.imm;
     Ok(())
 }
 
-fn mov_rm(cpu: &mut Cpu, _: &Instruction, p: &Pre) -> Step {
+fn mov_rm(cpu: &mut Cpu, o: &Op) -> Step {
+    let p = &o.pre;
     cpu.gpr[p.r0 as usize] = cpu.load32(&p.mem)?;
     Ok(())
 }
 
-fn mov_mr(cpu: &mut Cpu, _: &Instruction, p: &Pre) -> Step {
+fn mov_mr(cpu: &mut Cpu, o: &Op) -> Step {
+    let p = &o.pre;
     let ea = cpu.ea_of(&p.mem);
     cpu.write_mem(p.mem.seg as usize, ea, Size::B32, cpu.gpr[p.r1 as usize])
 }
 
-fn mov_mi(cpu: &mut Cpu, _: &Instruction, p: &Pre) -> Step {
+fn mov_mi(cpu: &mut Cpu, o: &Op) -> Step {
+    let p = &o.pre;
     let ea = cpu.ea_of(&p.mem);
     cpu.write_mem(p.mem.seg as usize, ea, Size::B32, p.imm)
 }
 
-fn movzx_rm8(cpu: &mut Cpu, _: &Instruction, p: &Pre) -> Step {
+fn movzx_rm8(cpu: &mut Cpu, o: &Op) -> Step {
+    let p = &o.pre;
     let ea = cpu.ea_of(&p.mem);
     cpu.gpr[p.r0 as usize] = cpu.read_mem(p.mem.seg as usize, ea, Size::B8)?;
     Ok(())
 }
 
-fn movzx_rr8(cpu: &mut Cpu, _: &Instruction, p: &Pre) -> Step {
+fn movzx_rr8(cpu: &mut Cpu, o: &Op) -> Step {
+    let p = &o.pre;
     cpu.gpr[p.r0 as usize] = get8(cpu, p.r1);
     Ok(())
 }
 
-fn lea(cpu: &mut Cpu, _: &Instruction, p: &Pre) -> Step {
+fn lea(cpu: &mut Cpu, o: &Op) -> Step {
+    let p = &o.pre;
     cpu.gpr[p.r0 as usize] = cpu.ea_of(&p.mem);
     Ok(())
 }
 
-fn inc_dec_r<const DEC: bool>(cpu: &mut Cpu, _: &Instruction, p: &Pre) -> Step {
+fn inc_dec_r<const DEC: bool>(cpu: &mut Cpu, o: &Op) -> Step {
+    let p = &o.pre;
     let a = cpu.gpr[p.r0 as usize];
     let r = if DEC { a.wrapping_sub(1) } else { a.wrapping_add(1) };
     cpu.gpr[p.r0 as usize] = r;
@@ -213,64 +235,74 @@ fn inc_dec_r<const DEC: bool>(cpu: &mut Cpu, _: &Instruction, p: &Pre) -> Step {
     Ok(())
 }
 
-fn push_r(cpu: &mut Cpu, _: &Instruction, p: &Pre) -> Step {
+fn push_r(cpu: &mut Cpu, o: &Op) -> Step {
+    let p = &o.pre;
     cpu.push(Size::B32, cpu.gpr[p.r0 as usize])
 }
 
-fn push_i(cpu: &mut Cpu, _: &Instruction, p: &Pre) -> Step {
+fn push_i(cpu: &mut Cpu, o: &Op) -> Step {
+    let p = &o.pre;
     cpu.push(Size::B32, p.imm)
 }
 
-fn pop_r(cpu: &mut Cpu, _: &Instruction, p: &Pre) -> Step {
+fn pop_r(cpu: &mut Cpu, o: &Op) -> Step {
+    let p = &o.pre;
     let v = cpu.read_mem(sreg::SS, cpu.gpr[gpr::ESP], Size::B32)?;
     cpu.gpr[gpr::ESP] = cpu.gpr[gpr::ESP].wrapping_add(4);
     cpu.gpr[p.r0 as usize] = v;
     Ok(())
 }
 
-fn jmp_rel(cpu: &mut Cpu, _: &Instruction, p: &Pre) -> Step {
+fn jmp_rel(cpu: &mut Cpu, o: &Op) -> Step {
+    let p = &o.pre;
     cpu.eip = p.imm;
     Ok(())
 }
 
-fn jcc<const CC: u8>(cpu: &mut Cpu, _: &Instruction, p: &Pre) -> Step {
+fn jcc<const CC: u8>(cpu: &mut Cpu, o: &Op) -> Step {
+    let p = &o.pre;
     if cpu.flags.cond(CC) {
         cpu.eip = p.imm;
     }
     Ok(())
 }
 
-fn call_rel(cpu: &mut Cpu, _: &Instruction, p: &Pre) -> Step {
+fn call_rel(cpu: &mut Cpu, o: &Op) -> Step {
+    let p = &o.pre;
     cpu.push(Size::B32, cpu.eip)?;
     cpu.eip = p.imm;
     Ok(())
 }
 
-fn call_m(cpu: &mut Cpu, _: &Instruction, p: &Pre) -> Step {
+fn call_m(cpu: &mut Cpu, o: &Op) -> Step {
+    let p = &o.pre;
     let target = cpu.load32(&p.mem)?;
     cpu.push(Size::B32, cpu.eip)?;
     cpu.eip = target;
     Ok(())
 }
 
-fn call_r(cpu: &mut Cpu, _: &Instruction, p: &Pre) -> Step {
+fn call_r(cpu: &mut Cpu, o: &Op) -> Step {
+    let p = &o.pre;
     let target = cpu.gpr[p.r0 as usize];
     cpu.push(Size::B32, cpu.eip)?;
     cpu.eip = target;
     Ok(())
 }
 
-fn jmp_m(cpu: &mut Cpu, _: &Instruction, p: &Pre) -> Step {
+fn jmp_m(cpu: &mut Cpu, o: &Op) -> Step {
+    let p = &o.pre;
     cpu.eip = cpu.load32(&p.mem)?;
     Ok(())
 }
 
-fn jmp_r(cpu: &mut Cpu, _: &Instruction, p: &Pre) -> Step {
+fn jmp_r(cpu: &mut Cpu, o: &Op) -> Step {
+    let p = &o.pre;
     cpu.eip = cpu.gpr[p.r0 as usize];
     Ok(())
 }
 
-fn ret(cpu: &mut Cpu, _: &Instruction, _: &Pre) -> Step {
+fn ret(cpu: &mut Cpu, _: &Op) -> Step {
     cpu.eip = cpu.read_mem(sreg::SS, cpu.gpr[gpr::ESP], Size::B32)?;
     cpu.gpr[gpr::ESP] = cpu.gpr[gpr::ESP].wrapping_add(4);
     Ok(())

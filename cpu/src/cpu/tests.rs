@@ -5,6 +5,7 @@
 use super::*;
 use crate::exception::{vector, Detail};
 use iced_x86::code_asm::*;
+use iced_x86::BlockEncoderOptions;
 use pretty_assertions::assert_eq;
 use x86wow_mmu::{Access, FaultKind, Prot};
 
@@ -437,4 +438,149 @@ fn followed_jumps_keep_eip_hooks_and_self_modifying_code_exact() {
     let (e, eip) = exc(cpu4.run(100));
     assert_eq!((e.vector, eip, cpu4.insns()), (vector::PF, CODE + 3, 1));
     assert_eq!(cpu4.gpr[gpr::ESP], DATA + 0x1800);
+}
+
+/// A program of many blocks for the run-loop tests: a counted loop through a followed
+/// CALL, an indirect JMP, RDTSC (which reads the retired count), a store into a later
+/// block's code and a POPF that sets TF (so the last instructions single-step).
+fn many_blocks(cached: bool) -> Cpu {
+    const PATCH: u32 = CODE + 0x80;
+    let mut a = CodeAssembler::new(32).unwrap();
+    let mut top = a.create_label();
+    let mut func = a.create_label();
+    let mut after = a.create_label();
+    a.mov(ecx, 12u32).unwrap();
+    a.set_label(&mut top).unwrap();
+    a.rdtsc().unwrap();
+    a.add(ebx, eax).unwrap();
+    a.mov(dword_ptr(DATA), ecx).unwrap();
+    a.call(func).unwrap();
+    a.jmp(dword_ptr(DATA + 8)).unwrap();
+    a.set_label(&mut after).unwrap();
+    a.dec(ecx).unwrap();
+    a.jnz(top).unwrap();
+    a.mov(byte_ptr(PATCH + 1), 5u32).unwrap();
+    a.jmp(PATCH as u64).unwrap();
+    a.set_label(&mut func).unwrap();
+    a.add(edx, ecx).unwrap();
+    a.ret().unwrap();
+    let r = a.assemble_options(CODE as u64, BlockEncoderOptions::RETURN_NEW_INSTRUCTION_OFFSETS).unwrap();
+    let after_at = r.label_ip(&after).unwrap() as u32;
+    let code = r.inner.code_buffer;
+    assert!(code.len() <= 0x80);
+    let mut b = CodeAssembler::new(32).unwrap();
+    b.mov(eax, 1u32).unwrap();
+    b.pushfd().unwrap();
+    b.or(dword_ptr(esp), 0x100).unwrap();
+    b.popfd().unwrap();
+    b.nop().unwrap();
+    b.nop().unwrap();
+    b.hlt().unwrap();
+    let tail = b.assemble(PATCH as u64).unwrap();
+
+    let mut cpu = cpu_with(|_| Ok(()));
+    cpu.mem.poke(CODE as u64, &code).unwrap();
+    cpu.mem.poke(PATCH as u64, &tail).unwrap();
+    cpu.mem.write_u32(DATA as u64 + 8, after_at).unwrap();
+    cpu.set_block_cache(cached);
+    cpu.mem.protect(CODE as u64, 0x1000, Prot::RWX).unwrap();
+    cpu.config.tsc_per_insn = 1;
+    cpu
+}
+
+type RunState = (Exit, Registers, u64, u32, u32);
+
+fn run_state(cpu: &mut Cpu, budget: u64) -> RunState {
+    let exit = cpu.run(budget);
+    (
+        exit,
+        cpu.registers(),
+        cpu.insns(),
+        cpu.mem.read_u32(DATA as u64).unwrap(),
+        cpu.mem.read_u32(CODE as u64 + 0x80).unwrap(),
+    )
+}
+
+/// The cached path runs many blocks back to back between checks; every budget must
+/// still stop exactly where the plain path stops, with the same state.
+#[test]
+fn blocks_run_back_to_back_stop_exactly_at_every_budget() {
+    let mut reference = many_blocks(false);
+    let mut trace = Vec::new();
+    loop {
+        let s = run_state(&mut reference, 1);
+        trace.push(s);
+        if s.0 != Exit::BudgetExhausted {
+            break;
+        }
+    }
+    let total = trace.len() as u64;
+    assert!(total > 100, "{total}");
+    for budget in 1..=total + 2 {
+        let mut plain = many_blocks(false);
+        let mut cached = many_blocks(true);
+        let p = run_state(&mut plain, budget);
+        let c = run_state(&mut cached, budget);
+        assert_eq!(c, p, "budget {budget}");
+        // And the rest, run on from there, ends the same way.
+        assert_eq!(
+            run_state(&mut cached, u64::MAX),
+            run_state(&mut plain, u64::MAX),
+            "after budget {budget}"
+        );
+    }
+    // Run in slices, the cached path retraces the plain path step for step.
+    let mut cached = many_blocks(true);
+    let mut slices = Vec::new();
+    loop {
+        let s = run_state(&mut cached, 7);
+        slices.push(s);
+        if s.0 != Exit::BudgetExhausted {
+            break;
+        }
+    }
+    let last = *slices.last().unwrap();
+    let mut plain = many_blocks(false);
+    let mut end = None;
+    for _ in 0..slices.len() {
+        end = Some(run_state(&mut plain, 7));
+    }
+    assert_eq!(end.unwrap(), last);
+}
+
+/// Breakpoints and code hooks added after blocks have been cached and run back to back
+/// still stop or see exactly the instructions the plain path does.
+#[test]
+fn breakpoints_and_hooks_added_after_caching_take_effect() {
+    for cached in [true, false] {
+        let mut cpu = many_blocks(cached);
+        assert_eq!(cpu.run(40), Exit::BudgetExhausted);
+        // The followed CALL's target: `func` is the last 3 bytes before the RET.
+        let func_at = {
+            let mut probe = many_blocks(false);
+            probe.run(5);
+            probe.eip
+        };
+        cpu.add_breakpoint(func_at);
+        let at = cpu.insns();
+        assert_eq!(cpu.run(u64::MAX), Exit::Breakpoint(func_at));
+        assert!(cpu.insns() > at && cpu.insns() - at <= 10);
+        let stopped = cpu.insns();
+        cpu.remove_breakpoint(func_at);
+        let seen = std::rc::Rc::new(std::cell::Cell::new(0u64));
+        let s = seen.clone();
+        cpu.add_code_hook(
+            0..=u32::MAX,
+            Box::new(move |_, _| {
+                s.set(s.get() + 1);
+                HookAction::Continue
+            }),
+        );
+        assert_eq!(cpu.run(30), Exit::BudgetExhausted);
+        // The instruction resumed at the breakpoint is not reported to hooks again.
+        assert_eq!((seen.get(), cpu.insns()), (29, stopped + 30));
+        let mut reference = many_blocks(false);
+        reference.run(stopped + 30);
+        assert_eq!(cpu.registers(), reference.registers(), "cached: {cached}");
+    }
 }
