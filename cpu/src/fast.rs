@@ -454,6 +454,30 @@ pub fn select(ins: &Instruction) -> Option<(Fast, Pre)> {
                 movzx_rr8
             }
         }
+        C::Rol_rm32_imm8
+        | C::Ror_rm32_imm8
+        | C::Rcl_rm32_imm8
+        | C::Rcr_rm32_imm8
+        | C::Shl_rm32_imm8
+        | C::Sal_rm32_imm8
+        | C::Shr_rm32_imm8
+        | C::Sar_rm32_imm8
+        | C::Rol_rm32_1
+        | C::Ror_rm32_1
+        | C::Rcl_rm32_1
+        | C::Rcr_rm32_1
+        | C::Shl_rm32_1
+        | C::Sal_rm32_1
+        | C::Shr_rm32_1
+        | C::Sar_rm32_1
+            if k0 == OpKind::Register =>
+        {
+            p.r0 = r0()?;
+            let count =
+                if ins.op_count() > 1 && k1 == OpKind::Immediate8 { ins.immediate8() as u32 } else { 1 };
+            p.imm = count & 31;
+            crate::ops::shift::fast_for(ins.mnemonic())?
+        }
         C::Lea_r32_m => {
             p.r0 = r0()?;
             p.mem = mem_of(ins)?;
