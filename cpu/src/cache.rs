@@ -48,15 +48,19 @@ pub struct Block {
 /// Direct-mapped index from start EIP to block.
 const INDEX_BITS: u32 = 14;
 
+/// `Default` is an empty placeholder that allocates nothing (the run loop swaps the
+/// cache out of the CPU while it runs blocks from it); [`BlockCache::new`] makes a
+/// usable one.
+#[derive(Default)]
 pub struct BlockCache {
-    index: Box<[u32; 1 << INDEX_BITS]>,
+    index: Vec<u32>,
     blocks: Vec<Block>,
     pub enabled: bool,
 }
 
-impl Default for BlockCache {
-    fn default() -> Self {
-        BlockCache { index: Box::new([0; 1 << INDEX_BITS]), blocks: Vec::new(), enabled: true }
+impl BlockCache {
+    pub fn new() -> Self {
+        BlockCache { index: vec![0; 1 << INDEX_BITS], blocks: Vec::new(), enabled: true }
     }
 }
 
@@ -69,7 +73,7 @@ impl BlockCache {
     /// The cached block starting at `eip`, if any (not yet validated).
     #[inline]
     pub fn get(&self, eip: u32) -> Option<usize> {
-        let i = self.index[slot(eip)];
+        let i = *self.index.get(slot(eip))?;
         if i == 0 {
             return None;
         }
@@ -80,8 +84,8 @@ impl BlockCache {
     /// The ops of the cached block starting at `eip` when it was found valid at this
     /// (code writes, layout epoch) stamp: then none of its pages can have changed.
     #[inline]
-    pub fn lookup(&self, eip: u32, writes: u64, layout: u64) -> Option<&std::rc::Rc<[Op]>> {
-        let i = self.index[slot(eip)];
+    pub fn lookup(&self, eip: u32, writes: u64, layout: u64) -> Option<&[Op]> {
+        let i = *self.index.get(slot(eip))?;
         let b = self.blocks.get((i as usize).wrapping_sub(1))?;
         (b.start == eip && b.checked_writes == writes && b.layout_epoch == layout).then_some(&b.ops)
     }
@@ -99,7 +103,8 @@ impl BlockCache {
     /// Stores a block and returns its index. The cache is flushed when it grows large,
     /// which bounds its memory whatever the guest does.
     pub fn insert(&mut self, b: Block) -> usize {
-        if self.blocks.len() >= 1 << 16 {
+        if self.blocks.len() >= 1 << 16 || self.index.is_empty() {
+            // (Empty only if a handler panicked while the cache was taken out.)
             self.clear();
         }
         let s = slot(b.start);
@@ -110,7 +115,8 @@ impl BlockCache {
 
     pub fn clear(&mut self) {
         self.blocks.clear();
-        self.index.fill(0);
+        self.index.clear();
+        self.index.resize(1 << INDEX_BITS, 0);
     }
 }
 

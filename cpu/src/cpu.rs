@@ -219,7 +219,7 @@ impl Cpu {
             hook_stop: false,
             inhibit_trap: false,
             decoder_options: DecoderOptions::AMD,
-            cache: BlockCache::default(),
+            cache: BlockCache::new(),
             in_hooks: false,
             removed_hooks: Vec::new(),
             cur_fop: 0,
@@ -633,10 +633,19 @@ impl Cpu {
     /// the current stamp (the caller looks it up or decodes it).
     #[inline(never)]
     fn run_fast(&mut self, left: &mut u64) -> Option<Exit> {
+        // The cache is taken out while its blocks run, so that they can be borrowed from
+        // it (handlers never use the cache, and nothing else runs meanwhile).
+        let cache = std::mem::take(&mut self.cache);
+        let exit = self.run_from(&cache, left);
+        self.cache = cache;
+        exit
+    }
+
+    #[inline(always)]
+    fn run_from(&mut self, cache: &BlockCache, left: &mut u64) -> Option<Exit> {
         while *left > 0 && !self.flags.tf() {
-            let writes = self.mem.code_writes();
-            let ops = self.cache.lookup(self.eip, writes, self.mem.layout_epoch())?.clone();
-            if let Some(exit) = self.lean_ops::<false>(&ops, left, None) {
+            let ops = cache.lookup(self.eip, self.mem.code_writes(), self.mem.layout_epoch())?;
+            if let Some(exit) = self.lean_ops::<false>(ops, left, None) {
                 return Some(exit);
             }
         }

@@ -29,7 +29,8 @@ pub struct Mem {
     pub disp: u32,
 }
 
-/// Pre-decoded operands.
+/// Pre-decoded operands. Register numbers are below 8; handlers index with `& 7`,
+/// which changes nothing and spares the bounds checks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Pre {
     pub r0: u8,
@@ -84,7 +85,7 @@ fn get8(cpu: &Cpu, r: u8) -> u32 {
     if r < 4 {
         cpu.gpr[r as usize] & 0xff
     } else {
-        (cpu.gpr[(r - 4) as usize] >> 8) & 0xff
+        (cpu.gpr[(r as usize - 4) & 3] >> 8) & 0xff
     }
 }
 
@@ -94,7 +95,7 @@ fn set8(cpu: &mut Cpu, r: u8, v: u32) {
         let g = &mut cpu.gpr[r as usize];
         *g = (*g & !0xff) | (v & 0xff);
     } else {
-        let g = &mut cpu.gpr[(r - 4) as usize];
+        let g = &mut cpu.gpr[(r as usize - 4) & 3];
         *g = (*g & !0xff00) | ((v & 0xff) << 8);
     }
 }
@@ -126,9 +127,9 @@ pub fn pre() -> Pre {
 fn alu_rr<const OP: u8>(cpu: &mut Cpu, o: &Op) -> Step {
     let p = &o.pre;
     let op = AluOp::from_u8(OP);
-    let r = compute(cpu, op, Size::B32, cpu.gpr[p.r0 as usize], cpu.gpr[p.r1 as usize]);
+    let r = compute(cpu, op, Size::B32, cpu.gpr[p.r0 as usize & 7], cpu.gpr[p.r1 as usize & 7]);
     if op.writes() {
-        cpu.gpr[p.r0 as usize] = r;
+        cpu.gpr[p.r0 as usize & 7] = r;
     }
     Ok(())
 }
@@ -136,9 +137,9 @@ fn alu_rr<const OP: u8>(cpu: &mut Cpu, o: &Op) -> Step {
 fn alu_ri<const OP: u8>(cpu: &mut Cpu, o: &Op) -> Step {
     let p = &o.pre;
     let op = AluOp::from_u8(OP);
-    let r = compute(cpu, op, Size::B32, cpu.gpr[p.r0 as usize], p.imm);
+    let r = compute(cpu, op, Size::B32, cpu.gpr[p.r0 as usize & 7], p.imm);
     if op.writes() {
-        cpu.gpr[p.r0 as usize] = r;
+        cpu.gpr[p.r0 as usize & 7] = r;
     }
     Ok(())
 }
@@ -147,9 +148,9 @@ fn alu_rm<const OP: u8>(cpu: &mut Cpu, o: &Op) -> Step {
     let p = &o.pre;
     let op = AluOp::from_u8(OP);
     let b = cpu.load32(&p.mem)?;
-    let r = compute(cpu, op, Size::B32, cpu.gpr[p.r0 as usize], b);
+    let r = compute(cpu, op, Size::B32, cpu.gpr[p.r0 as usize & 7], b);
     if op.writes() {
-        cpu.gpr[p.r0 as usize] = r;
+        cpu.gpr[p.r0 as usize & 7] = r;
     }
     Ok(())
 }
@@ -176,26 +177,26 @@ fn alu8_ri<const OP: u8>(cpu: &mut Cpu, o: &Op) -> Step {
 
 fn mov_rr(cpu: &mut Cpu, o: &Op) -> Step {
     let p = &o.pre;
-    cpu.gpr[p.r0 as usize] = cpu.gpr[p.r1 as usize];
+    cpu.gpr[p.r0 as usize & 7] = cpu.gpr[p.r1 as usize & 7];
     Ok(())
 }
 
 fn mov_ri(cpu: &mut Cpu, o: &Op) -> Step {
     let p = &o.pre;
-    cpu.gpr[p.r0 as usize] = p.imm;
+    cpu.gpr[p.r0 as usize & 7] = p.imm;
     Ok(())
 }
 
 fn mov_rm(cpu: &mut Cpu, o: &Op) -> Step {
     let p = &o.pre;
-    cpu.gpr[p.r0 as usize] = cpu.load32(&p.mem)?;
+    cpu.gpr[p.r0 as usize & 7] = cpu.load32(&p.mem)?;
     Ok(())
 }
 
 fn mov_mr(cpu: &mut Cpu, o: &Op) -> Step {
     let p = &o.pre;
     let ea = cpu.ea_of(&p.mem);
-    cpu.write_mem(p.mem.seg as usize, ea, Size::B32, cpu.gpr[p.r1 as usize])
+    cpu.write_mem(p.mem.seg as usize, ea, Size::B32, cpu.gpr[p.r1 as usize & 7])
 }
 
 fn mov_mi(cpu: &mut Cpu, o: &Op) -> Step {
@@ -207,27 +208,27 @@ fn mov_mi(cpu: &mut Cpu, o: &Op) -> Step {
 fn movzx_rm8(cpu: &mut Cpu, o: &Op) -> Step {
     let p = &o.pre;
     let ea = cpu.ea_of(&p.mem);
-    cpu.gpr[p.r0 as usize] = cpu.read_mem(p.mem.seg as usize, ea, Size::B8)?;
+    cpu.gpr[p.r0 as usize & 7] = cpu.read_mem(p.mem.seg as usize, ea, Size::B8)?;
     Ok(())
 }
 
 fn movzx_rr8(cpu: &mut Cpu, o: &Op) -> Step {
     let p = &o.pre;
-    cpu.gpr[p.r0 as usize] = get8(cpu, p.r1);
+    cpu.gpr[p.r0 as usize & 7] = get8(cpu, p.r1);
     Ok(())
 }
 
 fn lea(cpu: &mut Cpu, o: &Op) -> Step {
     let p = &o.pre;
-    cpu.gpr[p.r0 as usize] = cpu.ea_of(&p.mem);
+    cpu.gpr[p.r0 as usize & 7] = cpu.ea_of(&p.mem);
     Ok(())
 }
 
 fn inc_dec_r<const DEC: bool>(cpu: &mut Cpu, o: &Op) -> Step {
     let p = &o.pre;
-    let a = cpu.gpr[p.r0 as usize];
+    let a = cpu.gpr[p.r0 as usize & 7];
     let r = if DEC { a.wrapping_sub(1) } else { a.wrapping_add(1) };
-    cpu.gpr[p.r0 as usize] = r;
+    cpu.gpr[p.r0 as usize & 7] = r;
     let of = if DEC { a == 0x8000_0000 } else { r == 0x8000_0000 };
     let af = if DEC { a & 0xf == 0 } else { r & 0xf == 0 };
     let cf = cpu.flags.cf();
@@ -237,7 +238,7 @@ fn inc_dec_r<const DEC: bool>(cpu: &mut Cpu, o: &Op) -> Step {
 
 fn push_r(cpu: &mut Cpu, o: &Op) -> Step {
     let p = &o.pre;
-    cpu.push(Size::B32, cpu.gpr[p.r0 as usize])
+    cpu.push(Size::B32, cpu.gpr[p.r0 as usize & 7])
 }
 
 fn push_i(cpu: &mut Cpu, o: &Op) -> Step {
@@ -249,7 +250,7 @@ fn pop_r(cpu: &mut Cpu, o: &Op) -> Step {
     let p = &o.pre;
     let v = cpu.read_mem(sreg::SS, cpu.gpr[gpr::ESP], Size::B32)?;
     cpu.gpr[gpr::ESP] = cpu.gpr[gpr::ESP].wrapping_add(4);
-    cpu.gpr[p.r0 as usize] = v;
+    cpu.gpr[p.r0 as usize & 7] = v;
     Ok(())
 }
 
@@ -284,7 +285,7 @@ fn call_m(cpu: &mut Cpu, o: &Op) -> Step {
 
 fn call_r(cpu: &mut Cpu, o: &Op) -> Step {
     let p = &o.pre;
-    let target = cpu.gpr[p.r0 as usize];
+    let target = cpu.gpr[p.r0 as usize & 7];
     cpu.push(Size::B32, cpu.eip)?;
     cpu.eip = target;
     Ok(())
@@ -298,7 +299,7 @@ fn jmp_m(cpu: &mut Cpu, o: &Op) -> Step {
 
 fn jmp_r(cpu: &mut Cpu, o: &Op) -> Step {
     let p = &o.pre;
-    cpu.eip = cpu.gpr[p.r0 as usize];
+    cpu.eip = cpu.gpr[p.r0 as usize & 7];
     Ok(())
 }
 

@@ -632,3 +632,21 @@ fn constant_shifts_agree_with_the_plain_path() {
         }
     }
 }
+
+/// The run loop takes the block cache out of the CPU while blocks run from it; the
+/// placeholder left behind (what a CPU would keep if a handler panicked meanwhile) must
+/// still work as an empty cache.
+#[test]
+fn placeholder_block_cache_works_as_an_empty_one() {
+    let mut cpu = cpu_with(|a| {
+        a.mov(eax, 5u32)?;
+        a.hlt()
+    });
+    cpu.cache = BlockCache::default();
+    cpu.cache.enabled = true;
+    assert_eq!(cpu.run(10), Exit::Hlt);
+    assert_eq!((cpu.gpr[0], cpu.insns()), (5, 1));
+    cpu.eip = CODE;
+    assert_eq!(cpu.run(10), Exit::Hlt);
+    assert_eq!((cpu.gpr[0], cpu.insns()), (5, 2));
+}

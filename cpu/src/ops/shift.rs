@@ -140,7 +140,7 @@ fn fast_ri<const K: u8>(cpu: &mut Cpu, op: &Op) -> Step {
     let count = op.pre.imm;
     if count != 0 {
         let kind = KINDS[K as usize];
-        let d = op.pre.r0 as usize;
+        let d = op.pre.r0 as usize & 7;
         let (r, cf) = shift_value(cpu, kind, Size::B32, cpu.gpr[d], count);
         cpu.gpr[d] = r;
         shift_flags(cpu, kind, Size::B32, r, cf);
