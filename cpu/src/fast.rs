@@ -51,7 +51,7 @@ pub fn generic(cpu: &mut Cpu, op: &Op) -> Step {
 
 impl Cpu {
     #[inline(always)]
-    fn ea_of(&self, m: &Mem) -> u32 {
+    pub(crate) fn ea_of(&self, m: &Mem) -> u32 {
         let mut ea = m.disp;
         if m.base < NONE {
             ea = ea.wrapping_add(self.gpr[m.base as usize]);
@@ -102,7 +102,7 @@ fn set8(cpu: &mut Cpu, r: u8, v: u32) {
 
 /// Pre-decodes a 32-bit-addressing memory operand; `None` for 16-bit addressing or
 /// operands the fast paths do not handle.
-fn mem_of(ins: &Instruction) -> Option<Mem> {
+pub(crate) fn mem_of(ins: &Instruction) -> Option<Mem> {
     if ins.memory_displ_size() == 2 {
         return None;
     }
@@ -533,6 +533,9 @@ pub fn select(ins: &Instruction) -> Option<(Fast, Pre)> {
             }
         },
         C::Retnd => ret,
+        _ if crate::coverage::family(code) == Some(crate::coverage::Family::X87) => {
+            crate::ops::x87::fast_for(ins, &mut p)?
+        }
         _ if ins.is_jcc_short_or_near() && k0 == OpKind::NearBranch32 => {
             p.imm = ins.near_branch32();
             jcc_table((ins.condition_code() as u8).wrapping_sub(1))
