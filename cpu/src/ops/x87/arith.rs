@@ -79,17 +79,7 @@ fn op_of(m: Mnemonic) -> (Op, bool) {
 
 /// Reads the memory source operand of an arithmetic or compare instruction.
 #[inline(always)]
-pub(super) fn read_source(
-    cpu: &mut Cpu,
-    ins: &Instruction,
-    seg: usize,
-    off: u32,
-) -> Result<MemOperand, crate::cpu::Stop> {
-    read_source_sized(cpu, ins.memory_size(), seg, off)
-}
-
-#[inline(always)]
-fn read_source_sized(
+pub(super) fn read_source_sized(
     cpu: &mut Cpu,
     size: MemorySize,
     seg: usize,
@@ -210,6 +200,13 @@ fn fast_binary_r<const OP: u8, const POP: bool>(cpu: &mut Cpu, o: &CachedOp) -> 
 pub(crate) fn fast_for(ins: &Instruction, p: &mut Pre) -> Option<Fast> {
     use Mnemonic as M;
     let m = ins.mnemonic();
+    match m {
+        M::Fsqrt => return Some(fast_unary::<0>),
+        M::Fabs => return Some(fast_unary::<1>),
+        M::Fchs => return Some(fast_unary::<2>),
+        M::Frndint => return Some(fast_unary::<3>),
+        _ => {}
+    }
     if !matches!(
         m,
         M::Fadd
@@ -270,12 +267,26 @@ pub(crate) fn fast_for(ins: &Instruction, p: &mut Pre) -> Option<Fast> {
 /// FSQRT, FABS, FCHS, FRNDINT: ST(0) in place.
 fn unary(cpu: &mut Cpu, ins: &Instruction) -> Step {
     check_pending(cpu)?;
+    unary_of(cpu, ins, ins.mnemonic())
+}
+
+/// Fast handler of FSQRT, FABS, FCHS and FRNDINT (see `fast.rs`).
+fn fast_unary<const K: u8>(cpu: &mut Cpu, o: &CachedOp) -> Step {
+    cpu.cur_fop = o.fop;
+    check_pending(cpu)?;
+    const M: [Mnemonic; 4] = [Mnemonic::Fsqrt, Mnemonic::Fabs, Mnemonic::Fchs, Mnemonic::Frndint];
+    unary_of(cpu, &o.ins, M[K as usize])
+}
+
+/// [`unary`] once the pending-exception check is done.
+#[inline(always)]
+fn unary_of(cpu: &mut Cpu, ins: &Instruction, m: Mnemonic) -> Step {
     if cpu.fpu.is_empty(0) {
         underflow_to(cpu, 0, false);
     } else {
         let a = cpu.fpu.st(0);
         let c = ctl(&cpu.fpu);
-        let r = match ins.mnemonic() {
+        let r = match m {
             Mnemonic::Fsqrt => x87::sqrt(a, c),
             Mnemonic::Frndint => x87::frndint(a, c),
             Mnemonic::Fabs => {

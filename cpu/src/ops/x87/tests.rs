@@ -370,6 +370,22 @@ fn fast_x87_forms_agree_with_the_generic_handlers() {
         |a| a.fst(st3),
         |a| a.fstp(st0),
         |a| a.fstp(st1),
+        |a| a.fcom(qword_ptr(ebx)),
+        |a| a.fcomp(qword_ptr(ebx)),
+        |a| a.fcom(dword_ptr(ebx + 8)),
+        |a| a.ficom(word_ptr(ebx + 16)),
+        |a| a.ficomp(dword_ptr(ebx + 24)),
+        |a| a.fcom_2(st0, st1),
+        |a| a.fcomp_2(st0, st2),
+        |a| a.fucom(st0, st1),
+        |a| a.fucomp(st0, st1),
+        |a| a.fcompp(),
+        |a| a.fucompp(),
+        |a| a.fsqrt(),
+        |a| a.fabs(),
+        |a| a.fchs(),
+        |a| a.frndint(),
+        |a| a.fnstsw(ax),
         |a| a.db(&[0x64, 0xdc, 0x03]),       // fadd qword fs:[ebx]
         |a| a.db(&[0x26, 0xdd, 0x53, 0x40]), // fst qword es:[ebx+0x40]
         |a| a.db(&[0xd9, 0xd8]),             // fstp1 st(0): the no-check-empty alias
@@ -387,13 +403,17 @@ fn fast_x87_forms_agree_with_the_generic_handlers() {
     data.extend_from_slice(&1e300f64.to_le_bytes()); // +0x40
     data.extend_from_slice(&0.3f64.to_le_bytes()); // +0x48
                                                    // Stack set-ups: two values, empty, full; masked, all unmasked, a pending exception.
-    let setups: [(usize, u16, bool); 6] = [
+    let setups: [(usize, u16, bool); 10] = [
         (2, 0x037f, false),
         (0, 0x037f, false),
         (8, 0x037f, false),
         (2, 0x0340, false),
         (0, 0x0340, false),
         (2, 0x037b, true),
+        (4, 0x037f, false),
+        (5, 0x037f, false),
+        (4, 0x0340, false),
+        (5, 0x0340, false),
     ];
     for (f, form) in forms.iter().enumerate() {
         for &(depth, fcw, pending) in &setups {
@@ -416,9 +436,11 @@ fn fast_x87_forms_agree_with_the_generic_handlers() {
                     c.gpr[3] = base;
                     c.gpr[1] = 1; // ECX
                     let values = [
-                        F80::from_f64_bits((2.5f64).to_bits()),
+                        F80::from_f64_bits(2.5f64.to_bits()),
                         F80::from_f64_bits((-0.375f64).to_bits()),
-                        F80::from_f64_bits((1e-300f64).to_bits()),
+                        F80::from_f64_bits(1e-300f64.to_bits()),
+                        F80::new(0x7fff, 0xa000_0000_0000_0000), // SNaN
+                        F80::new(0, 0x0000_0000_1234_5678),      // denormal
                     ];
                     for i in 0..depth {
                         c.fpu.top = c.fpu.top.wrapping_sub(1) & 7;
