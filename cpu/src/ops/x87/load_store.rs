@@ -138,6 +138,7 @@ fn stored<T, const N: usize>(r: FpResult<T>, f: impl FnOnce(T) -> [u8; N]) -> St
 
 /// Writes a store's image (when it is written at all) and then updates the FPU, so
 /// that a faulting store leaves the FPU as it was.
+#[inline(always)]
 fn commit<const N: usize>(
     cpu: &mut Cpu,
     ins: &Instruction,
