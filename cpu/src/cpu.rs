@@ -662,7 +662,10 @@ impl Cpu {
         // The cache is taken out while its blocks run, so that they can be borrowed from
         // it (handlers never use the cache, and nothing else runs meanwhile).
         let cache = std::mem::take(&mut self.cache);
-        let exit = self.run_from(&cache, left);
+        // The budget in a local, so that it can stay in a register.
+        let mut rem = *left;
+        let exit = self.run_from(&cache, &mut rem);
+        *left = rem;
         self.cache = cache;
         exit
     }
