@@ -440,47 +440,64 @@ fn followed_jumps_keep_eip_hooks_and_self_modifying_code_exact() {
     assert_eq!(cpu4.gpr[gpr::ESP], DATA + 0x1800);
 }
 
+/// Where [`many_blocks`] puts its function (`add edx, imm8; add edx, ecx; ret`).
+const FUNC: u32 = CODE + 0xc0;
+
 /// A program of many blocks for the run-loop tests: a counted loop through a followed
 /// CALL, an indirect JMP, RDTSC (which reads the retired count), a store into a later
-/// block's code and a POPF that sets TF (so the last instructions single-step).
+/// block's code and a POPF that sets TF (so what follows single-steps). One
+/// iteration patches the immediate of the called function's first instruction, which
+/// the calling block has already decoded (it follows the CALL).
 fn many_blocks(cached: bool) -> Cpu {
     const PATCH: u32 = CODE + 0x80;
     let mut a = CodeAssembler::new(32).unwrap();
     let mut top = a.create_label();
-    let mut func = a.create_label();
     let mut after = a.create_label();
     a.mov(ecx, 12u32).unwrap();
     a.set_label(&mut top).unwrap();
     a.rdtsc().unwrap();
     a.add(ebx, eax).unwrap();
     a.mov(dword_ptr(DATA), ecx).unwrap();
-    a.call(func).unwrap();
+    // Once (ECX = 5) the store goes to the function's immediate, from a block cached and
+    // found valid in the iterations before: it runs back to back with the others.
+    a.mov(edi, DATA + 0x10).unwrap();
+    a.mov(esi, FUNC + 2).unwrap();
+    a.cmp(ecx, 5).unwrap();
+    a.cmove(edi, esi).unwrap();
+    a.mov(byte_ptr(edi), cl).unwrap();
+    a.call(FUNC as u64).unwrap();
     a.jmp(dword_ptr(DATA + 8)).unwrap();
     a.set_label(&mut after).unwrap();
     a.dec(ecx).unwrap();
     a.jnz(top).unwrap();
     a.mov(byte_ptr(PATCH + 1), 5u32).unwrap();
     a.jmp(PATCH as u64).unwrap();
-    a.set_label(&mut func).unwrap();
-    a.add(edx, ecx).unwrap();
-    a.ret().unwrap();
     let r = a.assemble_options(CODE as u64, BlockEncoderOptions::RETURN_NEW_INSTRUCTION_OFFSETS).unwrap();
     let after_at = r.label_ip(&after).unwrap() as u32;
     let code = r.inner.code_buffer;
     assert!(code.len() <= 0x80);
+    // Twice through a POPF: the second time (its blocks cached by then) it sets TF.
     let mut b = CodeAssembler::new(32).unwrap();
+    let mut again = b.create_label();
     b.mov(eax, 1u32).unwrap();
-    b.pushfd().unwrap();
-    b.or(dword_ptr(esp), 0x100).unwrap();
+    b.mov(esi, 0x202u32).unwrap();
+    b.mov(ebp, 2u32).unwrap();
+    b.set_label(&mut again).unwrap();
+    b.push(esi).unwrap();
     b.popfd().unwrap();
     b.nop().unwrap();
-    b.nop().unwrap();
+    b.mov(esi, 0x302u32).unwrap();
+    b.dec(ebp).unwrap();
+    b.jnz(again).unwrap();
     b.hlt().unwrap();
     let tail = b.assemble(PATCH as u64).unwrap();
+    assert!(tail.len() <= 0x40);
+    let func = [0x83, 0xc2, 0x00, 0x01, 0xca, 0xc3]; // add edx, 0; add edx, ecx; ret
 
     let mut cpu = cpu_with(|_| Ok(()));
     cpu.mem.poke(CODE as u64, &code).unwrap();
     cpu.mem.poke(PATCH as u64, &tail).unwrap();
+    cpu.mem.poke(FUNC as u64, &func).unwrap();
     cpu.mem.write_u32(DATA as u64 + 8, after_at).unwrap();
     cpu.set_block_cache(cached);
     cpu.mem.protect(CODE as u64, 0x1000, Prot::RWX).unwrap();
@@ -516,6 +533,10 @@ fn blocks_run_back_to_back_stop_exactly_at_every_budget() {
     }
     let total = trace.len() as u64;
     assert!(total > 100, "{total}");
+    // The patch (CL = 5) reached the ADD EDX, imm8 (RDTSC leaves EDX = 0; ECX = 1).
+    assert_eq!(reference.gpr[gpr::EDX], 6);
+    let mut cached = many_blocks(true);
+    assert_eq!(run_state(&mut cached, u64::MAX), *trace.last().unwrap());
     for budget in 1..=total + 2 {
         let mut plain = many_blocks(false);
         let mut cached = many_blocks(true);
@@ -554,17 +575,13 @@ fn blocks_run_back_to_back_stop_exactly_at_every_budget() {
 fn breakpoints_and_hooks_added_after_caching_take_effect() {
     for cached in [true, false] {
         let mut cpu = many_blocks(cached);
-        assert_eq!(cpu.run(40), Exit::BudgetExhausted);
-        // The followed CALL's target: `func` is the last 3 bytes before the RET.
-        let func_at = {
-            let mut probe = many_blocks(false);
-            probe.run(5);
-            probe.eip
-        };
+        // Stop a few instructions before the third CALL of FUNC.
+        assert_eq!(cpu.run(37), Exit::BudgetExhausted);
+        let func_at = FUNC;
         cpu.add_breakpoint(func_at);
         let at = cpu.insns();
         assert_eq!(cpu.run(u64::MAX), Exit::Breakpoint(func_at));
-        assert!(cpu.insns() > at && cpu.insns() - at <= 10);
+        assert!(cpu.insns() > at && cpu.insns() - at <= 16, "within one iteration of the loop");
         let stopped = cpu.insns();
         cpu.remove_breakpoint(func_at);
         let seen = std::rc::Rc::new(std::cell::Cell::new(0u64));
