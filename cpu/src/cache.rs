@@ -33,6 +33,8 @@ pub struct Op {
 /// A straight-line run of decoded instructions starting at `start`.
 pub struct Block {
     pub start: u32,
+    /// The last op branches back to `start` (JMP or Jcc): a loop body.
+    pub looping: bool,
     // Rc, not Arc: a block switch clones and drops one, and atomic counts cost there
     // (a Cpu is not Send anyway: its hooks are not).
     pub ops: std::rc::Rc<[Op]>,
@@ -84,10 +86,10 @@ impl BlockCache {
     /// The ops of the cached block starting at `eip` when it was found valid at this
     /// (code writes, layout epoch) stamp: then none of its pages can have changed.
     #[inline]
-    pub fn lookup(&self, eip: u32, writes: u64, layout: u64) -> Option<&[Op]> {
+    pub fn lookup(&self, eip: u32, writes: u64, layout: u64) -> Option<&Block> {
         let i = *self.index.get(slot(eip))?;
         let b = self.blocks.get((i as usize).wrapping_sub(1))?;
-        (b.start == eip && b.checked_writes == writes && b.layout_epoch == layout).then_some(&b.ops)
+        (b.start == eip && b.checked_writes == writes && b.layout_epoch == layout).then_some(b)
     }
 
     #[inline]

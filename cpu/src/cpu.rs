@@ -673,9 +673,29 @@ impl Cpu {
     #[inline(always)]
     fn run_from(&mut self, cache: &BlockCache, left: &mut u64) -> Option<Exit> {
         while *left > 0 && !self.flags.tf() {
-            let ops = cache.lookup(self.eip, self.mem.code_writes(), self.mem.layout_epoch())?;
-            if let Some(exit) = self.plain_ops(ops, left) {
-                return Some(exit);
+            let (writes, layout) = (self.mem.code_writes(), self.mem.layout_epoch());
+            let block = cache.lookup(self.eip, writes, layout)?;
+            if !block.looping {
+                if let Some(exit) = self.plain_ops(&block.ops, left) {
+                    return Some(exit);
+                }
+                continue;
+            }
+            // A loop body runs again at once, without a lookup, while what it was found
+            // valid for holds: no code written (checked after every op), the same layout
+            // (the cache cannot change meanwhile, so a lookup would find the same block).
+            loop {
+                if let Some(exit) = self.plain_ops(&block.ops, left) {
+                    return Some(exit);
+                }
+                if self.eip != block.start
+                    || *left == 0
+                    || self.flags.tf()
+                    || self.mem.code_writes() != writes
+                    || self.mem.layout_epoch() != layout
+                {
+                    break;
+                }
             }
         }
         None
@@ -828,8 +848,15 @@ impl Cpu {
                 None => break,
             }
         }
+        // A loop body: its last op branches back to its start (directly: JMP or Jcc).
+        let looping = ops.last().is_some_and(|op: &Op| {
+            (op.ins.is_jcc_short_or_near() || matches!(op.ins.code(), Code::Jmp_rel8_32 | Code::Jmp_rel32_32))
+                && op.ins.op0_kind() == iced_x86::OpKind::NearBranch32
+                && op.ins.near_branch32() == eip
+        });
         Ok(Block {
             start: eip,
+            looping,
             ops: ops.into(),
             pages,
             npages,

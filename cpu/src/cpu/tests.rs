@@ -667,3 +667,49 @@ fn placeholder_block_cache_works_as_an_empty_one() {
     assert_eq!(cpu.run(10), Exit::Hlt);
     assert_eq!((cpu.gpr[0], cpu.insns()), (5, 2));
 }
+
+/// A block that ends by branching back to its own start runs again without a lookup;
+/// it must still stop at every budget exactly where the plain path does, and see the
+/// store one of its iterations makes into one of its own later instructions.
+#[test]
+fn self_looping_block_stops_exactly_and_sees_its_own_patch() {
+    let build = |cached: bool| {
+        let mut cpu = cpu_with(|a| {
+            let mut top = a.create_label();
+            a.mov(ecx, 30u32)?;
+            a.set_label(&mut top)?;
+            a.mov(edi, DATA)?;
+            a.mov(esi, CODE + 26)?;
+            a.cmp(ecx, 10)?;
+            a.cmove(edi, esi)?;
+            a.mov(byte_ptr(edi), 7u32)?;
+            a.db(&[0x83, 0xc0, 0x03])?; // add eax, 3 at CODE + 24 (its immediate at + 26)
+            a.dec(ecx)?;
+            a.jnz(top)?;
+            a.hlt()
+        });
+        cpu.mem.protect(CODE as u64, 0x1000, Prot::RWX).unwrap();
+        cpu.set_block_cache(cached);
+        let mut add = [0u8; 3];
+        cpu.mem.peek(CODE as u64 + 24, &mut add).unwrap();
+        assert_eq!(add, [0x83, 0xc0, 0x03]);
+        cpu
+    };
+    let state = |cpu: &mut Cpu, budget: u64| (cpu.run(budget), cpu.registers(), cpu.insns());
+    let mut reference = build(false);
+    let end = state(&mut reference, u64::MAX);
+    assert_eq!(end.0, Exit::Hlt);
+    // ECX = 30..=11 add 3; from ECX = 10 on (the patch comes before the ADD) add 7.
+    assert_eq!(reference.gpr[0], 20 * 3 + 10 * 7);
+    for budget in 1..=end.2 + 1 {
+        let mut plain = build(false);
+        let mut cached = build(true);
+        assert_eq!(state(&mut cached, budget), state(&mut plain, budget), "budget {budget}");
+        assert_eq!(state(&mut cached, u64::MAX), end, "after budget {budget}");
+    }
+    // The loop body was indeed cached as a block that loops to itself.
+    let mut cached = build(true);
+    cached.run(u64::MAX);
+    let i = cached.cache.get(CODE + 5).expect("the loop body is cached");
+    assert!(cached.cache.block(i).looping);
+}
