@@ -21,8 +21,10 @@ pub const MAX_BLOCK: usize = 32;
 #[derive(Clone)]
 pub struct Op {
     pub ins: Instruction,
+    /// What runs the op: its fast handler, or `fast::generic`, which calls `handler`.
+    pub run: crate::fast::Fast,
+    pub pre: crate::fast::Pre,
     pub handler: Handler,
-    pub fast: Option<(crate::fast::Fast, crate::fast::Pre)>,
     /// For x87 instructions, the last-opcode value with bit 15 set (see
     /// `ops::x87::decoded_fop`); 0 otherwise.
     pub fop: u16,
@@ -31,6 +33,8 @@ pub struct Op {
 /// A straight-line run of decoded instructions starting at `start`.
 pub struct Block {
     pub start: u32,
+    /// The last op branches back to `start` (JMP or Jcc): a loop body.
+    pub looping: bool,
     // Rc, not Arc: a block switch clones and drops one, and atomic counts cost there
     // (a Cpu is not Send anyway: its hooks are not).
     pub ops: std::rc::Rc<[Op]>,
@@ -46,14 +50,18 @@ pub struct Block {
 /// Direct-mapped index from start EIP to block.
 const INDEX_BITS: u32 = 14;
 
+/// `Default` is an empty placeholder that allocates nothing (the run loop swaps the
+/// cache out of the CPU while it runs blocks from it); [`BlockCache::new`] makes a
+/// usable one.
+#[derive(Default)]
 pub struct BlockCache {
     index: Vec<u32>,
     blocks: Vec<Block>,
     pub enabled: bool,
 }
 
-impl Default for BlockCache {
-    fn default() -> Self {
+impl BlockCache {
+    pub fn new() -> Self {
         BlockCache { index: vec![0; 1 << INDEX_BITS], blocks: Vec::new(), enabled: true }
     }
 }
@@ -67,12 +75,21 @@ impl BlockCache {
     /// The cached block starting at `eip`, if any (not yet validated).
     #[inline]
     pub fn get(&self, eip: u32) -> Option<usize> {
-        let i = self.index[slot(eip)];
+        let i = *self.index.get(slot(eip))?;
         if i == 0 {
             return None;
         }
         let b = &self.blocks[(i - 1) as usize];
         (b.start == eip).then_some((i - 1) as usize)
+    }
+
+    /// The ops of the cached block starting at `eip` when it was found valid at this
+    /// (code writes, layout epoch) stamp: then none of its pages can have changed.
+    #[inline]
+    pub fn lookup(&self, eip: u32, writes: u64, layout: u64) -> Option<&Block> {
+        let i = *self.index.get(slot(eip))?;
+        let b = self.blocks.get((i as usize).wrapping_sub(1))?;
+        (b.start == eip && b.checked_writes == writes && b.layout_epoch == layout).then_some(b)
     }
 
     #[inline]
@@ -88,7 +105,8 @@ impl BlockCache {
     /// Stores a block and returns its index. The cache is flushed when it grows large,
     /// which bounds its memory whatever the guest does.
     pub fn insert(&mut self, b: Block) -> usize {
-        if self.blocks.len() >= 1 << 16 {
+        if self.blocks.len() >= 1 << 16 || self.index.is_empty() {
+            // (Empty only if a handler panicked while the cache was taken out.)
             self.clear();
         }
         let s = slot(b.start);
@@ -99,7 +117,8 @@ impl BlockCache {
 
     pub fn clear(&mut self) {
         self.blocks.clear();
-        self.index.fill(0);
+        self.index.clear();
+        self.index.resize(1 << INDEX_BITS, 0);
     }
 }
 
@@ -126,5 +145,6 @@ pub fn page_of(lin: u32) -> u64 {
 /// Builds an op for a decoded instruction.
 #[inline]
 pub fn op(ins: Instruction) -> Op {
-    Op { handler: table::handler(ins.code()), fast: crate::fast::select(&ins), fop: 0, ins }
+    let (run, pre) = crate::fast::select(&ins).unwrap_or((crate::fast::generic, crate::fast::pre()));
+    Op { run, pre, handler: table::handler(ins.code()), fop: 0, ins }
 }

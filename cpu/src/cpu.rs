@@ -219,7 +219,7 @@ impl Cpu {
             hook_stop: false,
             inhibit_trap: false,
             decoder_options: DecoderOptions::AMD,
-            cache: BlockCache::default(),
+            cache: BlockCache::new(),
             in_hooks: false,
             removed_hooks: Vec::new(),
             cur_fop: 0,
@@ -491,6 +491,14 @@ impl Cpu {
                 }
                 continue;
             }
+            if !self.flags.tf() && !self.has_mem_hooks() && !self.has_debug_checks() {
+                if let Some(exit) = self.run_fast(&mut left) {
+                    return exit;
+                }
+                if left == 0 {
+                    break;
+                }
+            }
             let eip = self.eip;
             let stamp = (self.mem.code_writes(), self.mem.layout_epoch());
             if !matches!(&last, Some((start, _, st)) if *start == eip && *st == stamp) {
@@ -546,7 +554,7 @@ impl Cpu {
                     return Some(exit);
                 }
             }
-            if let Some(exit) = self.execute_with(&op.ins, op.handler, op.fast.as_ref()) {
+            if let Some(exit) = self.execute_with(&op.ins, Some(op)) {
                 return Some(exit);
             }
             // Leave the block when control went elsewhere than the block's next op (a
@@ -585,11 +593,9 @@ impl Cpu {
         mut hooks: Option<&mut Vec<CodeHookEntry>>,
     ) -> Option<Exit> {
         let writes = self.mem.code_writes();
-        let base = self.insns;
         let n = ops.len().min(usize::try_from(*left).unwrap_or(usize::MAX));
         for (k, op) in ops[..n].iter().enumerate() {
             if let Some(hooks) = hooks.as_deref_mut() {
-                self.insns = base + k as u64;
                 let eip = op.ins.ip32();
                 let exit = self.debug_checks(eip, hooks);
                 if !self.code_hooks.is_empty() || !self.removed_hooks.is_empty() {
@@ -605,27 +611,93 @@ impl Cpu {
                 }
             }
             self.eip = op.ins.next_ip32();
-            let result = match &op.fast {
-                Some((f, pre)) => f(self, &op.ins, pre),
-                None => {
-                    self.insns = base + k as u64;
-                    self.cur_fop = op.fop;
-                    (op.handler)(self, &op.ins)
-                }
-            };
-            if let Err(stop) = result {
-                self.insns = base + k as u64;
+            if let Err(stop) = (op.run)(self, op) {
                 *left -= k as u64 + 1;
                 return Some(self.finish_stop(stop, op.ins.ip32()));
             }
+            self.insns += 1;
             if self.mem.code_writes() != writes {
-                self.insns = base + k as u64 + 1;
                 *left -= k as u64 + 1;
                 return None;
             }
         }
-        self.insns = base + n as u64;
         *left -= n as u64;
+        None
+    }
+
+    /// `lean_ops::<false>` written for the fewest live values across the handler call:
+    /// one pointer walks the ops.
+    #[inline(always)]
+    fn plain_ops(&mut self, ops: &[Op], left: &mut u64) -> Option<Exit> {
+        let writes = self.mem.code_writes();
+        let n = ops.len().min(usize::try_from(*left).unwrap_or(usize::MAX));
+        let ops = &ops[..n];
+        let mut i = 0;
+        while i < ops.len() {
+            let op = &ops[i];
+            i += 1;
+            self.eip = op.ins.next_ip32();
+            if let Err(stop) = (op.run)(self, op) {
+                *left -= i as u64;
+                return Some(self.finish_stop(stop, op.ins.ip32()));
+            }
+            self.insns += 1;
+            if self.mem.code_writes() != writes {
+                *left -= i as u64;
+                return None;
+            }
+        }
+        *left -= n as u64;
+        None
+    }
+
+    /// Runs cached blocks one after another while nothing needs checking between
+    /// instructions but an exit and a write into cached code: no single stepping, memory
+    /// hooks, code hooks or breakpoints (none of which an instruction can bring about,
+    /// except TF, which only POPF and IRET set, and they end their blocks). Returns
+    /// `None` when the budget is used up or the next block is not cached and valid at
+    /// the current stamp (the caller looks it up or decodes it).
+    #[inline(never)]
+    fn run_fast(&mut self, left: &mut u64) -> Option<Exit> {
+        // The cache is taken out while its blocks run, so that they can be borrowed from
+        // it (handlers never use the cache, and nothing else runs meanwhile).
+        let cache = std::mem::take(&mut self.cache);
+        // The budget in a local, so that it can stay in a register.
+        let mut rem = *left;
+        let exit = self.run_from(&cache, &mut rem);
+        *left = rem;
+        self.cache = cache;
+        exit
+    }
+
+    #[inline(always)]
+    fn run_from(&mut self, cache: &BlockCache, left: &mut u64) -> Option<Exit> {
+        while *left > 0 && !self.flags.tf() {
+            let (writes, layout) = (self.mem.code_writes(), self.mem.layout_epoch());
+            let block = cache.lookup(self.eip, writes, layout)?;
+            if !block.looping {
+                if let Some(exit) = self.plain_ops(&block.ops, left) {
+                    return Some(exit);
+                }
+                continue;
+            }
+            // A loop body runs again at once, without a lookup, while what it was found
+            // valid for holds: no code written (checked after every op), the same layout
+            // (the cache cannot change meanwhile, so a lookup would find the same block).
+            loop {
+                if let Some(exit) = self.plain_ops(&block.ops, left) {
+                    return Some(exit);
+                }
+                if self.eip != block.start
+                    || *left == 0
+                    || self.flags.tf()
+                    || self.mem.code_writes() != writes
+                    || self.mem.layout_epoch() != layout
+                {
+                    break;
+                }
+            }
+        }
         None
     }
 
@@ -776,8 +848,15 @@ impl Cpu {
                 None => break,
             }
         }
+        // A loop body: its last op branches back to its start (directly: JMP or Jcc).
+        let looping = ops.last().is_some_and(|op: &Op| {
+            (op.ins.is_jcc_short_or_near() || matches!(op.ins.code(), Code::Jmp_rel8_32 | Code::Jmp_rel32_32))
+                && op.ins.op0_kind() == iced_x86::OpKind::NearBranch32
+                && op.ins.near_branch32() == eip
+        });
         Ok(Block {
             start: eip,
+            looping,
             ops: ops.into(),
             pages,
             npages,
@@ -830,16 +909,12 @@ impl Cpu {
 
     /// Executes one decoded instruction at EIP.
     pub fn execute(&mut self, ins: &Instruction) -> Option<Exit> {
-        self.execute_with(ins, table::handler(ins.code()), None)
+        self.execute_with(ins, None)
     }
 
+    /// Executes `ins`, through its cached op when there is one.
     #[inline(always)]
-    fn execute_with(
-        &mut self,
-        ins: &Instruction,
-        handler: table::Handler,
-        fast: Option<&(crate::fast::Fast, crate::fast::Pre)>,
-    ) -> Option<Exit> {
+    fn execute_with(&mut self, ins: &Instruction, op: Option<&Op>) -> Option<Exit> {
         let start = self.eip;
         self.cur_fop = 0;
         // The single-step trap depends on TF before the instruction. MOV SS / POP SS
@@ -848,9 +923,9 @@ impl Cpu {
         let trap = self.flags.tf();
         self.inhibit_trap = false;
         self.eip = ins.next_ip32();
-        let result = match fast {
-            Some((f, pre)) => f(self, ins, pre),
-            None => handler(self, ins),
+        let result = match op {
+            Some(op) => (op.run)(self, op),
+            None => table::handler(ins.code())(self, ins),
         };
         match result {
             Ok(()) => {

@@ -10,6 +10,7 @@
 
 use iced_x86::{Code, Instruction, OpKind, Register};
 
+use crate::cache::Op;
 use crate::cpu::{Cpu, Step};
 use crate::flags::Size;
 use crate::ops::alu::{compute, AluOp};
@@ -28,7 +29,8 @@ pub struct Mem {
     pub disp: u32,
 }
 
-/// Pre-decoded operands.
+/// Pre-decoded operands. Register numbers are below 8; handlers index with `& 7`,
+/// which changes nothing and spares the bounds checks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Pre {
     pub r0: u8,
@@ -37,12 +39,19 @@ pub struct Pre {
     pub mem: Mem,
 }
 
-/// A fast handler: the instruction with its pre-decoded operands.
-pub type Fast = fn(&mut Cpu, &Instruction, &Pre) -> Step;
+/// A fast handler: it runs the op with its pre-decoded operands (`Op::pre`).
+pub type Fast = fn(&mut Cpu, &Op) -> Step;
+
+/// The handler of ops without a fast form: the generic handler of the instruction's
+/// family, with the last-opcode value computed when the block was decoded.
+pub fn generic(cpu: &mut Cpu, op: &Op) -> Step {
+    cpu.cur_fop = op.fop;
+    (op.handler)(cpu, &op.ins)
+}
 
 impl Cpu {
     #[inline(always)]
-    fn ea_of(&self, m: &Mem) -> u32 {
+    pub(crate) fn ea_of(&self, m: &Mem) -> u32 {
         let mut ea = m.disp;
         if m.base < NONE {
             ea = ea.wrapping_add(self.gpr[m.base as usize]);
@@ -76,7 +85,7 @@ fn get8(cpu: &Cpu, r: u8) -> u32 {
     if r < 4 {
         cpu.gpr[r as usize] & 0xff
     } else {
-        (cpu.gpr[(r - 4) as usize] >> 8) & 0xff
+        (cpu.gpr[(r as usize - 4) & 3] >> 8) & 0xff
     }
 }
 
@@ -86,14 +95,14 @@ fn set8(cpu: &mut Cpu, r: u8, v: u32) {
         let g = &mut cpu.gpr[r as usize];
         *g = (*g & !0xff) | (v & 0xff);
     } else {
-        let g = &mut cpu.gpr[(r - 4) as usize];
+        let g = &mut cpu.gpr[(r as usize - 4) & 3];
         *g = (*g & !0xff00) | ((v & 0xff) << 8);
     }
 }
 
 /// Pre-decodes a 32-bit-addressing memory operand; `None` for 16-bit addressing or
 /// operands the fast paths do not handle.
-fn mem_of(ins: &Instruction) -> Option<Mem> {
+pub(crate) fn mem_of(ins: &Instruction) -> Option<Mem> {
     if ins.memory_displ_size() == 2 {
         return None;
     }
@@ -109,41 +118,45 @@ fn mem_of(ins: &Instruction) -> Option<Mem> {
 
 const NO_MEM: Mem = Mem { base: NONE, index: NONE, shift: 0, seg: sreg::DS as u8, disp: 0 };
 
-fn pre() -> Pre {
+pub fn pre() -> Pre {
     Pre { r0: 0, r1: 0, imm: 0, mem: NO_MEM }
 }
 
 // ----- handlers -----
 
-fn alu_rr<const OP: u8>(cpu: &mut Cpu, _: &Instruction, p: &Pre) -> Step {
+fn alu_rr<const OP: u8>(cpu: &mut Cpu, o: &Op) -> Step {
+    let p = &o.pre;
     let op = AluOp::from_u8(OP);
-    let r = compute(cpu, op, Size::B32, cpu.gpr[p.r0 as usize], cpu.gpr[p.r1 as usize]);
+    let r = compute(cpu, op, Size::B32, cpu.gpr[p.r0 as usize & 7], cpu.gpr[p.r1 as usize & 7]);
     if op.writes() {
-        cpu.gpr[p.r0 as usize] = r;
+        cpu.gpr[p.r0 as usize & 7] = r;
     }
     Ok(())
 }
 
-fn alu_ri<const OP: u8>(cpu: &mut Cpu, _: &Instruction, p: &Pre) -> Step {
+fn alu_ri<const OP: u8>(cpu: &mut Cpu, o: &Op) -> Step {
+    let p = &o.pre;
     let op = AluOp::from_u8(OP);
-    let r = compute(cpu, op, Size::B32, cpu.gpr[p.r0 as usize], p.imm);
+    let r = compute(cpu, op, Size::B32, cpu.gpr[p.r0 as usize & 7], p.imm);
     if op.writes() {
-        cpu.gpr[p.r0 as usize] = r;
+        cpu.gpr[p.r0 as usize & 7] = r;
     }
     Ok(())
 }
 
-fn alu_rm<const OP: u8>(cpu: &mut Cpu, _: &Instruction, p: &Pre) -> Step {
+fn alu_rm<const OP: u8>(cpu: &mut Cpu, o: &Op) -> Step {
+    let p = &o.pre;
     let op = AluOp::from_u8(OP);
     let b = cpu.load32(&p.mem)?;
-    let r = compute(cpu, op, Size::B32, cpu.gpr[p.r0 as usize], b);
+    let r = compute(cpu, op, Size::B32, cpu.gpr[p.r0 as usize & 7], b);
     if op.writes() {
-        cpu.gpr[p.r0 as usize] = r;
+        cpu.gpr[p.r0 as usize & 7] = r;
     }
     Ok(())
 }
 
-fn alu8_rr<const OP: u8>(cpu: &mut Cpu, _: &Instruction, p: &Pre) -> Step {
+fn alu8_rr<const OP: u8>(cpu: &mut Cpu, o: &Op) -> Step {
+    let p = &o.pre;
     let op = AluOp::from_u8(OP);
     let r = compute(cpu, op, Size::B8, get8(cpu, p.r0), get8(cpu, p.r1));
     if op.writes() {
@@ -152,7 +165,8 @@ fn alu8_rr<const OP: u8>(cpu: &mut Cpu, _: &Instruction, p: &Pre) -> Step {
     Ok(())
 }
 
-fn alu8_ri<const OP: u8>(cpu: &mut Cpu, _: &Instruction, p: &Pre) -> Step {
+fn alu8_ri<const OP: u8>(cpu: &mut Cpu, o: &Op) -> Step {
+    let p = &o.pre;
     let op = AluOp::from_u8(OP);
     let r = compute(cpu, op, Size::B8, get8(cpu, p.r0), p.imm & 0xff);
     if op.writes() {
@@ -161,51 +175,60 @@ fn alu8_ri<const OP: u8>(cpu: &mut Cpu, _: &Instruction, p: &Pre) -> Step {
     Ok(())
 }
 
-fn mov_rr(cpu: &mut Cpu, _: &Instruction, p: &Pre) -> Step {
-    cpu.gpr[p.r0 as usize] = cpu.gpr[p.r1 as usize];
+fn mov_rr(cpu: &mut Cpu, o: &Op) -> Step {
+    let p = &o.pre;
+    cpu.gpr[p.r0 as usize & 7] = cpu.gpr[p.r1 as usize & 7];
     Ok(())
 }
 
-fn mov_ri(cpu: &mut Cpu, _: &Instruction, p: &Pre) -> Step {
-    cpu.gpr[p.r0 as usize] = p.imm;
+fn mov_ri(cpu: &mut Cpu, o: &Op) -> Step {
+    let p = &o.pre;
+    cpu.gpr[p.r0 as usize & 7] = p.imm;
     Ok(())
 }
 
-fn mov_rm(cpu: &mut Cpu, _: &Instruction, p: &Pre) -> Step {
-    cpu.gpr[p.r0 as usize] = cpu.load32(&p.mem)?;
+fn mov_rm(cpu: &mut Cpu, o: &Op) -> Step {
+    let p = &o.pre;
+    cpu.gpr[p.r0 as usize & 7] = cpu.load32(&p.mem)?;
     Ok(())
 }
 
-fn mov_mr(cpu: &mut Cpu, _: &Instruction, p: &Pre) -> Step {
+fn mov_mr(cpu: &mut Cpu, o: &Op) -> Step {
+    let p = &o.pre;
     let ea = cpu.ea_of(&p.mem);
-    cpu.write_mem(p.mem.seg as usize, ea, Size::B32, cpu.gpr[p.r1 as usize])
+    cpu.write_mem(p.mem.seg as usize, ea, Size::B32, cpu.gpr[p.r1 as usize & 7])
 }
 
-fn mov_mi(cpu: &mut Cpu, _: &Instruction, p: &Pre) -> Step {
+fn mov_mi(cpu: &mut Cpu, o: &Op) -> Step {
+    let p = &o.pre;
     let ea = cpu.ea_of(&p.mem);
     cpu.write_mem(p.mem.seg as usize, ea, Size::B32, p.imm)
 }
 
-fn movzx_rm8(cpu: &mut Cpu, _: &Instruction, p: &Pre) -> Step {
+fn movzx_rm8(cpu: &mut Cpu, o: &Op) -> Step {
+    let p = &o.pre;
     let ea = cpu.ea_of(&p.mem);
-    cpu.gpr[p.r0 as usize] = cpu.read_mem(p.mem.seg as usize, ea, Size::B8)?;
+    cpu.gpr[p.r0 as usize & 7] = cpu.read_mem(p.mem.seg as usize, ea, Size::B8)?;
     Ok(())
 }
 
-fn movzx_rr8(cpu: &mut Cpu, _: &Instruction, p: &Pre) -> Step {
-    cpu.gpr[p.r0 as usize] = get8(cpu, p.r1);
+fn movzx_rr8(cpu: &mut Cpu, o: &Op) -> Step {
+    let p = &o.pre;
+    cpu.gpr[p.r0 as usize & 7] = get8(cpu, p.r1);
     Ok(())
 }
 
-fn lea(cpu: &mut Cpu, _: &Instruction, p: &Pre) -> Step {
-    cpu.gpr[p.r0 as usize] = cpu.ea_of(&p.mem);
+fn lea(cpu: &mut Cpu, o: &Op) -> Step {
+    let p = &o.pre;
+    cpu.gpr[p.r0 as usize & 7] = cpu.ea_of(&p.mem);
     Ok(())
 }
 
-fn inc_dec_r<const DEC: bool>(cpu: &mut Cpu, _: &Instruction, p: &Pre) -> Step {
-    let a = cpu.gpr[p.r0 as usize];
+fn inc_dec_r<const DEC: bool>(cpu: &mut Cpu, o: &Op) -> Step {
+    let p = &o.pre;
+    let a = cpu.gpr[p.r0 as usize & 7];
     let r = if DEC { a.wrapping_sub(1) } else { a.wrapping_add(1) };
-    cpu.gpr[p.r0 as usize] = r;
+    cpu.gpr[p.r0 as usize & 7] = r;
     let of = if DEC { a == 0x8000_0000 } else { r == 0x8000_0000 };
     let af = if DEC { a & 0xf == 0 } else { r & 0xf == 0 };
     let cf = cpu.flags.cf();
@@ -213,64 +236,74 @@ fn inc_dec_r<const DEC: bool>(cpu: &mut Cpu, _: &Instruction, p: &Pre) -> Step {
     Ok(())
 }
 
-fn push_r(cpu: &mut Cpu, _: &Instruction, p: &Pre) -> Step {
-    cpu.push(Size::B32, cpu.gpr[p.r0 as usize])
+fn push_r(cpu: &mut Cpu, o: &Op) -> Step {
+    let p = &o.pre;
+    cpu.push(Size::B32, cpu.gpr[p.r0 as usize & 7])
 }
 
-fn push_i(cpu: &mut Cpu, _: &Instruction, p: &Pre) -> Step {
+fn push_i(cpu: &mut Cpu, o: &Op) -> Step {
+    let p = &o.pre;
     cpu.push(Size::B32, p.imm)
 }
 
-fn pop_r(cpu: &mut Cpu, _: &Instruction, p: &Pre) -> Step {
+fn pop_r(cpu: &mut Cpu, o: &Op) -> Step {
+    let p = &o.pre;
     let v = cpu.read_mem(sreg::SS, cpu.gpr[gpr::ESP], Size::B32)?;
     cpu.gpr[gpr::ESP] = cpu.gpr[gpr::ESP].wrapping_add(4);
-    cpu.gpr[p.r0 as usize] = v;
+    cpu.gpr[p.r0 as usize & 7] = v;
     Ok(())
 }
 
-fn jmp_rel(cpu: &mut Cpu, _: &Instruction, p: &Pre) -> Step {
+fn jmp_rel(cpu: &mut Cpu, o: &Op) -> Step {
+    let p = &o.pre;
     cpu.eip = p.imm;
     Ok(())
 }
 
-fn jcc<const CC: u8>(cpu: &mut Cpu, _: &Instruction, p: &Pre) -> Step {
+fn jcc<const CC: u8>(cpu: &mut Cpu, o: &Op) -> Step {
+    let p = &o.pre;
     if cpu.flags.cond(CC) {
         cpu.eip = p.imm;
     }
     Ok(())
 }
 
-fn call_rel(cpu: &mut Cpu, _: &Instruction, p: &Pre) -> Step {
+fn call_rel(cpu: &mut Cpu, o: &Op) -> Step {
+    let p = &o.pre;
     cpu.push(Size::B32, cpu.eip)?;
     cpu.eip = p.imm;
     Ok(())
 }
 
-fn call_m(cpu: &mut Cpu, _: &Instruction, p: &Pre) -> Step {
+fn call_m(cpu: &mut Cpu, o: &Op) -> Step {
+    let p = &o.pre;
     let target = cpu.load32(&p.mem)?;
     cpu.push(Size::B32, cpu.eip)?;
     cpu.eip = target;
     Ok(())
 }
 
-fn call_r(cpu: &mut Cpu, _: &Instruction, p: &Pre) -> Step {
-    let target = cpu.gpr[p.r0 as usize];
+fn call_r(cpu: &mut Cpu, o: &Op) -> Step {
+    let p = &o.pre;
+    let target = cpu.gpr[p.r0 as usize & 7];
     cpu.push(Size::B32, cpu.eip)?;
     cpu.eip = target;
     Ok(())
 }
 
-fn jmp_m(cpu: &mut Cpu, _: &Instruction, p: &Pre) -> Step {
+fn jmp_m(cpu: &mut Cpu, o: &Op) -> Step {
+    let p = &o.pre;
     cpu.eip = cpu.load32(&p.mem)?;
     Ok(())
 }
 
-fn jmp_r(cpu: &mut Cpu, _: &Instruction, p: &Pre) -> Step {
-    cpu.eip = cpu.gpr[p.r0 as usize];
+fn jmp_r(cpu: &mut Cpu, o: &Op) -> Step {
+    let p = &o.pre;
+    cpu.eip = cpu.gpr[p.r0 as usize & 7];
     Ok(())
 }
 
-fn ret(cpu: &mut Cpu, _: &Instruction, _: &Pre) -> Step {
+fn ret(cpu: &mut Cpu, _: &Op) -> Step {
     cpu.eip = cpu.read_mem(sreg::SS, cpu.gpr[gpr::ESP], Size::B32)?;
     cpu.gpr[gpr::ESP] = cpu.gpr[gpr::ESP].wrapping_add(4);
     Ok(())
@@ -422,6 +455,30 @@ pub fn select(ins: &Instruction) -> Option<(Fast, Pre)> {
                 movzx_rr8
             }
         }
+        C::Rol_rm32_imm8
+        | C::Ror_rm32_imm8
+        | C::Rcl_rm32_imm8
+        | C::Rcr_rm32_imm8
+        | C::Shl_rm32_imm8
+        | C::Sal_rm32_imm8
+        | C::Shr_rm32_imm8
+        | C::Sar_rm32_imm8
+        | C::Rol_rm32_1
+        | C::Ror_rm32_1
+        | C::Rcl_rm32_1
+        | C::Rcr_rm32_1
+        | C::Shl_rm32_1
+        | C::Sal_rm32_1
+        | C::Shr_rm32_1
+        | C::Sar_rm32_1
+            if k0 == OpKind::Register =>
+        {
+            p.r0 = r0()?;
+            let count =
+                if ins.op_count() > 1 && k1 == OpKind::Immediate8 { ins.immediate8() as u32 } else { 1 };
+            p.imm = count & 31;
+            crate::ops::shift::fast_for(ins.mnemonic())?
+        }
         C::Lea_r32_m => {
             p.r0 = r0()?;
             p.mem = mem_of(ins)?;
@@ -476,6 +533,9 @@ pub fn select(ins: &Instruction) -> Option<(Fast, Pre)> {
             }
         },
         C::Retnd => ret,
+        _ if crate::coverage::family(code) == Some(crate::coverage::Family::X87) => {
+            crate::ops::x87::fast_for(ins, &mut p)?
+        }
         _ if ins.is_jcc_short_or_near() && k0 == OpKind::NearBranch32 => {
             p.imm = ins.near_branch32();
             jcc_table((ins.condition_code() as u8).wrapping_sub(1))

@@ -5,6 +5,7 @@
 use super::*;
 use crate::exception::{vector, Detail};
 use iced_x86::code_asm::*;
+use iced_x86::BlockEncoderOptions;
 use pretty_assertions::assert_eq;
 use x86wow_mmu::{Access, FaultKind, Prot};
 
@@ -437,4 +438,278 @@ fn followed_jumps_keep_eip_hooks_and_self_modifying_code_exact() {
     let (e, eip) = exc(cpu4.run(100));
     assert_eq!((e.vector, eip, cpu4.insns()), (vector::PF, CODE + 3, 1));
     assert_eq!(cpu4.gpr[gpr::ESP], DATA + 0x1800);
+}
+
+/// Where [`many_blocks`] puts its function (`add edx, imm8; add edx, ecx; ret`).
+const FUNC: u32 = CODE + 0xc0;
+
+/// A program of many blocks for the run-loop tests: a counted loop through a followed
+/// CALL, an indirect JMP, RDTSC (which reads the retired count), a store into a later
+/// block's code and a POPF that sets TF (so what follows single-steps). One
+/// iteration patches the immediate of the called function's first instruction, which
+/// the calling block has already decoded (it follows the CALL).
+fn many_blocks(cached: bool) -> Cpu {
+    const PATCH: u32 = CODE + 0x80;
+    let mut a = CodeAssembler::new(32).unwrap();
+    let mut top = a.create_label();
+    let mut after = a.create_label();
+    a.mov(ecx, 12u32).unwrap();
+    a.set_label(&mut top).unwrap();
+    a.rdtsc().unwrap();
+    a.add(ebx, eax).unwrap();
+    a.mov(dword_ptr(DATA), ecx).unwrap();
+    // Once (ECX = 5) the store goes to the function's immediate, from a block cached and
+    // found valid in the iterations before: it runs back to back with the others.
+    a.mov(edi, DATA + 0x10).unwrap();
+    a.mov(esi, FUNC + 2).unwrap();
+    a.cmp(ecx, 5).unwrap();
+    a.cmove(edi, esi).unwrap();
+    a.mov(byte_ptr(edi), cl).unwrap();
+    a.call(FUNC as u64).unwrap();
+    a.jmp(dword_ptr(DATA + 8)).unwrap();
+    a.set_label(&mut after).unwrap();
+    a.dec(ecx).unwrap();
+    a.jnz(top).unwrap();
+    a.mov(byte_ptr(PATCH + 1), 5u32).unwrap();
+    a.jmp(PATCH as u64).unwrap();
+    let r = a.assemble_options(CODE as u64, BlockEncoderOptions::RETURN_NEW_INSTRUCTION_OFFSETS).unwrap();
+    let after_at = r.label_ip(&after).unwrap() as u32;
+    let code = r.inner.code_buffer;
+    assert!(code.len() <= 0x80);
+    // Twice through a POPF: the second time (its blocks cached by then) it sets TF.
+    let mut b = CodeAssembler::new(32).unwrap();
+    let mut again = b.create_label();
+    b.mov(eax, 1u32).unwrap();
+    b.mov(esi, 0x202u32).unwrap();
+    b.mov(ebp, 2u32).unwrap();
+    b.set_label(&mut again).unwrap();
+    b.push(esi).unwrap();
+    b.popfd().unwrap();
+    b.nop().unwrap();
+    b.mov(esi, 0x302u32).unwrap();
+    b.dec(ebp).unwrap();
+    b.jnz(again).unwrap();
+    b.hlt().unwrap();
+    let tail = b.assemble(PATCH as u64).unwrap();
+    assert!(tail.len() <= 0x40);
+    let func = [0x83, 0xc2, 0x00, 0x01, 0xca, 0xc3]; // add edx, 0; add edx, ecx; ret
+
+    let mut cpu = cpu_with(|_| Ok(()));
+    cpu.mem.poke(CODE as u64, &code).unwrap();
+    cpu.mem.poke(PATCH as u64, &tail).unwrap();
+    cpu.mem.poke(FUNC as u64, &func).unwrap();
+    cpu.mem.write_u32(DATA as u64 + 8, after_at).unwrap();
+    cpu.set_block_cache(cached);
+    cpu.mem.protect(CODE as u64, 0x1000, Prot::RWX).unwrap();
+    cpu.config.tsc_per_insn = 1;
+    cpu
+}
+
+type RunState = (Exit, Registers, u64, u32, u32);
+
+fn run_state(cpu: &mut Cpu, budget: u64) -> RunState {
+    let exit = cpu.run(budget);
+    (
+        exit,
+        cpu.registers(),
+        cpu.insns(),
+        cpu.mem.read_u32(DATA as u64).unwrap(),
+        cpu.mem.read_u32(CODE as u64 + 0x80).unwrap(),
+    )
+}
+
+/// The cached path runs many blocks back to back between checks; every budget must
+/// still stop exactly where the plain path stops, with the same state.
+#[test]
+fn blocks_run_back_to_back_stop_exactly_at_every_budget() {
+    let mut reference = many_blocks(false);
+    let mut trace = Vec::new();
+    loop {
+        let s = run_state(&mut reference, 1);
+        trace.push(s);
+        if s.0 != Exit::BudgetExhausted {
+            break;
+        }
+    }
+    let total = trace.len() as u64;
+    assert!(total > 100, "{total}");
+    // The patch (CL = 5) reached the ADD EDX, imm8 (RDTSC leaves EDX = 0; ECX = 1).
+    assert_eq!(reference.gpr[gpr::EDX], 6);
+    let mut cached = many_blocks(true);
+    assert_eq!(run_state(&mut cached, u64::MAX), *trace.last().unwrap());
+    for budget in 1..=total + 2 {
+        let mut plain = many_blocks(false);
+        let mut cached = many_blocks(true);
+        let p = run_state(&mut plain, budget);
+        let c = run_state(&mut cached, budget);
+        assert_eq!(c, p, "budget {budget}");
+        // And the rest, run on from there, ends the same way.
+        assert_eq!(
+            run_state(&mut cached, u64::MAX),
+            run_state(&mut plain, u64::MAX),
+            "after budget {budget}"
+        );
+    }
+    // Run in slices, the cached path retraces the plain path step for step.
+    let mut cached = many_blocks(true);
+    let mut slices = Vec::new();
+    loop {
+        let s = run_state(&mut cached, 7);
+        slices.push(s);
+        if s.0 != Exit::BudgetExhausted {
+            break;
+        }
+    }
+    let last = *slices.last().unwrap();
+    let mut plain = many_blocks(false);
+    let mut end = None;
+    for _ in 0..slices.len() {
+        end = Some(run_state(&mut plain, 7));
+    }
+    assert_eq!(end.unwrap(), last);
+}
+
+/// Breakpoints and code hooks added after blocks have been cached and run back to back
+/// still stop or see exactly the instructions the plain path does.
+#[test]
+fn breakpoints_and_hooks_added_after_caching_take_effect() {
+    for cached in [true, false] {
+        let mut cpu = many_blocks(cached);
+        // Stop a few instructions before the third CALL of FUNC.
+        assert_eq!(cpu.run(37), Exit::BudgetExhausted);
+        let func_at = FUNC;
+        cpu.add_breakpoint(func_at);
+        let at = cpu.insns();
+        assert_eq!(cpu.run(u64::MAX), Exit::Breakpoint(func_at));
+        assert!(cpu.insns() > at && cpu.insns() - at <= 16, "within one iteration of the loop");
+        let stopped = cpu.insns();
+        cpu.remove_breakpoint(func_at);
+        let seen = std::rc::Rc::new(std::cell::Cell::new(0u64));
+        let s = seen.clone();
+        cpu.add_code_hook(
+            0..=u32::MAX,
+            Box::new(move |_, _| {
+                s.set(s.get() + 1);
+                HookAction::Continue
+            }),
+        );
+        assert_eq!(cpu.run(30), Exit::BudgetExhausted);
+        // The instruction resumed at the breakpoint is not reported to hooks again.
+        assert_eq!((seen.get(), cpu.insns()), (29, stopped + 30));
+        let mut reference = many_blocks(false);
+        reference.run(stopped + 30);
+        assert_eq!(cpu.registers(), reference.registers(), "cached: {cached}");
+    }
+}
+
+/// Shifts and rotates of a register by a constant (fast handlers on the cached path)
+/// give the results and flags of the plain path, for every count the encoding allows
+/// and carry in either state.
+#[test]
+fn constant_shifts_agree_with_the_plain_path() {
+    type Emit = fn(&mut CodeAssembler, u32) -> Result<(), IcedError>;
+    let forms: [Emit; 16] = [
+        |a, n| a.rol(edx, n),
+        |a, n| a.ror(edx, n),
+        |a, n| a.rcl(edx, n),
+        |a, n| a.rcr(edx, n),
+        |a, n| a.shl(edx, n),
+        |a, n| a.sal(edx, n),
+        |a, n| a.shr(edx, n),
+        |a, n| a.sar(edx, n),
+        |a, _| a.rol(esi, 1),
+        |a, _| a.ror(esi, 1),
+        |a, _| a.rcl(esi, 1),
+        |a, _| a.rcr(esi, 1),
+        |a, _| a.shl(esi, 1),
+        |a, _| a.sal(esi, 1),
+        |a, _| a.shr(esi, 1),
+        |a, _| a.sar(esi, 1),
+    ];
+    for (i, form) in forms.iter().enumerate() {
+        for count in [0u32, 1, 2, 7, 16, 31, 32, 33, 63, 255] {
+            for (value, flags) in
+                [(0x8000_0001u32, 0x203u32), (0x1234_5678, 0x202), (0xffff_ffff, 0xa03), (0, 0x2d7)]
+            {
+                let mut runs = Vec::new();
+                for cached in [true, false] {
+                    let mut cpu = cpu_with(|a| {
+                        form(a, count)?;
+                        a.hlt()
+                    });
+                    cpu.set_block_cache(cached);
+                    cpu.gpr[gpr::EDX] = value;
+                    cpu.gpr[gpr::ESI] = value;
+                    cpu.set_eflags(flags);
+                    let exit = cpu.run(10);
+                    runs.push((exit, cpu.registers(), cpu.insns()));
+                }
+                assert_eq!(runs[0], runs[1], "form {i} count {count} value {value:#x}");
+            }
+        }
+    }
+}
+
+/// The run loop takes the block cache out of the CPU while blocks run from it; the
+/// placeholder left behind (what a CPU would keep if a handler panicked meanwhile) must
+/// still work as an empty cache.
+#[test]
+fn placeholder_block_cache_works_as_an_empty_one() {
+    let mut cpu = cpu_with(|a| {
+        a.mov(eax, 5u32)?;
+        a.hlt()
+    });
+    cpu.cache = BlockCache::default();
+    cpu.cache.enabled = true;
+    assert_eq!(cpu.run(10), Exit::Hlt);
+    assert_eq!((cpu.gpr[0], cpu.insns()), (5, 1));
+    cpu.eip = CODE;
+    assert_eq!(cpu.run(10), Exit::Hlt);
+    assert_eq!((cpu.gpr[0], cpu.insns()), (5, 2));
+}
+
+/// A block that ends by branching back to its own start runs again without a lookup;
+/// it must still stop at every budget exactly where the plain path does, and see the
+/// store one of its iterations makes into one of its own later instructions.
+#[test]
+fn self_looping_block_stops_exactly_and_sees_its_own_patch() {
+    let build = |cached: bool| {
+        let mut cpu = cpu_with(|a| {
+            let mut top = a.create_label();
+            a.mov(ecx, 30u32)?;
+            a.set_label(&mut top)?;
+            a.mov(edi, DATA)?;
+            a.mov(esi, CODE + 26)?;
+            a.cmp(ecx, 10)?;
+            a.cmove(edi, esi)?;
+            a.mov(byte_ptr(edi), 7u32)?;
+            a.db(&[0x83, 0xc0, 0x03])?; // add eax, 3 at CODE + 24 (its immediate at + 26)
+            a.dec(ecx)?;
+            a.jnz(top)?;
+            a.hlt()
+        });
+        cpu.mem.protect(CODE as u64, 0x1000, Prot::RWX).unwrap();
+        cpu.set_block_cache(cached);
+        let mut add = [0u8; 3];
+        cpu.mem.peek(CODE as u64 + 24, &mut add).unwrap();
+        assert_eq!(add, [0x83, 0xc0, 0x03]);
+        cpu
+    };
+    let state = |cpu: &mut Cpu, budget: u64| (cpu.run(budget), cpu.registers(), cpu.insns());
+    let mut reference = build(false);
+    let end = state(&mut reference, u64::MAX);
+    assert_eq!(end.0, Exit::Hlt);
+    // ECX = 30..=11 add 3; from ECX = 10 on (the patch comes before the ADD) add 7.
+    assert_eq!(reference.gpr[0], 20 * 3 + 10 * 7);
+    for budget in 1..=end.2 + 1 {
+        let mut plain = build(false);
+        let mut cached = build(true);
+        assert_eq!(state(&mut cached, budget), state(&mut plain, budget), "budget {budget}");
+        assert_eq!(state(&mut cached, u64::MAX), end, "after budget {budget}");
+    }
+    // The loop body was indeed cached as a block that loops to itself.
+    let mut cached = build(true);
+    cached.run(u64::MAX);
+    let i = cached.cache.get(CODE + 5).expect("the loop body is cached");
+    assert!(cached.cache.block(i).looping);
 }

@@ -9,7 +9,9 @@ use iced_x86::{Instruction, Mnemonic, OpKind};
 
 use crate::ops::alu::dword_reg;
 
+use crate::cache::Op;
 use crate::cpu::{Cpu, Step};
+use crate::fast::Fast;
 use crate::flags::Size;
 use crate::operand::op_size;
 use crate::table::Table;
@@ -129,6 +131,36 @@ macro_rules! shift_handlers {
 }
 
 shift_handlers!(rol => Rol, ror => Ror, rcl => Rcl, rcr => Rcr, shl => Shl, shr => Shr, sar => Sar);
+
+const KINDS: [Kind; 7] = [Kind::Rol, Kind::Ror, Kind::Rcl, Kind::Rcr, Kind::Shl, Kind::Shr, Kind::Sar];
+
+/// Fast handler (see `fast.rs`): a 32-bit register shifted by a constant count, the
+/// count in `pre.imm` already masked to 5 bits. Same arithmetic and flags as [`shift`].
+fn fast_ri<const K: u8>(cpu: &mut Cpu, op: &Op) -> Step {
+    let count = op.pre.imm;
+    if count != 0 {
+        let kind = KINDS[K as usize];
+        let d = op.pre.r0 as usize & 7;
+        let (r, cf) = shift_value(cpu, kind, Size::B32, cpu.gpr[d], count);
+        cpu.gpr[d] = r;
+        shift_flags(cpu, kind, Size::B32, r, cf);
+    }
+    Ok(())
+}
+
+/// The fast handler for a shift or rotate of a register by a constant count.
+pub(crate) fn fast_for(m: Mnemonic) -> Option<Fast> {
+    Some(match m {
+        Mnemonic::Rol => fast_ri::<0>,
+        Mnemonic::Ror => fast_ri::<1>,
+        Mnemonic::Rcl => fast_ri::<2>,
+        Mnemonic::Rcr => fast_ri::<3>,
+        Mnemonic::Shl | Mnemonic::Sal => fast_ri::<4>,
+        Mnemonic::Shr => fast_ri::<5>,
+        Mnemonic::Sar => fast_ri::<6>,
+        _ => return None,
+    })
+}
 
 /// SHLD/SHRD. Operands: dest (r/m), src (reg), count (imm8 or CL).
 fn double_shift(cpu: &mut Cpu, ins: &Instruction, left: bool) -> Step {

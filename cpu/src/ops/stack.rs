@@ -14,6 +14,7 @@ use crate::table::Table;
 
 impl Cpu {
     /// Pushes a value of `size` (16 or 32 bits).
+    #[inline]
     pub fn push(&mut self, size: Size, v: u32) -> Step {
         let sp = self.gpr[ESP].wrapping_sub(size.bytes());
         self.write_mem(sreg::SS, sp, size, v)?;
@@ -28,6 +29,7 @@ impl Cpu {
     }
 
     /// Pops a value of `size`.
+    #[inline]
     pub fn pop(&mut self, size: Size) -> Result<u32, crate::cpu::Stop> {
         let v = self.read_mem(sreg::SS, self.gpr[ESP], size)?;
         self.gpr[ESP] = self.gpr[ESP].wrapping_add(size.bytes());

@@ -96,6 +96,7 @@ pub fn to_i64(x: F80, ctl: X87Control, mode: IntConv) -> FpResult<i64> {
 }
 
 /// Raw widening of a binary floating-point value (no flags, NaNs keep their kind).
+#[inline]
 fn widen(sign: bool, exp_field: u32, frac: u64, fbits: u32, bias: i32, emax_field: u32) -> F80 {
     let s = (sign as u16) << 15;
     if exp_field == emax_field {
@@ -111,10 +112,12 @@ fn widen(sign: bool, exp_field: u32, frac: u64, fbits: u32, bias: i32, emax_fiel
     F80 { signif: (1 << 63) | (frac << (63 - fbits)), se: s | (exp_field as i32 - bias + 16383) as u16 }
 }
 
+#[inline]
 pub(crate) fn f64_to_f80_raw(bits: u64) -> F80 {
     widen(bits >> 63 != 0, ((bits >> 52) & 0x7FF) as u32, bits & ((1 << 52) - 1), 52, 1023, 0x7FF)
 }
 
+#[inline]
 pub(crate) fn f32_to_f80_raw(bits: u32) -> F80 {
     widen(bits >> 31 != 0, (bits >> 23) & 0xFF, (bits & 0x7F_FFFF) as u64, 23, 127, 0xFF)
 }

@@ -9,7 +9,9 @@ use super::{
     check_pending, ctl, mem_operand, overflow, pop, push, push_overflows, raise, record, set_c1, set_c320,
     st_index, underflow, C1, C2,
 };
+use crate::cache::Op as CachedOp;
 use crate::cpu::{Cpu, Step};
+use crate::fast::{Fast, Pre};
 use crate::table::Table;
 
 pub(super) fn register(t: &mut Table) {
@@ -77,13 +79,13 @@ fn op_of(m: Mnemonic) -> (Op, bool) {
 
 /// Reads the memory source operand of an arithmetic or compare instruction.
 #[inline(always)]
-pub(super) fn read_source(
+pub(super) fn read_source_sized(
     cpu: &mut Cpu,
-    ins: &Instruction,
+    size: MemorySize,
     seg: usize,
     off: u32,
 ) -> Result<MemOperand, crate::cpu::Stop> {
-    Ok(match ins.memory_size() {
+    Ok(match size {
         MemorySize::Float32 => MemOperand::F32(u32::from_le_bytes(cpu.read_mem_aligned(seg, off, 4)?)),
         MemorySize::Float64 => MemOperand::F64(u64::from_le_bytes(cpu.read_mem_aligned(seg, off, 8)?)),
         MemorySize::Int16 => MemOperand::I16(i16::from_le_bytes(cpu.read_mem_aligned(seg, off, 2)?)),
@@ -121,29 +123,40 @@ fn binary(cpu: &mut Cpu, ins: &Instruction) -> Step {
     let (op, popping) = op_of(ins.mnemonic());
     if ins.op_kind(0) == iced_x86::OpKind::Memory {
         let (seg, off) = mem_operand(cpu, ins);
-        let m = read_source(cpu, ins, seg, off)?;
-        if cpu.fpu.is_empty(0) {
-            underflow_to(cpu, 0, false);
-        } else {
-            let st0 = cpu.fpu.st(0);
-            let c = ctl(&cpu.fpu);
-            // One direct call per operation, so that the float core's fast paths can be
-            // inlined instead of returning their result through memory.
-            let r = match op {
-                Op::Add => x87::with_mem(st0, m, c, x87::add),
-                Op::Mul => x87::with_mem(st0, m, c, x87::mul),
-                Op::Sub => x87::with_mem(st0, m, c, x87::sub),
-                Op::SubR => x87::with_mem_rev(st0, m, c, x87::sub),
-                Op::Div => x87::with_mem(st0, m, c, x87::div),
-                Op::DivR => x87::with_mem_rev(st0, m, c, x87::div),
-            };
-            deliver(cpu, 0, r, false);
-        }
-        record(cpu, ins, Some((seg, off)));
-        return Ok(());
+        return binary_mem(cpu, ins, op, seg, off, ins.memory_size());
     }
-    let d = st_index(ins.op_register(0));
-    let s = st_index(ins.op_register(1));
+    binary_reg(cpu, ins, op, popping, st_index(ins.op_register(0)), st_index(ins.op_register(1)))
+}
+
+/// The memory forms of [`binary`] once the pending-exception check is done.
+#[inline(always)]
+fn binary_mem(cpu: &mut Cpu, ins: &Instruction, op: Op, seg: usize, off: u32, size: MemorySize) -> Step {
+    let m = read_source_sized(cpu, size, seg, off)?;
+    if cpu.fpu.is_empty(0) {
+        underflow_to(cpu, 0, false);
+    } else {
+        let st0 = cpu.fpu.st(0);
+        let c = ctl(&cpu.fpu);
+        // One direct call per operation, so that the float core's fast paths can be
+        // inlined instead of returning their result through memory.
+        let r = match op {
+            Op::Add => x87::with_mem(st0, m, c, x87::add),
+            Op::Mul => x87::with_mem(st0, m, c, x87::mul),
+            Op::Sub => x87::with_mem(st0, m, c, x87::sub),
+            Op::SubR => x87::with_mem_rev(st0, m, c, x87::sub),
+            Op::Div => x87::with_mem(st0, m, c, x87::div),
+            Op::DivR => x87::with_mem_rev(st0, m, c, x87::div),
+        };
+        deliver(cpu, 0, r, false);
+    }
+    record(cpu, ins, Some((seg, off)));
+    Ok(())
+}
+
+/// The register forms of [`binary`] (ST(d) = ST(d) op ST(s)) once the pending-exception
+/// check is done.
+#[inline(always)]
+fn binary_reg(cpu: &mut Cpu, ins: &Instruction, op: Op, popping: bool, d: u8, s: u8) -> Step {
     if cpu.fpu.is_empty(d) || cpu.fpu.is_empty(s) {
         underflow_to(cpu, d, popping);
     } else {
@@ -163,15 +176,117 @@ fn binary(cpu: &mut Cpu, ins: &Instruction) -> Step {
     Ok(())
 }
 
+const OPS: [Op; 6] = [Op::Add, Op::Mul, Op::Sub, Op::SubR, Op::Div, Op::DivR];
+const SIZES: [MemorySize; 4] =
+    [MemorySize::Float32, MemorySize::Float64, MemorySize::Int16, MemorySize::Int32];
+
+/// Fast handler (see `fast.rs`) of the memory forms: the operand pre-decoded.
+fn fast_binary_m<const OP: u8, const SIZE: u8>(cpu: &mut Cpu, o: &CachedOp) -> Step {
+    cpu.cur_fop = o.fop;
+    check_pending(cpu)?;
+    let seg = o.pre.mem.seg as usize;
+    let off = cpu.ea_of(&o.pre.mem);
+    binary_mem(cpu, &o.ins, OPS[OP as usize], seg, off, SIZES[SIZE as usize])
+}
+
+/// Fast handler of the register forms: ST(d) and ST(s) in `pre.r0` and `pre.r1`.
+fn fast_binary_r<const OP: u8, const POP: bool>(cpu: &mut Cpu, o: &CachedOp) -> Step {
+    cpu.cur_fop = o.fop;
+    check_pending(cpu)?;
+    binary_reg(cpu, &o.ins, OPS[OP as usize], POP, o.pre.r0 & 7, o.pre.r1 & 7)
+}
+
+/// The fast handler of an FADD/FMUL/FSUB(R)/FDIV(R) form, with its operands put in `p`.
+pub(crate) fn fast_for(ins: &Instruction, p: &mut Pre) -> Option<Fast> {
+    use Mnemonic as M;
+    let m = ins.mnemonic();
+    match m {
+        M::Fsqrt => return Some(fast_unary::<0>),
+        M::Fabs => return Some(fast_unary::<1>),
+        M::Fchs => return Some(fast_unary::<2>),
+        M::Frndint => return Some(fast_unary::<3>),
+        _ => {}
+    }
+    if !matches!(
+        m,
+        M::Fadd
+            | M::Faddp
+            | M::Fiadd
+            | M::Fmul
+            | M::Fmulp
+            | M::Fimul
+            | M::Fsub
+            | M::Fsubp
+            | M::Fisub
+            | M::Fsubr
+            | M::Fsubrp
+            | M::Fisubr
+            | M::Fdiv
+            | M::Fdivp
+            | M::Fidiv
+            | M::Fdivr
+            | M::Fdivrp
+            | M::Fidivr
+    ) || ins.op_count() == 0
+    {
+        return None;
+    }
+    let (op, popping) = op_of(m);
+    if ins.op0_kind() == iced_x86::OpKind::Memory {
+        let size = SIZES.iter().position(|&s| s == ins.memory_size())?;
+        p.mem = crate::fast::mem_of(ins)?;
+        const M: [[Fast; 4]; 6] = [
+            [fast_binary_m::<0, 0>, fast_binary_m::<0, 1>, fast_binary_m::<0, 2>, fast_binary_m::<0, 3>],
+            [fast_binary_m::<1, 0>, fast_binary_m::<1, 1>, fast_binary_m::<1, 2>, fast_binary_m::<1, 3>],
+            [fast_binary_m::<2, 0>, fast_binary_m::<2, 1>, fast_binary_m::<2, 2>, fast_binary_m::<2, 3>],
+            [fast_binary_m::<3, 0>, fast_binary_m::<3, 1>, fast_binary_m::<3, 2>, fast_binary_m::<3, 3>],
+            [fast_binary_m::<4, 0>, fast_binary_m::<4, 1>, fast_binary_m::<4, 2>, fast_binary_m::<4, 3>],
+            [fast_binary_m::<5, 0>, fast_binary_m::<5, 1>, fast_binary_m::<5, 2>, fast_binary_m::<5, 3>],
+        ];
+        return Some(M[op as usize][size]);
+    }
+    if ins.op_count() != 2
+        || ins.op0_kind() != iced_x86::OpKind::Register
+        || ins.op1_kind() != iced_x86::OpKind::Register
+    {
+        return None;
+    }
+    p.r0 = st_index(ins.op_register(0));
+    p.r1 = st_index(ins.op_register(1));
+    const R: [[Fast; 2]; 6] = [
+        [fast_binary_r::<0, false>, fast_binary_r::<0, true>],
+        [fast_binary_r::<1, false>, fast_binary_r::<1, true>],
+        [fast_binary_r::<2, false>, fast_binary_r::<2, true>],
+        [fast_binary_r::<3, false>, fast_binary_r::<3, true>],
+        [fast_binary_r::<4, false>, fast_binary_r::<4, true>],
+        [fast_binary_r::<5, false>, fast_binary_r::<5, true>],
+    ];
+    Some(R[op as usize][popping as usize])
+}
+
 /// FSQRT, FABS, FCHS, FRNDINT: ST(0) in place.
 fn unary(cpu: &mut Cpu, ins: &Instruction) -> Step {
     check_pending(cpu)?;
+    unary_of(cpu, ins, ins.mnemonic())
+}
+
+/// Fast handler of FSQRT, FABS, FCHS and FRNDINT (see `fast.rs`).
+fn fast_unary<const K: u8>(cpu: &mut Cpu, o: &CachedOp) -> Step {
+    cpu.cur_fop = o.fop;
+    check_pending(cpu)?;
+    const M: [Mnemonic; 4] = [Mnemonic::Fsqrt, Mnemonic::Fabs, Mnemonic::Fchs, Mnemonic::Frndint];
+    unary_of(cpu, &o.ins, M[K as usize])
+}
+
+/// [`unary`] once the pending-exception check is done.
+#[inline(always)]
+fn unary_of(cpu: &mut Cpu, ins: &Instruction, m: Mnemonic) -> Step {
     if cpu.fpu.is_empty(0) {
         underflow_to(cpu, 0, false);
     } else {
         let a = cpu.fpu.st(0);
         let c = ctl(&cpu.fpu);
-        let r = match ins.mnemonic() {
+        let r = match m {
             Mnemonic::Fsqrt => x87::sqrt(a, c),
             Mnemonic::Frndint => x87::frndint(a, c),
             Mnemonic::Fabs => {

@@ -66,6 +66,19 @@ fn fnstsw(cpu: &mut Cpu, ins: &Instruction) -> Step {
     cpu.write_mem_aligned(seg, off, 2, v.to_le_bytes())
 }
 
+/// Fast handler (see `fast.rs`) of FNSTSW AX.
+fn fast_fnstsw_ax(cpu: &mut Cpu, o: &crate::cache::Op) -> Step {
+    cpu.cur_fop = o.fop;
+    let v = cpu.fpu.status();
+    cpu.gpr[0] = (cpu.gpr[0] & !0xffff) | v as u32;
+    Ok(())
+}
+
+/// The fast handler of a control instruction that has one.
+pub(super) fn fast_for(ins: &Instruction) -> Option<crate::fast::Fast> {
+    (ins.code() == Code::Fnstsw_AX).then_some(fast_fnstsw_ax as crate::fast::Fast)
+}
+
 /// FNCLEX: clears the exception flags, SF, ES and B (condition codes and TOP stay).
 fn fnclex(cpu: &mut Cpu, _: &Instruction) -> Step {
     cpu.fpu.fsw &= !0x80ff;

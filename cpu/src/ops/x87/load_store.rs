@@ -9,7 +9,9 @@ use super::{
     check_pending, ctl, mem_operand, overflow, pop, push, push_overflows, raise, record, set_c1, st_index,
     underflow,
 };
+use crate::cache::Op as CachedOp;
 use crate::cpu::{Cpu, Step};
+use crate::fast::{Fast, Pre};
 use crate::table::Table;
 
 pub(super) fn register(t: &mut Table) {
@@ -53,7 +55,16 @@ fn plain(v: F80) -> FpResult<F80> {
 fn fld(cpu: &mut Cpu, ins: &Instruction) -> Step {
     check_pending(cpu)?;
     if ins.op_kind(0) == OpKind::Register {
-        let i = st_index(ins.op_register(0));
+        return fld_reg(cpu, ins, st_index(ins.op_register(0)));
+    }
+    let (seg, off) = mem_operand(cpu, ins);
+    fld_mem(cpu, ins, seg, off, ins.memory_size())
+}
+
+/// FLD ST(i), once the pending-exception check is done.
+#[inline(always)]
+fn fld_reg(cpu: &mut Cpu, ins: &Instruction, i: u8) -> Step {
+    {
         let x = &mut cpu.fpu;
         // An empty source is reported (as underflow) before a full stack.
         if x.is_empty(i) {
@@ -69,12 +80,16 @@ fn fld(cpu: &mut Cpu, ins: &Instruction) -> Step {
             set_c1(x, false);
             push(x, v);
         }
-        record(cpu, ins, None);
-        return Ok(());
     }
-    let (seg, off) = mem_operand(cpu, ins);
+    record(cpu, ins, None);
+    Ok(())
+}
+
+/// The memory forms of [`fld`], once the pending-exception check is done.
+#[inline(always)]
+fn fld_mem(cpu: &mut Cpu, ins: &Instruction, seg: usize, off: u32, size: MemorySize) -> Step {
     let c = ctl(&cpu.fpu);
-    let r = match ins.memory_size() {
+    let r = match size {
         MemorySize::Float32 => x87::from_f32(u32::from_le_bytes(cpu.read_mem_aligned(seg, off, 4)?), c),
         MemorySize::Float64 => x87::from_f64(u64::from_le_bytes(cpu.read_mem_aligned(seg, off, 8)?), c),
         MemorySize::Float80 => plain(F80::from_le_bytes(cpu.read_mem_aligned(seg, off, 8)?)),
@@ -123,6 +138,7 @@ fn stored<T, const N: usize>(r: FpResult<T>, f: impl FnOnce(T) -> [u8; N]) -> St
 
 /// Writes a store's image (when it is written at all) and then updates the FPU, so
 /// that a faulting store leaves the FPU as it was.
+#[inline(always)]
 fn commit<const N: usize>(
     cpu: &mut Cpu,
     ins: &Instruction,
@@ -169,9 +185,19 @@ fn fst(cpu: &mut Cpu, ins: &Instruction) -> Step {
     check_pending(cpu)?;
     let popping = !matches!(ins.mnemonic(), M::Fst | M::Fist);
     if ins.op_kind(0) == OpKind::Register {
-        let i = st_index(ins.op_register(0));
+        return fst_reg(cpu, ins, st_index(ins.op_register(0)), popping, ins.mnemonic() == M::Fstpnce);
+    }
+    let (seg, off) = mem_operand(cpu, ins);
+    let mode = if ins.mnemonic() == M::Fisttp { IntConv::Truncate } else { IntConv::Round };
+    fst_mem(cpu, ins, seg, off, ins.memory_size(), popping, mode)
+}
+
+/// FST/FSTP ST(i) (`nce`: FSTP1), once the pending-exception check is done.
+#[inline(always)]
+fn fst_reg(cpu: &mut Cpu, ins: &Instruction, i: u8, popping: bool, nce: bool) -> Step {
+    {
         let x = &mut cpu.fpu;
-        if x.is_empty(0) && ins.mnemonic() == M::Fstpnce {
+        if x.is_empty(0) && nce {
             // FSTP1 ("no check empty"): an empty ST(0) is not an error; nothing is
             // stored and the stack pops.
             set_c1(x, false);
@@ -191,14 +217,25 @@ fn fst(cpu: &mut Cpu, ins: &Instruction) -> Step {
                 pop(x);
             }
         }
-        record(cpu, ins, None);
-        return Ok(());
     }
-    let (seg, off) = mem_operand(cpu, ins);
+    record(cpu, ins, None);
+    Ok(())
+}
+
+/// The memory forms of [`fst`], once the pending-exception check is done.
+#[inline(always)]
+fn fst_mem(
+    cpu: &mut Cpu,
+    ins: &Instruction,
+    seg: usize,
+    off: u32,
+    size: MemorySize,
+    popping: bool,
+    mode: IntConv,
+) -> Step {
     let x = &cpu.fpu;
     let (v, empty, c) = (x.st(0), x.is_empty(0), ctl(x));
-    let mode = if ins.mnemonic() == M::Fisttp { IntConv::Truncate } else { IntConv::Round };
-    match ins.memory_size() {
+    match size {
         MemorySize::Float32 => {
             let s = (!empty).then(|| stored(x87::to_f32(v, c), u32::to_le_bytes));
             commit(cpu, ins, s, (seg, off), 4, 0xffc0_0000u32.to_le_bytes(), popping)
@@ -227,6 +264,114 @@ fn fst(cpu: &mut Cpu, ins: &Instruction) -> Step {
             let s = (!empty).then(|| stored(x87::to_i64(v, c, mode), i64::to_le_bytes));
             commit(cpu, ins, s, (seg, off), 8, (1u64 << 63).to_le_bytes(), popping)
         }
+    }
+}
+
+// ----- fast handlers (see `fast.rs`): operands pre-decoded -----
+
+const LOAD_SIZES: [MemorySize; 6] = [
+    MemorySize::Float32,
+    MemorySize::Float64,
+    MemorySize::Float80,
+    MemorySize::Int16,
+    MemorySize::Int32,
+    MemorySize::Int64,
+];
+const STORE_SIZES: [MemorySize; 5] =
+    [MemorySize::Float32, MemorySize::Float64, MemorySize::Int16, MemorySize::Int32, MemorySize::Int64];
+
+fn fast_fld_r(cpu: &mut Cpu, o: &CachedOp) -> Step {
+    cpu.cur_fop = o.fop;
+    check_pending(cpu)?;
+    fld_reg(cpu, &o.ins, o.pre.r0 & 7)
+}
+
+fn fast_fld_m<const SIZE: u8>(cpu: &mut Cpu, o: &CachedOp) -> Step {
+    cpu.cur_fop = o.fop;
+    check_pending(cpu)?;
+    let off = cpu.ea_of(&o.pre.mem);
+    fld_mem(cpu, &o.ins, o.pre.mem.seg as usize, off, LOAD_SIZES[SIZE as usize])
+}
+
+fn fast_fst_r<const POP: bool>(cpu: &mut Cpu, o: &CachedOp) -> Step {
+    cpu.cur_fop = o.fop;
+    check_pending(cpu)?;
+    fst_reg(cpu, &o.ins, o.pre.r0 & 7, POP, false)
+}
+
+fn fast_fst_m<const SIZE: u8, const POP: bool, const TRUNC: bool>(cpu: &mut Cpu, o: &CachedOp) -> Step {
+    cpu.cur_fop = o.fop;
+    check_pending(cpu)?;
+    let off = cpu.ea_of(&o.pre.mem);
+    let mode = if TRUNC { IntConv::Truncate } else { IntConv::Round };
+    fst_mem(cpu, &o.ins, o.pre.mem.seg as usize, off, STORE_SIZES[SIZE as usize], POP, mode)
+}
+
+/// The fast handler of an FLD/FILD/FST(P)/FIST(P)/FISTTP form, with its operands put
+/// in `p`.
+pub(super) fn fast_for(ins: &Instruction, p: &mut Pre) -> Option<Fast> {
+    use Mnemonic as M;
+    let m = ins.mnemonic();
+    if ins.op_count() != 1 {
+        return None;
+    }
+    let mem = ins.op0_kind() == OpKind::Memory;
+    if !mem && ins.op0_kind() != OpKind::Register {
+        return None;
+    }
+    match (m, mem) {
+        (M::Fld, false) => {
+            p.r0 = st_index(ins.op_register(0));
+            Some(fast_fld_r)
+        }
+        (M::Fld | M::Fild, true) => {
+            let size = LOAD_SIZES.iter().position(|&s| s == ins.memory_size())?;
+            p.mem = crate::fast::mem_of(ins)?;
+            const T: [Fast; 6] = [
+                fast_fld_m::<0>,
+                fast_fld_m::<1>,
+                fast_fld_m::<2>,
+                fast_fld_m::<3>,
+                fast_fld_m::<4>,
+                fast_fld_m::<5>,
+            ];
+            Some(T[size])
+        }
+        (M::Fst | M::Fstp, false) => {
+            p.r0 = st_index(ins.op_register(0));
+            Some(if m == M::Fstp { fast_fst_r::<true> } else { fast_fst_r::<false> })
+        }
+        (M::Fst | M::Fstp | M::Fist | M::Fistp | M::Fisttp, true) => {
+            let size = STORE_SIZES.iter().position(|&s| s == ins.memory_size())?;
+            p.mem = crate::fast::mem_of(ins)?;
+            const KEEP: [Fast; 5] = [
+                fast_fst_m::<0, false, false>,
+                fast_fst_m::<1, false, false>,
+                fast_fst_m::<2, false, false>,
+                fast_fst_m::<3, false, false>,
+                fast_fst_m::<4, false, false>,
+            ];
+            const POP: [Fast; 5] = [
+                fast_fst_m::<0, true, false>,
+                fast_fst_m::<1, true, false>,
+                fast_fst_m::<2, true, false>,
+                fast_fst_m::<3, true, false>,
+                fast_fst_m::<4, true, false>,
+            ];
+            const TRUNC: [Fast; 5] = [
+                fast_fst_m::<0, true, true>,
+                fast_fst_m::<1, true, true>,
+                fast_fst_m::<2, true, true>,
+                fast_fst_m::<3, true, true>,
+                fast_fst_m::<4, true, true>,
+            ];
+            Some(match m {
+                M::Fst | M::Fist => KEEP[size],
+                M::Fisttp => TRUNC[size],
+                _ => POP[size],
+            })
+        }
+        _ => None,
     }
 }
 

@@ -64,6 +64,15 @@ pub fn register(t: &mut Table) {
     transcendental::register(t);
 }
 
+/// The fast handler (see `fast.rs`) of an x87 instruction form that has one, with its
+/// operands pre-decoded into `p`.
+pub(crate) fn fast_for(ins: &Instruction, p: &mut crate::fast::Pre) -> Option<crate::fast::Fast> {
+    arith::fast_for(ins, p)
+        .or_else(|| load_store::fast_for(ins, p))
+        .or_else(|| compare::fast_for(ins, p))
+        .or_else(|| control::fast_for(ins))
+}
+
 /// Whether an unmasked exception is pending (what a waiting instruction checks).
 #[inline]
 pub fn exception_pending(x: &X87) -> bool {

@@ -309,3 +309,160 @@ fn last_opcode_agrees_between_cached_and_plain_paths_and_follows_patched_code() 
     assert_eq!(run(true, Some(0x4b)), (0x44b, CODE + 2));
     assert_eq!(run(false, Some(0x4b)), (0x44b, CODE + 2));
 }
+
+/// The fast handlers of the frequent x87 forms (arithmetic with a memory or register
+/// operand, loads and stores) on the cached path against the generic handlers on the
+/// plain path: the whole FPU (stack, status, pointers, opcode), the registers, memory
+/// and the exit agree with a normal, empty or full stack, masked or unmasked
+/// exceptions, a pending exception, and operands on a read-only or unmapped page.
+#[test]
+fn fast_x87_forms_agree_with_the_generic_handlers() {
+    use iced_x86::code_asm::*;
+    type Emit = fn(&mut CodeAssembler) -> Result<(), IcedError>;
+    let forms: &[Emit] = &[
+        |a| a.fadd(qword_ptr(ebx)),
+        |a| a.fmul(qword_ptr(ebx)),
+        |a| a.fsub(qword_ptr(ebx)),
+        |a| a.fsubr(qword_ptr(ebx)),
+        |a| a.fdiv(qword_ptr(ebx)),
+        |a| a.fdivr(qword_ptr(ebx)),
+        |a| a.fadd(dword_ptr(ebx + 8)),
+        |a| a.fdiv(dword_ptr(ebx + 8)),
+        |a| a.fiadd(word_ptr(ebx + 16)),
+        |a| a.fidivr(word_ptr(ebx + 16)),
+        |a| a.fimul(dword_ptr(ebx + 24)),
+        |a| a.fisub(dword_ptr(ebx + 24)),
+        |a| a.fadd(qword_ptr(ebx + ecx * 8 + 0x40)),
+        |a| a.fadd_2(st0, st1),
+        |a| a.fadd_2(st1, st0),
+        |a| a.faddp(st1, st0),
+        |a| a.fmul_2(st0, st0),
+        |a| a.fsub_2(st0, st1),
+        |a| a.fsubp(st2, st0),
+        |a| a.fsubr_2(st1, st0),
+        |a| a.fsubrp(st1, st0),
+        |a| a.fdiv_2(st0, st1),
+        |a| a.fdivp(st1, st0),
+        |a| a.fdivr_2(st0, st2),
+        |a| a.fdivrp(st1, st0),
+        |a| a.fld(qword_ptr(ebx)),
+        |a| a.fld(dword_ptr(ebx + 8)),
+        |a| a.fld(tword_ptr(ebx + 32)),
+        |a| a.fild(word_ptr(ebx + 16)),
+        |a| a.fild(dword_ptr(ebx + 24)),
+        |a| a.fild(qword_ptr(ebx)),
+        |a| a.fld(st0),
+        |a| a.fld(st1),
+        |a| a.fld(st7),
+        |a| a.fst(qword_ptr(ebx + 0x80)),
+        |a| a.fstp(qword_ptr(ebx + 0x80)),
+        |a| a.fst(dword_ptr(ebx + 0x80)),
+        |a| a.fstp(dword_ptr(ebx + 0x80)),
+        |a| a.fist(word_ptr(ebx + 0x80)),
+        |a| a.fistp(word_ptr(ebx + 0x80)),
+        |a| a.fist(dword_ptr(ebx + 0x80)),
+        |a| a.fistp(dword_ptr(ebx + 0x80)),
+        |a| a.fistp(qword_ptr(ebx + 0x80)),
+        |a| a.fisttp(dword_ptr(ebx + 0x80)),
+        |a| a.fisttp(qword_ptr(ebx + 0x80)),
+        |a| a.fisttp(word_ptr(ebx + 0x80)),
+        |a| a.fst(st0),
+        |a| a.fst(st3),
+        |a| a.fstp(st0),
+        |a| a.fstp(st1),
+        |a| a.fcom(qword_ptr(ebx)),
+        |a| a.fcomp(qword_ptr(ebx)),
+        |a| a.fcom(dword_ptr(ebx + 8)),
+        |a| a.ficom(word_ptr(ebx + 16)),
+        |a| a.ficomp(dword_ptr(ebx + 24)),
+        |a| a.fcom_2(st0, st1),
+        |a| a.fcomp_2(st0, st2),
+        |a| a.fucom(st0, st1),
+        |a| a.fucomp(st0, st1),
+        |a| a.fcompp(),
+        |a| a.fucompp(),
+        |a| a.fsqrt(),
+        |a| a.fabs(),
+        |a| a.fchs(),
+        |a| a.frndint(),
+        |a| a.fnstsw(ax),
+        |a| a.db(&[0x64, 0xdc, 0x03]),       // fadd qword fs:[ebx]
+        |a| a.db(&[0x26, 0xdd, 0x53, 0x40]), // fst qword es:[ebx+0x40]
+        |a| a.db(&[0xd9, 0xd8]),             // fstp1 st(0): the no-check-empty alias
+    ];
+    let mut data = Vec::new();
+    data.extend_from_slice(&1.75f64.to_le_bytes()); // +0
+    data.extend_from_slice(&(-3.25f32).to_le_bytes()); // +8
+    data.extend_from_slice(&[0; 4]);
+    data.extend_from_slice(&(-7i16).to_le_bytes()); // +16
+    data.extend_from_slice(&[0; 6]);
+    data.extend_from_slice(&100_000i32.to_le_bytes()); // +24
+    data.extend_from_slice(&[0; 4]);
+    data.extend_from_slice(&F80::from_f64_bits((0.1f64).to_bits()).to_le_bytes()); // +32
+    data.resize(0x40, 0);
+    data.extend_from_slice(&1e300f64.to_le_bytes()); // +0x40
+    data.extend_from_slice(&0.3f64.to_le_bytes()); // +0x48
+                                                   // Stack set-ups: two values, empty, full; masked, all unmasked, a pending exception.
+    let setups: [(usize, u16, bool); 10] = [
+        (2, 0x037f, false),
+        (0, 0x037f, false),
+        (8, 0x037f, false),
+        (2, 0x0340, false),
+        (0, 0x0340, false),
+        (2, 0x037b, true),
+        (4, 0x037f, false),
+        (5, 0x037f, false),
+        (4, 0x0340, false),
+        (5, 0x0340, false),
+    ];
+    for (f, form) in forms.iter().enumerate() {
+        for &(depth, fcw, pending) in &setups {
+            for base in [DATA, RO, 0x3000_0000] {
+                let mut runs = Vec::new();
+                for cached in [true, false] {
+                    let mut a = CodeAssembler::new(32).unwrap();
+                    form(&mut a).unwrap();
+                    a.hlt().unwrap();
+                    let code = a.assemble(CODE as u64).unwrap();
+                    let mut c = Cpu::new();
+                    c.set_block_cache(cached);
+                    c.mem.map(CODE as u64, 0x1000, Prot::RX).unwrap();
+                    c.mem.map(DATA as u64, 0x1000, Prot::RW).unwrap();
+                    c.mem.map(RO as u64, 0x1000, Prot::R).unwrap();
+                    c.mem.poke(CODE as u64, &code).unwrap();
+                    c.mem.poke(DATA as u64, &data).unwrap();
+                    c.mem.poke(RO as u64, &data).unwrap();
+                    c.eip = CODE;
+                    c.gpr[3] = base;
+                    c.gpr[1] = 1; // ECX
+                    let values = [
+                        F80::from_f64_bits(2.5f64.to_bits()),
+                        F80::from_f64_bits((-0.375f64).to_bits()),
+                        F80::from_f64_bits(1e-300f64.to_bits()),
+                        F80::new(0x7fff, 0xa000_0000_0000_0000), // SNaN
+                        F80::new(0, 0x0000_0000_1234_5678),      // denormal
+                    ];
+                    for i in 0..depth {
+                        c.fpu.top = c.fpu.top.wrapping_sub(1) & 7;
+                        let p = c.fpu.top as usize;
+                        c.fpu.regs[p] = values[i % values.len()];
+                        c.fpu.empty &= !(1 << p);
+                    }
+                    c.fpu.fcw = fcw;
+                    if pending {
+                        c.fpu.fsw |= 0x04; // ZE, unmasked by 0x037b
+                        super::sync_es(&mut c.fpu);
+                    }
+                    let exit = c.run(10);
+                    let mut mem = [0u8; 0x100];
+                    c.mem.peek(DATA as u64, &mut mem).unwrap();
+                    runs.push((exit, c.registers(), c.insns(), c.fpu, mem.to_vec()));
+                }
+                assert_eq!(
+                    runs[0], runs[1],
+                    "form {f}, depth {depth}, fcw {fcw:#x}, pending {pending}, base {base:#x}"
+                );
+            }
+        }
+    }
+}
