@@ -178,10 +178,15 @@ fn run(lib: &mut Library, r: Request, budget: Option<u64>) -> String {
     protocol::response(r.id.as_ref(), protocol::execute(lib, r.op, budget))
 }
 
-/// Requests on stdin, one response line per request on stdout; ends at end of input.
-fn serve_stdio(lib: &mut Library, budget: Option<u64>) -> io::Result<()> {
-    let mut input = BufReader::new(io::stdin().lock());
-    let mut out = io::stdout().lock();
+/// Reads request lines from `r` and writes one response line per request to `w`
+/// (flushed after each) until the input ends. `execute` answers a well-formed request;
+/// `None` means the answer can no longer come (the server is going away).
+fn answer_lines(
+    r: impl Read,
+    mut w: impl Write,
+    mut execute: impl FnMut(Request) -> Option<String>,
+) -> io::Result<()> {
+    let mut input = BufReader::new(r);
     loop {
         let line = read_line(&mut input, MAX_LINE)?;
         if line == Line::Eof {
@@ -190,11 +195,21 @@ fn serve_stdio(lib: &mut Library, budget: Option<u64>) -> io::Result<()> {
         let reply = match parse_line(line) {
             Parsed::Blank => continue,
             Parsed::Response(r) => r,
-            Parsed::Request(r) => run(lib, r, budget),
+            Parsed::Request(r) => match execute(r) {
+                Some(reply) => reply,
+                None => return Ok(()),
+            },
         };
-        writeln!(out, "{reply}")?;
-        out.flush()?;
+        let mut bytes = reply.into_bytes();
+        bytes.push(b'\n');
+        w.write_all(&bytes)?;
+        w.flush()?;
     }
+}
+
+/// Requests on stdin, one response line per request on stdout; ends at end of input.
+fn serve_stdio(lib: &mut Library, budget: Option<u64>) -> io::Result<()> {
+    answer_lines(io::stdin().lock(), io::stdout().lock(), |r| Some(run(lib, r, budget)))
 }
 
 /// A request handed to the library thread, with where its response goes.
@@ -331,32 +346,12 @@ fn spawn_connection<R: Read + Send + 'static, W: Write + Send + 'static>(
 }
 
 /// Serves one client until it closes its end (or writing to it fails).
-fn connection(r: impl Read, mut w: impl Write, jobs: mpsc::Sender<Job>) -> io::Result<()> {
-    let mut input = BufReader::new(r);
+fn connection(r: impl Read, w: impl Write, jobs: mpsc::Sender<Job>) -> io::Result<()> {
     let (reply_tx, reply_rx) = mpsc::channel();
-    loop {
-        let line = read_line(&mut input, MAX_LINE)?;
-        if line == Line::Eof {
-            return Ok(());
-        }
-        let reply = match parse_line(line) {
-            Parsed::Blank => continue,
-            Parsed::Response(r) => r,
-            Parsed::Request(request) => {
-                if jobs.send(Job { request, reply: reply_tx.clone() }).is_err() {
-                    return Ok(());
-                }
-                match reply_rx.recv() {
-                    Ok(r) => r,
-                    Err(_) => return Ok(()),
-                }
-            }
-        };
-        let mut bytes = reply.into_bytes();
-        bytes.push(b'\n');
-        w.write_all(&bytes)?;
-        w.flush()?;
-    }
+    answer_lines(r, w, |request| {
+        jobs.send(Job { request, reply: reply_tx.clone() }).ok()?;
+        reply_rx.recv().ok()
+    })
 }
 
 #[cfg(test)]
