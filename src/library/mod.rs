@@ -335,16 +335,17 @@ impl Library {
         if conv == Conv::Thiscall && regs.is_empty() {
             return Err(CallError::BadArgument { index: None, why: "thiscall needs a this pointer".into() });
         }
+        let stack_bytes = 4 * stack.len() as u32;
         let call = GuestCall {
             addr,
             ecx: regs.first().copied().unwrap_or(0),
             edx: regs.get(1).copied().unwrap_or(0),
-            stack: stack.clone(),
+            stack,
             max_insns: self.budget,
             pop_st0: ret.is_float(),
         };
         let r = self.run(&call)?;
-        let expected = if conv.callee_pops() { 4 * stack.len() as u32 } else { 0 };
+        let expected = if conv.callee_pops() { stack_bytes } else { 0 };
         if r.callee_popped != expected {
             return Err(CallError::StackMismatch {
                 export: what.into(),
