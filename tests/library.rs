@@ -368,6 +368,12 @@ fn bad_arguments_are_errors_not_panics() {
     assert!(matches!(e, CallError::BadArgument { index: Some(0), .. }), "{e}");
     let e = Library::load(concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/win32/hello.c")).unwrap_err();
     assert!(matches!(e, CallError::Load { .. }), "{e}");
+    // An executable is not a library: its entry point must not run.
+    let (b, out) = Process::builder().capture_output();
+    let e =
+        Library::load_with(b, concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/win32/hello.exe")).unwrap_err();
+    assert!(e.to_string().contains("not a DLL"), "{e}");
+    assert_eq!(out.stdout.text(), "", "hello.exe did not run");
     // A raw pointer to unmapped memory makes the callee fault, which is reported.
     let e = l.call("str_length", Conv::Stdcall, &mut [Value::Ptr(0x10).into()], Type::U32).unwrap_err();
     assert!(matches!(e, CallError::Fault { code: 0xC000_0005, .. }), "{e}");

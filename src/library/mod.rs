@@ -211,6 +211,15 @@ impl Library {
         if name.is_empty() || name.contains(['\\', '/', ':']) {
             return Err(fail("the name must be a plain file name".into()));
         }
+        // An executable's start-up would run its entry point as a program: only DLLs
+        // (IMAGE_FILE_DLL) are libraries.
+        match x86wow_wow64::pe::parse(image) {
+            Ok(h) if !h.is_dll() => {
+                return Err(fail("not a DLL (an executable image: IMAGE_FILE_DLL is clear)".into()))
+            }
+            Err(e) => return Err(fail(e.to_string())),
+            Ok(_) => {}
+        }
         let process =
             builder.image_path(format!("C:\\{name}")).build_dll(image).map_err(|e| fail(e.to_string()))?;
         let module = process.main_module().name.clone();
