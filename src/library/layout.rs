@@ -144,12 +144,7 @@ impl Layout {
     /// must lie below 4 GiB (they are zero-extended the other way), handles must be
     /// sign-extended 32-bit values; padding becomes zero.
     pub fn narrow(&self, host: &[u8]) -> Result<Vec<u8>, CallError> {
-        if host.len() < self.size64 as usize {
-            return Err(CallError::BadArgument {
-                index: None,
-                why: format!("{} bytes for a {}-byte structure", host.len(), self.size64),
-            });
-        }
+        fits(host, self.size64)?;
         let mut out = vec![0u8; self.size32 as usize];
         for (i, (name, t)) in self.fields.iter().enumerate() {
             let (o64, o32) = (self.off64[i] as usize, self.off32[i] as usize);
@@ -170,12 +165,7 @@ impl Layout {
     /// Rebuilds a structure from its 32-bit guest layout in the 64-bit one (pointers
     /// zero-extended, handles sign-extended).
     pub fn widen(&self, guest: &[u8]) -> Result<Vec<u8>, CallError> {
-        if guest.len() < self.size32 as usize {
-            return Err(CallError::BadArgument {
-                index: None,
-                why: format!("{} bytes for a {}-byte structure", guest.len(), self.size32),
-            });
-        }
+        fits(guest, self.size32)?;
         let mut out = vec![0u8; self.size64 as usize];
         for (i, (_, t)) in self.fields.iter().enumerate() {
             let (o64, o32) = (self.off64[i] as usize, self.off32[i] as usize);
@@ -188,6 +178,17 @@ impl Layout {
         }
         Ok(out)
     }
+}
+
+/// An error unless `bytes` holds a whole `size`-byte structure image.
+fn fits(bytes: &[u8], size: u32) -> Result<(), CallError> {
+    if bytes.len() < size as usize {
+        return Err(CallError::BadArgument {
+            index: None,
+            why: format!("{} bytes for a {size}-byte structure", bytes.len()),
+        });
+    }
+    Ok(())
 }
 
 /// The value of one field of a [`Struct`].
