@@ -62,10 +62,22 @@ impl Cpu {
         ea
     }
 
+    /// A dword at a pre-decoded operand, if the access is plain and its page is in the
+    /// translation cache (see `Cpu::read_cached`).
     #[inline(always)]
-    fn load32(&mut self, m: &Mem) -> Result<u32, crate::cpu::Stop> {
-        let ea = self.ea_of(m);
-        self.read_mem(m.seg as usize, ea, Size::B32)
+    fn cached32(&self, m: &Mem) -> Option<u32> {
+        self.read_cached::<4>(m.seg as usize, self.ea_of(m)).map(u32::from_le_bytes)
+    }
+
+    /// Pushes a dword if the stack slot is plain and cached; false (nothing done) if not.
+    #[inline(always)]
+    fn push_cached(&mut self, v: u32) -> bool {
+        let sp = self.gpr[gpr::ESP].wrapping_sub(4);
+        if self.write_cached(sreg::SS, sp, v.to_le_bytes()) {
+            self.gpr[gpr::ESP] = sp;
+            return true;
+        }
+        false
     }
 }
 
@@ -123,6 +135,13 @@ pub fn pre() -> Pre {
 }
 
 // ----- handlers -----
+//
+// The memory forms first try the translation cache (`read_cached`, `write_cached`,
+// `push_cached`). When that misses (an uncached page, a fault to come, a hook, AC, an
+// odd segment) they run the instruction's generic handler instead, which does it all
+// the full way. They change nothing before their last access has succeeded, so the
+// generic handler starts from the state the instruction began with, and the fast
+// paths need no frame for the slow one: the fallback is a tail call.
 
 fn alu_rr<const OP: u8>(cpu: &mut Cpu, o: &Op) -> Step {
     let p = &o.pre;
@@ -147,7 +166,7 @@ fn alu_ri<const OP: u8>(cpu: &mut Cpu, o: &Op) -> Step {
 fn alu_rm<const OP: u8>(cpu: &mut Cpu, o: &Op) -> Step {
     let p = &o.pre;
     let op = AluOp::from_u8(OP);
-    let b = cpu.load32(&p.mem)?;
+    let Some(b) = cpu.cached32(&p.mem) else { return generic(cpu, o) };
     let r = compute(cpu, op, Size::B32, cpu.gpr[p.r0 as usize & 7], b);
     if op.writes() {
         cpu.gpr[p.r0 as usize & 7] = r;
@@ -189,26 +208,35 @@ fn mov_ri(cpu: &mut Cpu, o: &Op) -> Step {
 
 fn mov_rm(cpu: &mut Cpu, o: &Op) -> Step {
     let p = &o.pre;
-    cpu.gpr[p.r0 as usize & 7] = cpu.load32(&p.mem)?;
+    let Some(v) = cpu.cached32(&p.mem) else { return generic(cpu, o) };
+    cpu.gpr[p.r0 as usize & 7] = v;
     Ok(())
 }
 
 fn mov_mr(cpu: &mut Cpu, o: &Op) -> Step {
     let p = &o.pre;
     let ea = cpu.ea_of(&p.mem);
-    cpu.write_mem(p.mem.seg as usize, ea, Size::B32, cpu.gpr[p.r1 as usize & 7])
+    let v = cpu.gpr[p.r1 as usize & 7];
+    if cpu.write_cached(p.mem.seg as usize, ea, v.to_le_bytes()) {
+        return Ok(());
+    }
+    generic(cpu, o)
 }
 
 fn mov_mi(cpu: &mut Cpu, o: &Op) -> Step {
     let p = &o.pre;
     let ea = cpu.ea_of(&p.mem);
-    cpu.write_mem(p.mem.seg as usize, ea, Size::B32, p.imm)
+    if cpu.write_cached(p.mem.seg as usize, ea, p.imm.to_le_bytes()) {
+        return Ok(());
+    }
+    generic(cpu, o)
 }
 
 fn movzx_rm8(cpu: &mut Cpu, o: &Op) -> Step {
     let p = &o.pre;
     let ea = cpu.ea_of(&p.mem);
-    cpu.gpr[p.r0 as usize & 7] = cpu.read_mem(p.mem.seg as usize, ea, Size::B8)?;
+    let Some([v]) = cpu.read_cached::<1>(p.mem.seg as usize, ea) else { return generic(cpu, o) };
+    cpu.gpr[p.r0 as usize & 7] = v as u32;
     Ok(())
 }
 
@@ -238,19 +266,27 @@ fn inc_dec_r<const DEC: bool>(cpu: &mut Cpu, o: &Op) -> Step {
 
 fn push_r(cpu: &mut Cpu, o: &Op) -> Step {
     let p = &o.pre;
-    cpu.push(Size::B32, cpu.gpr[p.r0 as usize & 7])
+    // PUSH ESP stores the value ESP had before the push.
+    if cpu.push_cached(cpu.gpr[p.r0 as usize & 7]) {
+        return Ok(());
+    }
+    generic(cpu, o)
 }
 
 fn push_i(cpu: &mut Cpu, o: &Op) -> Step {
     let p = &o.pre;
-    cpu.push(Size::B32, p.imm)
+    if cpu.push_cached(p.imm) {
+        return Ok(());
+    }
+    generic(cpu, o)
 }
 
 fn pop_r(cpu: &mut Cpu, o: &Op) -> Step {
     let p = &o.pre;
-    let v = cpu.read_mem(sreg::SS, cpu.gpr[gpr::ESP], Size::B32)?;
+    let Some(v) = cpu.read_cached::<4>(sreg::SS, cpu.gpr[gpr::ESP]) else { return generic(cpu, o) };
+    // ESP is incremented before the destination is written: POP ESP loads the value.
     cpu.gpr[gpr::ESP] = cpu.gpr[gpr::ESP].wrapping_add(4);
-    cpu.gpr[p.r0 as usize & 7] = v;
+    cpu.gpr[p.r0 as usize & 7] = u32::from_le_bytes(v);
     Ok(())
 }
 
@@ -270,15 +306,20 @@ fn jcc<const CC: u8>(cpu: &mut Cpu, o: &Op) -> Step {
 
 fn call_rel(cpu: &mut Cpu, o: &Op) -> Step {
     let p = &o.pre;
-    cpu.push(Size::B32, cpu.eip)?;
+    if !cpu.push_cached(cpu.eip) {
+        return generic(cpu, o);
+    }
     cpu.eip = p.imm;
     Ok(())
 }
 
 fn call_m(cpu: &mut Cpu, o: &Op) -> Step {
     let p = &o.pre;
-    let target = cpu.load32(&p.mem)?;
-    cpu.push(Size::B32, cpu.eip)?;
+    // The target is read with ESP as it was before the push (CALL [ESP+n]).
+    let Some(target) = cpu.cached32(&p.mem) else { return generic(cpu, o) };
+    if !cpu.push_cached(cpu.eip) {
+        return generic(cpu, o);
+    }
     cpu.eip = target;
     Ok(())
 }
@@ -286,14 +327,17 @@ fn call_m(cpu: &mut Cpu, o: &Op) -> Step {
 fn call_r(cpu: &mut Cpu, o: &Op) -> Step {
     let p = &o.pre;
     let target = cpu.gpr[p.r0 as usize & 7];
-    cpu.push(Size::B32, cpu.eip)?;
+    if !cpu.push_cached(cpu.eip) {
+        return generic(cpu, o);
+    }
     cpu.eip = target;
     Ok(())
 }
 
 fn jmp_m(cpu: &mut Cpu, o: &Op) -> Step {
     let p = &o.pre;
-    cpu.eip = cpu.load32(&p.mem)?;
+    let Some(target) = cpu.cached32(&p.mem) else { return generic(cpu, o) };
+    cpu.eip = target;
     Ok(())
 }
 
@@ -303,8 +347,9 @@ fn jmp_r(cpu: &mut Cpu, o: &Op) -> Step {
     Ok(())
 }
 
-fn ret(cpu: &mut Cpu, _: &Op) -> Step {
-    cpu.eip = cpu.read_mem(sreg::SS, cpu.gpr[gpr::ESP], Size::B32)?;
+fn ret(cpu: &mut Cpu, o: &Op) -> Step {
+    let Some(v) = cpu.read_cached::<4>(sreg::SS, cpu.gpr[gpr::ESP]) else { return generic(cpu, o) };
+    cpu.eip = u32::from_le_bytes(v);
     cpu.gpr[gpr::ESP] = cpu.gpr[gpr::ESP].wrapping_add(4);
     Ok(())
 }

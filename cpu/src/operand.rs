@@ -132,21 +132,49 @@ impl Cpu {
         off: u32,
         align: u32,
     ) -> Result<[u8; N], Stop> {
-        // The common case: a usable segment, no alignment check, no hooks, no 4 GiB
-        // wrap of either the offset or the linear address.
-        let s = self.seg[seg];
+        if let Some(lin) = self.plain_linear::<N>(seg, off, false) {
+            // The page walk is all that remains: its fault (which consumes a guard
+            // page) is the instruction's fault.
+            return Ok(self.mem.read_array::<N>(lin as u64)?);
+        }
+        self.read_mem_slow(seg, off, align)
+    }
+
+    /// The linear address of an `N`-byte access in the common case, where nothing but
+    /// paging can fault or needs doing: a usable segment (and not CS for a write), no
+    /// alignment checking, no memory hooks, no 4 GiB wrap of the offset or the linear
+    /// address. `None` sends the access down the full path.
+    #[inline(always)]
+    fn plain_linear<const N: usize>(&self, seg: usize, off: u32, write: bool) -> Option<u32> {
+        let s = &self.seg[seg];
         let lin = s.base.wrapping_add(off);
         let plain = s.usable
+            && !(write && seg == sreg::CS)
             && off <= u32::MAX - (N as u32 - 1)
             && lin <= u32::MAX - (N as u32 - 1)
             && !self.flags.ac()
             && !self.has_mem_hooks();
-        if plain {
-            // With those checks passed, the page walk is all that remains: its fault
-            // (which consumes a guard page) is the instruction's fault.
-            return Ok(self.mem.read_array::<N>(lin as u64)?);
+        plain.then_some(lin)
+    }
+
+    /// Reads `N` bytes at `seg:off` if the access is plain (see `plain_linear`) and
+    /// its page translation is cached; `None` otherwise, having done nothing. The fast
+    /// handlers try this first and, on `None`, run the instruction's generic handler,
+    /// which then does everything (faults, hooks, filling the translation cache).
+    #[inline(always)]
+    pub(crate) fn read_cached<const N: usize>(&self, seg: usize, off: u32) -> Option<[u8; N]> {
+        let lin = self.plain_linear::<N>(seg, off, false)?;
+        self.mem.read_array_cached::<N>(lin as u64)
+    }
+
+    /// The write counterpart of [`Cpu::read_cached`]: writes and returns true, or
+    /// writes nothing and returns false.
+    #[inline(always)]
+    pub(crate) fn write_cached<const N: usize>(&mut self, seg: usize, off: u32, data: [u8; N]) -> bool {
+        match self.plain_linear::<N>(seg, off, true) {
+            Some(lin) => self.mem.write_array_cached(lin as u64, data),
+            None => false,
         }
-        self.read_mem_slow(seg, off, align)
     }
 
     #[inline(never)]
@@ -177,15 +205,7 @@ impl Cpu {
         align: u32,
         data: [u8; N],
     ) -> Result<(), Stop> {
-        let s = self.seg[seg];
-        let lin = s.base.wrapping_add(off);
-        let plain = s.usable
-            && seg != sreg::CS
-            && off <= u32::MAX - (N as u32 - 1)
-            && lin <= u32::MAX - (N as u32 - 1)
-            && !self.flags.ac()
-            && !self.has_mem_hooks();
-        if plain {
+        if let Some(lin) = self.plain_linear::<N>(seg, off, true) {
             return Ok(self.mem.write_array(lin as u64, data)?);
         }
         self.write_mem_slow(seg, off, align, data)

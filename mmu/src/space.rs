@@ -426,24 +426,45 @@ impl Memory {
     /// Reads `N` bytes (the typed accessors are built on this).
     #[inline]
     pub fn read_array<const N: usize>(&mut self, addr: u64) -> Result<[u8; N], Fault> {
+        match self.read_array_cached(addr) {
+            Some(v) => Ok(v),
+            None => self.read_array_slow(addr),
+        }
+    }
+
+    /// Reads `N` bytes if they lie in one page whose translation is cached (a page
+    /// recently read or written); `None` otherwise, when [`Memory::read_array`] must do
+    /// the full walk. Never faults and changes nothing, so a caller can try it and fall
+    /// back to its full path having committed nothing.
+    #[inline(always)]
+    pub fn read_array_cached<const N: usize>(&self, addr: u64) -> Option<[u8; N]> {
         let pn = addr >> PAGE_SHIFT;
         let off = (addr & PAGE_MASK) as usize;
-        if off + N <= PAGE_SIZE as usize {
-            let e = self.tlb[(pn as usize) & (TLB_SIZE - 1)];
-            if e.page == pn {
-                let mut out = [0u8; N];
-                // SAFETY: an entry for `pn` exists only while page `pn` is mapped readable
-                // with the buffer `e.read` points to (every unmap, protect, copy-on-write
-                // and restore forgets it), the buffer is PAGE_SIZE bytes, and
-                // `off + N <= PAGE_SIZE`.
-                unsafe { std::ptr::copy_nonoverlapping(e.read.add(off), out.as_mut_ptr(), N) };
-                return Ok(out);
-            }
+        if off + N > PAGE_SIZE as usize {
+            return None;
         }
+        let e = self.tlb[(pn as usize) & (TLB_SIZE - 1)];
+        if e.page != pn {
+            return None;
+        }
+        let mut out = [0u8; N];
+        // SAFETY: an entry for `pn` exists only while page `pn` is mapped readable
+        // with the buffer `e.read` points to (every unmap, protect, copy-on-write
+        // and restore forgets it), the buffer is PAGE_SIZE bytes, and
+        // `off + N <= PAGE_SIZE`.
+        unsafe { std::ptr::copy_nonoverlapping(e.read.add(off), out.as_mut_ptr(), N) };
+        Some(out)
+    }
+
+    // Out of line, so that the TLB-hit path above needs no saved registers in its
+    // (inlined) callers: it costs about a dozen host instructions less per access.
+    #[cold]
+    #[inline(never)]
+    fn read_array_slow<const N: usize>(&mut self, addr: u64) -> Result<[u8; N], Fault> {
         let mut out = [0; N];
         self.read_bytes(addr, &mut out)?;
-        if off + N <= PAGE_SIZE as usize {
-            self.tlb_fill(pn);
+        if (addr & PAGE_MASK) as usize + N <= PAGE_SIZE as usize {
+            self.tlb_fill(addr >> PAGE_SHIFT);
         }
         Ok(out)
     }
@@ -451,22 +472,40 @@ impl Memory {
     /// Writes `N` bytes (the typed accessors are built on this).
     #[inline]
     pub fn write_array<const N: usize>(&mut self, addr: u64, data: [u8; N]) -> Result<(), Fault> {
+        if self.write_array_cached(addr, data) {
+            return Ok(());
+        }
+        self.write_array_slow(addr, data)
+    }
+
+    /// Writes `N` bytes if they lie in one writable page without cached code whose
+    /// translation is cached, and returns whether it did; otherwise writes nothing
+    /// (then [`Memory::write_array`] does the full walk).
+    #[inline(always)]
+    pub fn write_array_cached<const N: usize>(&mut self, addr: u64, data: [u8; N]) -> bool {
         let pn = addr >> PAGE_SHIFT;
         let off = (addr & PAGE_MASK) as usize;
-        if off + N <= PAGE_SIZE as usize {
-            let e = self.tlb[(pn as usize) & (TLB_SIZE - 1)];
-            if e.page == pn && !e.write.is_null() {
-                // SAFETY: a write pointer is cached only for a writable page without
-                // cached code whose buffer this `Memory` owns alone; marking code,
-                // snapshots, protection changes, unmapping and restores forget it. The
-                // buffer is PAGE_SIZE bytes and `off + N <= PAGE_SIZE`.
-                unsafe { std::ptr::copy_nonoverlapping(data.as_ptr(), e.write.add(off), N) };
-                return Ok(());
-            }
+        if off + N > PAGE_SIZE as usize {
+            return false;
         }
+        let e = self.tlb[(pn as usize) & (TLB_SIZE - 1)];
+        if e.page != pn || e.write.is_null() {
+            return false;
+        }
+        // SAFETY: a write pointer is cached only for a writable page without cached
+        // code whose buffer this `Memory` owns alone; marking code, snapshots,
+        // protection changes, unmapping and restores forget it. The buffer is
+        // PAGE_SIZE bytes and `off + N <= PAGE_SIZE`.
+        unsafe { std::ptr::copy_nonoverlapping(data.as_ptr(), e.write.add(off), N) };
+        true
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn write_array_slow<const N: usize>(&mut self, addr: u64, data: [u8; N]) -> Result<(), Fault> {
         self.write_bytes(addr, &data)?;
-        if off + N <= PAGE_SIZE as usize {
-            self.tlb_fill(pn);
+        if (addr & PAGE_MASK) as usize + N <= PAGE_SIZE as usize {
+            self.tlb_fill(addr >> PAGE_SHIFT);
         }
         Ok(())
     }

@@ -713,3 +713,126 @@ fn self_looping_block_stops_exactly_and_sees_its_own_patch() {
     let i = cached.cache.get(CODE + 5).expect("the loop body is cached");
     assert!(cached.cache.block(i).looping);
 }
+
+/// The memory forms of the fast handlers take the translation cache when they can and
+/// otherwise run the generic handler. Whatever makes them fall back (a cold
+/// translation, a fault, a read-only page, an access crossing a page or the 4 GiB
+/// boundary, a segment with a base, a null segment, a CS-override write, alignment
+/// checking, a memory hook), the result must be the plain path's, with nothing half
+/// done; and with the translation warm, the same.
+#[test]
+fn memory_fast_forms_fall_back_to_the_generic_handlers_exactly() {
+    type Emit = fn(&mut CodeAssembler) -> Result<(), IcedError>;
+    let forms: [(&str, Emit); 17] = [
+        ("mov r,m", |a| a.mov(eax, dword_ptr(ebx))),
+        ("mov m,r", |a| a.mov(dword_ptr(ebx), ecx)),
+        ("mov m,i", |a| a.mov(dword_ptr(ebx), 0x1234_5678)),
+        ("movzx r,m8", |a| a.movzx(eax, byte_ptr(ebx))),
+        ("add r,m", |a| a.add(eax, dword_ptr(ebx))),
+        ("mov r,fs:m", |a| a.mov(eax, dword_ptr(ebx).fs())),
+        ("mov es:m,r", |a| a.mov(dword_ptr(ebx).es(), ecx)),
+        ("mov cs:m,r", |a| a.mov(dword_ptr(ebx).cs(), ecx)),
+        ("push r", |a| a.push(ecx)),
+        ("push esp", |a| a.push(esp)),
+        ("push i", |a| a.push(0x55aa_u32)),
+        ("pop r", |a| a.pop(eax)),
+        ("pop esp", |a| a.pop(esp)),
+        ("call m", |a| a.call(dword_ptr(ebx))),
+        ("call r", |a| a.call(ecx)),
+        ("jmp m", |a| a.jmp(dword_ptr(ebx))),
+        ("ret", |a| a.ret()),
+    ];
+    // A landing page of HLTs: every dword read from the data pages (filled with 0x40)
+    // is 0x4040_4040, a valid target.
+    const LAND: u32 = 0x4040_4000;
+    let addrs = [
+        DATA + 0x100,  // read-write
+        DATA + 0x1100, // read-only
+        DATA + 0xffe,  // crosses from read-write into read-only
+        DATA + 0x1ffe, // crosses into unmapped
+        0x10,          // unmapped
+        0xffff_fffe,   // wraps at 4 GiB
+        STACK + 0x801, // misaligned (faults only with AC)
+    ];
+    #[derive(Clone, Copy, Debug)]
+    enum Extra {
+        None,
+        FsBase,
+        NullEs,
+        Ac,
+        Hook,
+    }
+    for (name, form) in forms {
+        for addr in addrs {
+            for extra in [Extra::None, Extra::FsBase, Extra::NullEs, Extra::Ac, Extra::Hook] {
+                for warm in [false, true] {
+                    let mut runs = Vec::new();
+                    for cached in [true, false] {
+                        let mut cpu = cpu_with(|a| {
+                            form(a)?;
+                            a.hlt()
+                        });
+                        cpu.set_block_cache(cached);
+                        cpu.mem.map(LAND as u64, 0x1000, Prot::RX).unwrap();
+                        cpu.mem.poke(LAND as u64, &[0xf4; 0x1000]).unwrap();
+                        cpu.mem.poke(DATA as u64, &[0x40; 0x1000]).unwrap();
+                        cpu.mem.poke(STACK as u64, &[0x40; 0x1000]).unwrap();
+                        cpu.gpr[gpr::EBX] = addr;
+                        cpu.gpr[gpr::ECX] = LAND + 0x10;
+                        cpu.gpr[gpr::ESP] = if name.starts_with("push") || name.starts_with("call") {
+                            addr.wrapping_add(4)
+                        } else if name.starts_with("pop") || name == "ret" {
+                            addr
+                        } else {
+                            STACK + 0x800
+                        };
+                        let hooked = std::rc::Rc::new(std::cell::Cell::new(0u32));
+                        match extra {
+                            Extra::None => {}
+                            Extra::FsBase => cpu.set_fs_base(0x100),
+                            Extra::NullEs => cpu.load_segment(sreg::ES, 0).unwrap(),
+                            Extra::Ac => {
+                                cpu.config.alignment_mask = true;
+                                cpu.set_eflags(0x4_0202);
+                            }
+                            Extra::Hook => {
+                                let h = hooked.clone();
+                                cpu.add_mem_hook(
+                                    0..=u32::MAX,
+                                    true,
+                                    true,
+                                    Box::new(move |a, _, _| {
+                                        h.set(h.get().wrapping_add(a) | 1);
+                                        HookAction::Continue
+                                    }),
+                                );
+                            }
+                        }
+                        if warm {
+                            // Fill the translation cache for every page the access may touch.
+                            for a in [addr.wrapping_sub(4), addr, addr.wrapping_add(4)] {
+                                let _ = cpu.mem.read_u32(a as u64 & !3);
+                            }
+                            for a in [DATA, DATA + 0x1000, STACK, STACK + 0x800] {
+                                let v = cpu.mem.read_u32(a as u64).unwrap();
+                                let _ = cpu.mem.write_u32(a as u64, v);
+                            }
+                        }
+                        let exit = cpu.run(5);
+                        let mut data = vec![0; 0x2000];
+                        cpu.mem.peek(DATA as u64, &mut data).unwrap();
+                        let mut stack = vec![0; 0x1000];
+                        cpu.mem.peek(STACK as u64, &mut stack).unwrap();
+                        runs.push((exit, cpu.registers(), cpu.insns(), data, stack, hooked.get()));
+                    }
+                    assert!(
+                        runs[0] == runs[1],
+                        "{name} at {addr:#x} with {extra:?}, warm {warm}: cached {:?} vs plain {:?}",
+                        (&runs[0].0, &runs[0].1, runs[0].2, runs[0].5),
+                        (&runs[1].0, &runs[1].1, runs[1].2, runs[1].5)
+                    );
+                }
+            }
+        }
+    }
+}
