@@ -76,8 +76,9 @@ enum Command {
         /// Only the named workload(s).
         #[arg(long)]
         workload: Vec<String>,
-        /// Runs per workload (the median is reported).
-        #[arg(long, default_value_t = 3)]
+        /// Runs per workload (the median is reported). Eleven, because single runs on a
+        /// shared VM vary by ±10% or more.
+        #[arg(long, default_value_t = 11)]
         runs: usize,
         /// Machine-readable output.
         #[arg(long)]
