@@ -115,6 +115,12 @@ impl BlockCache {
         self.blocks.len() - 1
     }
 
+    /// How many blocks are stored (some may have gone stale).
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.blocks.len()
+    }
+
     pub fn clear(&mut self) {
         self.blocks.clear();
         self.index.clear();

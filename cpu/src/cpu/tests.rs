@@ -836,3 +836,46 @@ fn memory_fast_forms_fall_back_to_the_generic_handlers_exactly() {
         }
     }
 }
+
+/// A loop closed by a JMP back to its top is one looping block: the JMP is not
+/// followed into code the block already holds (following it unrolled the loop up to
+/// the block length limit and made one block per instruction of the loop, each decoded
+/// in turn). The same for a JMP back into the middle of the block. Results match the
+/// plain path at every budget.
+#[test]
+fn jmp_back_into_the_block_is_not_followed() {
+    let build = |cached: bool, to_mid: bool| {
+        let mut cpu = cpu_with(|a| {
+            let mut top = a.create_label();
+            let mut mid = a.create_label();
+            a.set_label(&mut top)?;
+            for _ in 0..5 {
+                a.add(eax, ebx)?;
+                a.xor(ecx, eax)?;
+            }
+            a.set_label(&mut mid)?;
+            for _ in 0..5 {
+                a.rol(ebx, 3)?;
+                a.inc(edx)?;
+            }
+            if to_mid {
+                a.jmp(mid)
+            } else {
+                a.jmp(top)
+            }
+        });
+        cpu.set_block_cache(cached);
+        cpu.gpr[gpr::EBX] = 0x1357_9bdf;
+        cpu
+    };
+    for to_mid in [false, true] {
+        let mut cpu = build(true, to_mid);
+        assert_eq!(cpu.run(10_000), Exit::BudgetExhausted);
+        // The loop from the top; for the JMP to mid, also the loop from mid.
+        assert!(cpu.cache.len() <= 2, "to mid {to_mid}: {} blocks", cpu.cache.len());
+        for budget in [1, 20, 21, 22, 23, 31, 32, 33, 100, 1000, 10_000] {
+            let (mut a, mut b) = (build(true, to_mid), build(false, to_mid));
+            assert_eq!(run_state(&mut a, budget), run_state(&mut b, budget), "budget {budget}");
+        }
+    }
+}
