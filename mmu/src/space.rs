@@ -104,7 +104,16 @@ struct TlbEntry {
     write: *mut u8,
 }
 
-const TLB_SIZE: usize = 256;
+const TLB_SIZE: usize = 512;
+
+/// The slot of page `pn`. The high bits are folded in because programs place their
+/// regions at round addresses (an image at 0x400000, a heap at 0x500000, a stack at
+/// 0x600000): indexed by the low bits alone, the first pages of every 1 MiB or 2 MiB
+/// region would share a slot and evict each other on every alternate access.
+#[inline(always)]
+fn tlb_slot(pn: u64) -> usize {
+    ((pn ^ (pn >> 9)) as usize) & (TLB_SIZE - 1)
+}
 const TLB_EMPTY: TlbEntry = TlbEntry { page: u64::MAX, read: std::ptr::null(), write: std::ptr::null_mut() };
 
 /// A sparse guest address space. See the crate documentation for an example.
@@ -180,7 +189,7 @@ impl Memory {
     /// Forgets the cached translation of page `pn`.
     #[inline]
     fn tlb_forget(&mut self, pn: u64) {
-        let e = &mut self.tlb[(pn as usize) & (TLB_SIZE - 1)];
+        let e = &mut self.tlb[tlb_slot(pn)];
         if e.page == pn {
             *e = TLB_EMPTY;
         }
@@ -206,7 +215,7 @@ impl Memory {
             std::ptr::null_mut()
         };
         let read = page.data.as_ptr();
-        self.tlb[(pn as usize) & (TLB_SIZE - 1)] = TlbEntry { page: pn, read, write };
+        self.tlb[tlb_slot(pn)] = TlbEntry { page: pn, read, write };
     }
 
     fn bump_gen(&mut self) -> u64 {
@@ -330,7 +339,7 @@ impl Memory {
         };
         if page.prot.contains(Prot::GUARD) {
             page.prot.remove(Prot::GUARD);
-            self.tlb[((addr >> PAGE_SHIFT) as usize) & (TLB_SIZE - 1)] = TLB_EMPTY;
+            self.tlb[tlb_slot(addr >> PAGE_SHIFT)] = TLB_EMPTY;
             self.epoch += 1;
             self.layout_epoch += 1;
             return Err(Fault { addr, access, kind: FaultKind::Guard });
@@ -443,7 +452,7 @@ impl Memory {
         if off + N > PAGE_SIZE as usize {
             return None;
         }
-        let e = self.tlb[(pn as usize) & (TLB_SIZE - 1)];
+        let e = self.tlb[tlb_slot(pn)];
         if e.page != pn {
             return None;
         }
@@ -488,7 +497,7 @@ impl Memory {
         if off + N > PAGE_SIZE as usize {
             return false;
         }
-        let e = self.tlb[(pn as usize) & (TLB_SIZE - 1)];
+        let e = self.tlb[tlb_slot(pn)];
         if e.page != pn || e.write.is_null() {
             return false;
         }

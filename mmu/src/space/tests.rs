@@ -279,3 +279,28 @@ fn zero_page_reads_are_cached_but_writes_copy() {
     assert_eq!(m.read_u32(0x1000).unwrap(), 9);
     assert_eq!(m.read_u32(0x2000).unwrap(), 0, "the other zero page is untouched");
 }
+
+/// Regions placed at round addresses must not share translation-cache slots: the
+/// first pages of 64 KiB-aligned regions below 16 MiB (Windows' allocation
+/// granularity) and of 1 MiB-aligned regions below 512 MiB all get distinct slots,
+/// and so do the pages of one 2 MiB stretch. With the low bits alone as the index, an
+/// image at 0x400000, a heap at 0x500000 and a stack at 0x600000 evicted each other.
+#[test]
+fn round_region_bases_get_distinct_translation_slots() {
+    fn distinct(pns: impl Iterator<Item = u64>) -> bool {
+        let mut seen = std::collections::HashSet::new();
+        pns.map(tlb_slot).all(|slot| seen.insert(slot))
+    }
+    assert!(distinct((0..256u64).map(|k| k * 16)));
+    assert!(distinct((0..512u64).map(|k| k * 256)));
+    assert!(distinct(0x400..0x600u64));
+    // Translations of colliding-before pages stay usable side by side.
+    let mut m = Memory::new();
+    for base in [0x40_0000u64, 0x50_0000, 0x60_0000] {
+        m.map(base, 0x1000, Prot::RW).unwrap();
+        m.write_u32(base, base as u32).unwrap();
+    }
+    for base in [0x40_0000u64, 0x50_0000, 0x60_0000] {
+        assert_eq!(m.read_array_cached::<4>(base), Some((base as u32).to_le_bytes()), "{base:#x}");
+    }
+}
