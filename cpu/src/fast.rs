@@ -194,6 +194,94 @@ fn alu8_ri<const OP: u8>(cpu: &mut Cpu, o: &Op) -> Step {
     Ok(())
 }
 
+/// `[m32] op= r32`: the read, then the flags, then the write; if the write cannot take
+/// the fast path, the flags are put back and the generic handler does it all.
+fn alu_mr<const OP: u8>(cpu: &mut Cpu, o: &Op) -> Step {
+    let p = &o.pre;
+    alu_m::<OP, 4>(cpu, o, cpu.gpr[p.r1 as usize & 7])
+}
+
+fn alu_mi<const OP: u8>(cpu: &mut Cpu, o: &Op) -> Step {
+    alu_m::<OP, 4>(cpu, o, o.pre.imm)
+}
+
+fn alu8_mr<const OP: u8>(cpu: &mut Cpu, o: &Op) -> Step {
+    let p = &o.pre;
+    alu_m::<OP, 1>(cpu, o, get8(cpu, p.r1))
+}
+
+fn alu8_mi<const OP: u8>(cpu: &mut Cpu, o: &Op) -> Step {
+    alu_m::<OP, 1>(cpu, o, o.pre.imm & 0xff)
+}
+
+#[inline(always)]
+fn alu_m<const OP: u8, const N: usize>(cpu: &mut Cpu, o: &Op, b: u32) -> Step {
+    let p = &o.pre;
+    let op = AluOp::from_u8(OP);
+    let (seg, ea) = (p.mem.seg as usize, cpu.ea_of(&p.mem));
+    let Some(bytes) = cpu.read_cached::<N>(seg, ea) else { return generic(cpu, o) };
+    let mut a = [0u8; 4];
+    a[..N].copy_from_slice(&bytes);
+    let size = if N == 1 { Size::B8 } else { Size::B32 };
+    let saved = cpu.flags;
+    let r = compute(cpu, op, size, u32::from_le_bytes(a), b);
+    if op.writes() {
+        let mut out = [0u8; N];
+        out.copy_from_slice(&r.to_le_bytes()[..N]);
+        if !cpu.write_cached(seg, ea, out) {
+            cpu.flags = saved;
+            return generic(cpu, o);
+        }
+    }
+    Ok(())
+}
+
+fn mov_m8r(cpu: &mut Cpu, o: &Op) -> Step {
+    let p = &o.pre;
+    let ea = cpu.ea_of(&p.mem);
+    if cpu.write_cached(p.mem.seg as usize, ea, [get8(cpu, p.r1) as u8]) {
+        return Ok(());
+    }
+    generic(cpu, o)
+}
+
+fn mov_m8i(cpu: &mut Cpu, o: &Op) -> Step {
+    let p = &o.pre;
+    let ea = cpu.ea_of(&p.mem);
+    if cpu.write_cached(p.mem.seg as usize, ea, [p.imm as u8]) {
+        return Ok(());
+    }
+    generic(cpu, o)
+}
+
+fn mov_r8m(cpu: &mut Cpu, o: &Op) -> Step {
+    let p = &o.pre;
+    let ea = cpu.ea_of(&p.mem);
+    let Some([v]) = cpu.read_cached::<1>(p.mem.seg as usize, ea) else { return generic(cpu, o) };
+    set8(cpu, p.r0, v as u32);
+    Ok(())
+}
+
+/// IMUL r32, r/m32 (`THREE` false: the destination is the first factor) or
+/// IMUL r32, r/m32, imm32 (the immediate is). CF and OF tell whether the signed product
+/// did not fit; the other flags are kept, as the generic handler keeps them.
+fn imul_r<const MEM: bool, const THREE: bool>(cpu: &mut Cpu, o: &Op) -> Step {
+    let p = &o.pre;
+    let src = if MEM {
+        let Some(v) = cpu.cached32(&p.mem) else { return generic(cpu, o) };
+        v
+    } else {
+        cpu.gpr[p.r1 as usize & 7]
+    };
+    let other = if THREE { p.imm } else { cpu.gpr[p.r0 as usize & 7] };
+    let full = (src as i32 as i64) * (other as i32 as i64);
+    let r = full as u32;
+    cpu.gpr[p.r0 as usize & 7] = r;
+    let overflow = r as i32 as i64 != full;
+    cpu.flags.set_cf_of(overflow, overflow);
+    Ok(())
+}
+
 fn mov_rr(cpu: &mut Cpu, o: &Op) -> Step {
     let p = &o.pre;
     cpu.gpr[p.r0 as usize & 7] = cpu.gpr[p.r1 as usize & 7];
@@ -382,6 +470,16 @@ pub fn select(ins: &Instruction) -> Option<(Fast, Pre)> {
                     p.mem = mem_of(ins)?;
                     Some(alu_table_rm($op))
                 }
+                (OpKind::Memory, OpKind::Register) => {
+                    p.r1 = r1()?;
+                    p.mem = mem_of(ins)?;
+                    Some(table!(alu_mr)[$op as usize])
+                }
+                (OpKind::Memory, OpKind::Immediate32 | OpKind::Immediate8to32) => {
+                    p.imm = ins.immediate(1) as u32;
+                    p.mem = mem_of(ins)?;
+                    Some(table!(alu_mi)[$op as usize])
+                }
                 _ => None,
             }
         }};
@@ -435,6 +533,72 @@ pub fn select(ins: &Instruction) -> Option<(Fast, Pre)> {
             p.r0 = byte(ins.op0_register())?;
             p.r1 = byte(ins.op1_register())?;
             alu8_table_rr(AluOp::of(ins.mnemonic())?)
+        }
+        C::Add_rm8_r8
+        | C::Or_rm8_r8
+        | C::Adc_rm8_r8
+        | C::Sbb_rm8_r8
+        | C::And_rm8_r8
+        | C::Sub_rm8_r8
+        | C::Xor_rm8_r8
+        | C::Cmp_rm8_r8
+        | C::Test_rm8_r8
+            if k0 == OpKind::Memory =>
+        {
+            p.r1 = byte(ins.op1_register())?;
+            p.mem = mem_of(ins)?;
+            table!(alu8_mr)[AluOp::of(ins.mnemonic())? as usize]
+        }
+        C::Add_rm8_imm8
+        | C::Or_rm8_imm8
+        | C::Adc_rm8_imm8
+        | C::Sbb_rm8_imm8
+        | C::And_rm8_imm8
+        | C::Sub_rm8_imm8
+        | C::Xor_rm8_imm8
+        | C::Cmp_rm8_imm8
+        | C::Test_rm8_imm8
+            if k0 == OpKind::Memory =>
+        {
+            p.imm = ins.immediate(1) as u32;
+            p.mem = mem_of(ins)?;
+            table!(alu8_mi)[AluOp::of(ins.mnemonic())? as usize]
+        }
+        C::Mov_rm8_r8 if k0 == OpKind::Memory => {
+            p.r1 = byte(ins.op1_register())?;
+            p.mem = mem_of(ins)?;
+            mov_m8r
+        }
+        C::Mov_rm8_imm8 if k0 == OpKind::Memory => {
+            p.imm = ins.immediate8() as u32;
+            p.mem = mem_of(ins)?;
+            mov_m8i
+        }
+        C::Mov_r8_rm8 if k1 == OpKind::Memory => {
+            p.r0 = byte(ins.op0_register())?;
+            p.mem = mem_of(ins)?;
+            mov_r8m
+        }
+        C::Imul_r32_rm32 => {
+            p.r0 = r0()?;
+            if k1 == OpKind::Memory {
+                p.mem = mem_of(ins)?;
+                imul_r::<true, false>
+            } else {
+                p.r1 = r1()?;
+                imul_r::<false, false>
+            }
+        }
+        C::Imul_r32_rm32_imm32 | C::Imul_r32_rm32_imm8 => {
+            p.r0 = r0()?;
+            p.imm = ins.immediate(2) as u32;
+            if k1 == OpKind::Memory {
+                p.mem = mem_of(ins)?;
+                imul_r::<true, true>
+            } else {
+                p.r1 = r1()?;
+                imul_r::<false, true>
+            }
         }
         C::Add_rm8_imm8
         | C::Or_rm8_imm8
@@ -524,6 +688,19 @@ pub fn select(ins: &Instruction) -> Option<(Fast, Pre)> {
             p.imm = count & 31;
             crate::ops::shift::fast_for(ins.mnemonic())?
         }
+        C::Rol_rm32_CL
+        | C::Ror_rm32_CL
+        | C::Rcl_rm32_CL
+        | C::Rcr_rm32_CL
+        | C::Shl_rm32_CL
+        | C::Sal_rm32_CL
+        | C::Shr_rm32_CL
+        | C::Sar_rm32_CL
+            if k0 == OpKind::Register =>
+        {
+            p.r0 = r0()?;
+            crate::ops::shift::fast_cl_for(ins.mnemonic())?
+        }
         C::Lea_r32_m => {
             p.r0 = r0()?;
             p.mem = mem_of(ins)?;
@@ -590,74 +767,35 @@ pub fn select(ins: &Instruction) -> Option<(Fast, Pre)> {
     Some((f, p))
 }
 
+/// The nine instances of a handler generic over the ALU operation, indexed by
+/// `AluOp as usize`.
+macro_rules! table {
+    ($f:ident) => {{
+        const T: [Fast; 9] =
+            [$f::<0>, $f::<1>, $f::<2>, $f::<3>, $f::<4>, $f::<5>, $f::<6>, $f::<7>, $f::<8>];
+        T
+    }};
+}
+use table;
+
 fn alu_table_rr(op: AluOp) -> Fast {
-    [
-        alu_rr::<0>,
-        alu_rr::<1>,
-        alu_rr::<2>,
-        alu_rr::<3>,
-        alu_rr::<4>,
-        alu_rr::<5>,
-        alu_rr::<6>,
-        alu_rr::<7>,
-        alu_rr::<8>,
-    ][op as usize]
+    table!(alu_rr)[op as usize]
 }
 
 fn alu_table_ri(op: AluOp) -> Fast {
-    [
-        alu_ri::<0>,
-        alu_ri::<1>,
-        alu_ri::<2>,
-        alu_ri::<3>,
-        alu_ri::<4>,
-        alu_ri::<5>,
-        alu_ri::<6>,
-        alu_ri::<7>,
-        alu_ri::<8>,
-    ][op as usize]
+    table!(alu_ri)[op as usize]
 }
 
 fn alu_table_rm(op: AluOp) -> Fast {
-    [
-        alu_rm::<0>,
-        alu_rm::<1>,
-        alu_rm::<2>,
-        alu_rm::<3>,
-        alu_rm::<4>,
-        alu_rm::<5>,
-        alu_rm::<6>,
-        alu_rm::<7>,
-        alu_rm::<8>,
-    ][op as usize]
+    table!(alu_rm)[op as usize]
 }
 
 fn alu8_table_rr(op: AluOp) -> Fast {
-    [
-        alu8_rr::<0>,
-        alu8_rr::<1>,
-        alu8_rr::<2>,
-        alu8_rr::<3>,
-        alu8_rr::<4>,
-        alu8_rr::<5>,
-        alu8_rr::<6>,
-        alu8_rr::<7>,
-        alu8_rr::<8>,
-    ][op as usize]
+    table!(alu8_rr)[op as usize]
 }
 
 fn alu8_table_ri(op: AluOp) -> Fast {
-    [
-        alu8_ri::<0>,
-        alu8_ri::<1>,
-        alu8_ri::<2>,
-        alu8_ri::<3>,
-        alu8_ri::<4>,
-        alu8_ri::<5>,
-        alu8_ri::<6>,
-        alu8_ri::<7>,
-        alu8_ri::<8>,
-    ][op as usize]
+    table!(alu8_ri)[op as usize]
 }
 
 fn jcc_table(cc: u8) -> Fast {

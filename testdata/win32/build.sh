@@ -10,6 +10,10 @@ LDFLAGS="-Wl,--no-insert-timestamp -Wl,--entry,_start -Wl,--subsystem,console -W
 for p in hello files memory seh events info crash args heap bigmem rtlmem; do
     $CC $CFLAGS -o $p.exe $p.c $LDFLAGS -lntdll -lgcc
 done
+# The compiled-code benchmark, at -O2 like release builds of real programs; compute.out
+# is what the same kernels print compiled for the host: cc -O2 -o /tmp/compute_host
+# compute_host.c && /tmp/compute_host > compute.out
+$CC $(echo "$CFLAGS" | sed 's/-O1/-O2/') -o compute.exe compute.c $LDFLAGS -lntdll -lgcc
 # A DLL with exports by name, by ordinal and a forwarder, and a program that uses it.
 $CC $CFLAGS -shared -o adder.dll adder.c adder.def -Wl,--no-insert-timestamp -Wl,--kill-at -Wl,--entry,_DllMain@12 -Wl,--subsystem,console -Wl,--disable-dynamicbase -s -lntdll -lgcc
 ${CC%gcc}dlltool -d adder-imp.def -l libadder.a -D adder.dll -k

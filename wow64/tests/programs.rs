@@ -116,3 +116,23 @@ fn command_line_and_current_directory_from_the_peb() {
          ok: the current directory has a handle\n"
     );
 }
+
+/// The compiled-code benchmark (`x86wow bench`'s "program" workload): integer kernels
+/// built with -O2. compute.out is what the same C source prints compiled for and run on
+/// the host, so this compares ~29 million instructions of compiler output with real
+/// hardware, on the cached path and (in optimised builds, where it takes a second or
+/// two) on the plain one.
+#[test]
+fn compiled_kernels_match_the_host() {
+    let expected = String::from_utf8(testdata("compute.out")).unwrap();
+    let paths: &[bool] = if cfg!(debug_assertions) { &[true] } else { &[true, false] };
+    for &cached in paths {
+        let (b, out) = Process::builder().image_path("C:\\compute.exe").capture_output();
+        let mut p = b.max_insns(100_000_000).build(&testdata("compute.exe")).unwrap();
+        p.cpu.set_block_cache(cached);
+        let status = p.run_checked().unwrap();
+        assert_eq!(out.stdout.text(), expected, "cached {cached}: {:?}", p.message());
+        assert_eq!(status, 0, "cached {cached}");
+        assert!(p.cpu.insns() > 20_000_000, "{} instructions", p.cpu.insns());
+    }
+}

@@ -723,7 +723,23 @@ fn self_looping_block_stops_exactly_and_sees_its_own_patch() {
 #[test]
 fn memory_fast_forms_fall_back_to_the_generic_handlers_exactly() {
     type Emit = fn(&mut CodeAssembler) -> Result<(), IcedError>;
-    let forms: [(&str, Emit); 17] = [
+    let forms: &[(&str, Emit)] = &[
+        ("add m,r", |a| a.add(dword_ptr(ebx), ecx)),
+        ("adc m,r", |a| a.adc(dword_ptr(ebx), ecx)),
+        ("sub m,i", |a| a.sub(dword_ptr(ebx), 0x7f)),
+        ("sbb m,i", |a| a.sbb(dword_ptr(ebx), 0x1234_5678)),
+        ("cmp m,r", |a| a.cmp(dword_ptr(ebx), ecx)),
+        ("test m,i", |a| a.test(dword_ptr(ebx), 0x4000_0040)),
+        ("lock xor m,r", |a| a.lock().xor(dword_ptr(ebx), ecx)),
+        ("add m8,r8", |a| a.add(byte_ptr(ebx), ch)),
+        ("cmp m8,r8", |a| a.cmp(byte_ptr(ebx), cl)),
+        ("and m8,i", |a| a.and(byte_ptr(ebx), 0x3c)),
+        ("cmp m8,i", |a| a.cmp(byte_ptr(ebx), 0x40)),
+        ("mov m8,r8", |a| a.mov(byte_ptr(ebx), ah)),
+        ("mov m8,i", |a| a.mov(byte_ptr(ebx), 0x5a)),
+        ("mov r8,m8", |a| a.mov(dh, byte_ptr(ebx))),
+        ("imul r,m", |a| a.imul_2(ecx, dword_ptr(ebx))),
+        ("imul r,m,i", |a| a.imul_3(ecx, dword_ptr(ebx), 0x7fff_ffff)),
         ("mov r,m", |a| a.mov(eax, dword_ptr(ebx))),
         ("mov m,r", |a| a.mov(dword_ptr(ebx), ecx)),
         ("mov m,i", |a| a.mov(dword_ptr(ebx), 0x1234_5678)),
@@ -762,7 +778,7 @@ fn memory_fast_forms_fall_back_to_the_generic_handlers_exactly() {
         Ac,
         Hook,
     }
-    for (name, form) in forms {
+    for &(name, form) in forms {
         for addr in addrs {
             for extra in [Extra::None, Extra::FsBase, Extra::NullEs, Extra::Ac, Extra::Hook] {
                 for warm in [false, true] {
@@ -876,6 +892,56 @@ fn jmp_back_into_the_block_is_not_followed() {
         for budget in [1, 20, 21, 22, 23, 31, 32, 33, 100, 1000, 10_000] {
             let (mut a, mut b) = (build(true, to_mid), build(false, to_mid));
             assert_eq!(run_state(&mut a, budget), run_state(&mut b, budget), "budget {budget}");
+        }
+    }
+}
+
+/// IMUL r32, r/m32 (two and three operands) and shifts and rotates of a register by
+/// CL (fast handlers on the cached path) give the plain path's results and flags for
+/// edge values, every CL the masking distinguishes, and carry in either state.
+#[test]
+fn imul_and_cl_shifts_agree_with_the_plain_path() {
+    type Emit = fn(&mut CodeAssembler) -> Result<(), IcedError>;
+    let forms: &[Emit] = &[
+        |a| a.imul_2(edx, esi),
+        |a| a.imul_2(edx, edx),
+        |a| a.imul_3(edx, esi, 3),
+        |a| a.imul_3(edx, esi, -1),
+        |a| a.imul_3(edx, esi, 0x7fff_ffff),
+        |a| a.rol(edx, cl),
+        |a| a.ror(edx, cl),
+        |a| a.rcl(edx, cl),
+        |a| a.rcr(edx, cl),
+        |a| a.shl(edx, cl),
+        |a| a.sal(edx, cl),
+        |a| a.shr(edx, cl),
+        |a| a.sar(edx, cl),
+        |a| a.shl(ecx, cl),
+    ];
+    let values = [0u32, 1, 2, 0x7fff_ffff, 0x8000_0000, 0xffff_ffff, 0x1234_5678, 0x0001_0000, 0xffff_0000];
+    for (i, form) in forms.iter().enumerate() {
+        for &v in &values {
+            for &w in &values {
+                for count in [0u32, 1, 5, 31, 32, 33, 0x1ff] {
+                    for flags in [0x202u32, 0x2d7 | 0x800] {
+                        let mut runs = Vec::new();
+                        for cached in [true, false] {
+                            let mut cpu = cpu_with(|a| {
+                                form(a)?;
+                                a.hlt()
+                            });
+                            cpu.set_block_cache(cached);
+                            cpu.gpr[gpr::EDX] = v;
+                            cpu.gpr[gpr::ESI] = w;
+                            cpu.gpr[gpr::ECX] = count;
+                            cpu.set_eflags(flags);
+                            let exit = cpu.run(10);
+                            runs.push((exit, cpu.registers(), cpu.insns()));
+                        }
+                        assert_eq!(runs[0], runs[1], "form {i} {v:#x} {w:#x} cl {count:#x} flags {flags:#x}");
+                    }
+                }
+            }
         }
     }
 }

@@ -148,6 +148,32 @@ fn fast_ri<const K: u8>(cpu: &mut Cpu, op: &Op) -> Step {
     Ok(())
 }
 
+fn fast_rcl<const K: u8>(cpu: &mut Cpu, op: &Op) -> Step {
+    let count = cpu.gpr[1] & 31;
+    if count != 0 {
+        let kind = KINDS[K as usize];
+        let d = op.pre.r0 as usize & 7;
+        let (r, cf) = shift_value(cpu, kind, Size::B32, cpu.gpr[d], count);
+        cpu.gpr[d] = r;
+        shift_flags(cpu, kind, Size::B32, r, cf);
+    }
+    Ok(())
+}
+
+/// The fast handler for a shift or rotate of a register by CL.
+pub(crate) fn fast_cl_for(m: Mnemonic) -> Option<Fast> {
+    Some(match m {
+        Mnemonic::Rol => fast_rcl::<0>,
+        Mnemonic::Ror => fast_rcl::<1>,
+        Mnemonic::Rcl => fast_rcl::<2>,
+        Mnemonic::Rcr => fast_rcl::<3>,
+        Mnemonic::Shl | Mnemonic::Sal => fast_rcl::<4>,
+        Mnemonic::Shr => fast_rcl::<5>,
+        Mnemonic::Sar => fast_rcl::<6>,
+        _ => return None,
+    })
+}
+
 /// The fast handler for a shift or rotate of a register by a constant count.
 pub(crate) fn fast_for(m: Mnemonic) -> Option<Fast> {
     Some(match m {
