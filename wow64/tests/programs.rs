@@ -136,3 +136,27 @@ fn compiled_kernels_match_the_host() {
         assert!(p.cpu.insns() > 20_000_000, "{} instructions", p.cpu.insns());
     }
 }
+
+/// Every test program runs the same on the plain path (decode per instruction, generic
+/// handlers only) as on the cached one (blocks, fast handlers, the translation cache):
+/// the same output, exit status, message, retired-instruction count and registers.
+#[test]
+fn test_programs_run_identically_on_the_plain_path() {
+    let programs =
+        ["hello", "files", "memory", "seh", "events", "info", "heap", "useadder", "crash", "rtlmem", "args"];
+    for name in programs {
+        let runs: Vec<_> = [true, false]
+            .into_iter()
+            .map(|cached| {
+                let (b, out) = Process::builder().image_path(format!("C:\\{name}.exe")).capture_output();
+                let b = b.file("C:\\adder.dll", testdata("adder.dll")).max_insns(20_000_000);
+                let mut p = b.build(&testdata(&format!("{name}.exe"))).unwrap();
+                p.cpu.set_block_cache(cached);
+                let status = p.run_checked().unwrap_or_else(|e| panic!("{name}: {e}"));
+                (status, out.stdout.text(), p.message().map(str::to_string), p.cpu.insns(), p.cpu.registers())
+            })
+            .collect();
+        assert_eq!(runs[0], runs[1], "{name}: cached vs plain");
+        assert!(runs[0].3 > 100, "{name}: {} instructions", runs[0].3);
+    }
+}
