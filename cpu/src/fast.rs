@@ -236,29 +236,35 @@ fn alu_m<const OP: u8, const N: usize>(cpu: &mut Cpu, o: &Op, b: u32) -> Step {
     Ok(())
 }
 
-fn mov_m8r(cpu: &mut Cpu, o: &Op) -> Step {
+/// Stores `data` at the op's memory operand, or runs the generic handler.
+#[inline(always)]
+fn store<const N: usize>(cpu: &mut Cpu, o: &Op, data: [u8; N]) -> Step {
     let p = &o.pre;
     let ea = cpu.ea_of(&p.mem);
-    if cpu.write_cached(p.mem.seg as usize, ea, [get8(cpu, p.r1) as u8]) {
+    if cpu.write_cached(p.mem.seg as usize, ea, data) {
         return Ok(());
     }
     generic(cpu, o)
+}
+
+/// The byte at the op's memory operand, if the fast path can read it.
+#[inline(always)]
+fn load8(cpu: &Cpu, o: &Op) -> Option<u32> {
+    let p = &o.pre;
+    cpu.read_cached::<1>(p.mem.seg as usize, cpu.ea_of(&p.mem)).map(|[v]| v as u32)
+}
+
+fn mov_m8r(cpu: &mut Cpu, o: &Op) -> Step {
+    store(cpu, o, [get8(cpu, o.pre.r1) as u8])
 }
 
 fn mov_m8i(cpu: &mut Cpu, o: &Op) -> Step {
-    let p = &o.pre;
-    let ea = cpu.ea_of(&p.mem);
-    if cpu.write_cached(p.mem.seg as usize, ea, [p.imm as u8]) {
-        return Ok(());
-    }
-    generic(cpu, o)
+    store(cpu, o, [o.pre.imm as u8])
 }
 
 fn mov_r8m(cpu: &mut Cpu, o: &Op) -> Step {
-    let p = &o.pre;
-    let ea = cpu.ea_of(&p.mem);
-    let Some([v]) = cpu.read_cached::<1>(p.mem.seg as usize, ea) else { return generic(cpu, o) };
-    set8(cpu, p.r0, v as u32);
+    let Some(v) = load8(cpu, o) else { return generic(cpu, o) };
+    set8(cpu, o.pre.r0, v);
     Ok(())
 }
 
@@ -302,29 +308,16 @@ fn mov_rm(cpu: &mut Cpu, o: &Op) -> Step {
 }
 
 fn mov_mr(cpu: &mut Cpu, o: &Op) -> Step {
-    let p = &o.pre;
-    let ea = cpu.ea_of(&p.mem);
-    let v = cpu.gpr[p.r1 as usize & 7];
-    if cpu.write_cached(p.mem.seg as usize, ea, v.to_le_bytes()) {
-        return Ok(());
-    }
-    generic(cpu, o)
+    store(cpu, o, cpu.gpr[o.pre.r1 as usize & 7].to_le_bytes())
 }
 
 fn mov_mi(cpu: &mut Cpu, o: &Op) -> Step {
-    let p = &o.pre;
-    let ea = cpu.ea_of(&p.mem);
-    if cpu.write_cached(p.mem.seg as usize, ea, p.imm.to_le_bytes()) {
-        return Ok(());
-    }
-    generic(cpu, o)
+    store(cpu, o, o.pre.imm.to_le_bytes())
 }
 
 fn movzx_rm8(cpu: &mut Cpu, o: &Op) -> Step {
-    let p = &o.pre;
-    let ea = cpu.ea_of(&p.mem);
-    let Some([v]) = cpu.read_cached::<1>(p.mem.seg as usize, ea) else { return generic(cpu, o) };
-    cpu.gpr[p.r0 as usize & 7] = v as u32;
+    let Some(v) = load8(cpu, o) else { return generic(cpu, o) };
+    cpu.gpr[o.pre.r0 as usize & 7] = v;
     Ok(())
 }
 
@@ -527,27 +520,21 @@ pub fn select(ins: &Instruction) -> Option<(Fast, Pre)> {
         | C::Xor_r8_rm8
         | C::Cmp_rm8_r8
         | C::Cmp_r8_rm8
-        | C::Test_rm8_r8
-            if k0 == OpKind::Register && k1 == OpKind::Register =>
-        {
-            p.r0 = byte(ins.op0_register())?;
-            p.r1 = byte(ins.op1_register())?;
-            alu8_table_rr(AluOp::of(ins.mnemonic())?)
-        }
-        C::Add_rm8_r8
-        | C::Or_rm8_r8
-        | C::Adc_rm8_r8
-        | C::Sbb_rm8_r8
-        | C::And_rm8_r8
-        | C::Sub_rm8_r8
-        | C::Xor_rm8_r8
-        | C::Cmp_rm8_r8
-        | C::Test_rm8_r8
-            if k0 == OpKind::Memory =>
-        {
-            p.r1 = byte(ins.op1_register())?;
-            p.mem = mem_of(ins)?;
-            table!(alu8_mr)[AluOp::of(ins.mnemonic())? as usize]
+        | C::Test_rm8_r8 => {
+            let op = AluOp::of(ins.mnemonic())?;
+            match (k0, k1) {
+                (OpKind::Register, OpKind::Register) => {
+                    p.r0 = byte(ins.op0_register())?;
+                    p.r1 = byte(ins.op1_register())?;
+                    alu8_table_rr(op)
+                }
+                (OpKind::Memory, OpKind::Register) => {
+                    p.r1 = byte(ins.op1_register())?;
+                    p.mem = mem_of(ins)?;
+                    table!(alu8_mr)[op as usize]
+                }
+                _ => return None,
+            }
         }
         C::Add_rm8_imm8
         | C::Or_rm8_imm8
@@ -558,11 +545,24 @@ pub fn select(ins: &Instruction) -> Option<(Fast, Pre)> {
         | C::Xor_rm8_imm8
         | C::Cmp_rm8_imm8
         | C::Test_rm8_imm8
-            if k0 == OpKind::Memory =>
-        {
+        | C::Add_AL_imm8
+        | C::Or_AL_imm8
+        | C::Adc_AL_imm8
+        | C::Sbb_AL_imm8
+        | C::And_AL_imm8
+        | C::Sub_AL_imm8
+        | C::Xor_AL_imm8
+        | C::Cmp_AL_imm8
+        | C::Test_AL_imm8 => {
+            let op = AluOp::of(ins.mnemonic())?;
             p.imm = ins.immediate(1) as u32;
-            p.mem = mem_of(ins)?;
-            table!(alu8_mi)[AluOp::of(ins.mnemonic())? as usize]
+            if k0 == OpKind::Memory {
+                p.mem = mem_of(ins)?;
+                table!(alu8_mi)[op as usize]
+            } else {
+                p.r0 = byte(ins.op0_register())?;
+                alu8_table_ri(op)
+            }
         }
         C::Mov_rm8_r8 if k0 == OpKind::Memory => {
             p.r1 = byte(ins.op1_register())?;
@@ -599,30 +599,6 @@ pub fn select(ins: &Instruction) -> Option<(Fast, Pre)> {
                 p.r1 = r1()?;
                 imul_r::<false, true>
             }
-        }
-        C::Add_rm8_imm8
-        | C::Or_rm8_imm8
-        | C::Adc_rm8_imm8
-        | C::Sbb_rm8_imm8
-        | C::And_rm8_imm8
-        | C::Sub_rm8_imm8
-        | C::Xor_rm8_imm8
-        | C::Cmp_rm8_imm8
-        | C::Test_rm8_imm8
-        | C::Add_AL_imm8
-        | C::Or_AL_imm8
-        | C::Adc_AL_imm8
-        | C::Sbb_AL_imm8
-        | C::And_AL_imm8
-        | C::Sub_AL_imm8
-        | C::Xor_AL_imm8
-        | C::Cmp_AL_imm8
-        | C::Test_AL_imm8
-            if k0 == OpKind::Register =>
-        {
-            p.r0 = byte(ins.op0_register())?;
-            p.imm = ins.immediate(1) as u32;
-            alu8_table_ri(AluOp::of(ins.mnemonic())?)
         }
         C::Mov_rm32_r32 | C::Mov_r32_rm32 => match (k0, k1) {
             (OpKind::Register, OpKind::Register) => {
@@ -686,7 +662,7 @@ pub fn select(ins: &Instruction) -> Option<(Fast, Pre)> {
             let count =
                 if ins.op_count() > 1 && k1 == OpKind::Immediate8 { ins.immediate8() as u32 } else { 1 };
             p.imm = count & 31;
-            crate::ops::shift::fast_for(ins.mnemonic())?
+            crate::ops::shift::fast_for(ins.mnemonic(), false)?
         }
         C::Rol_rm32_CL
         | C::Ror_rm32_CL
@@ -699,7 +675,7 @@ pub fn select(ins: &Instruction) -> Option<(Fast, Pre)> {
             if k0 == OpKind::Register =>
         {
             p.r0 = r0()?;
-            crate::ops::shift::fast_cl_for(ins.mnemonic())?
+            crate::ops::shift::fast_for(ins.mnemonic(), true)?
         }
         C::Lea_r32_m => {
             p.r0 = r0()?;

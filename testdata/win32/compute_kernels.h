@@ -133,3 +133,20 @@ static u32 k_u64(u32 n) {
     }
     return (u32)acc ^ (u32)(acc >> 32);
 }
+
+/* Runs every kernel and reports each checksum through `line`. */
+static u32 sort_buf[20000];
+static u8 sieve_buf[300000];
+static u32 ma[MN][MN], mb[MN][MN], mc[MN][MN];
+static char text_buf[60000];
+static struct node nodes[8192];
+
+static void run_kernels(void (*line)(const char *name, u32 value)) {
+    line("sort", k_sort(sort_buf, 20000));
+    line("sieve", k_sieve(sieve_buf, 300000));
+    line("matmul", k_matmul(ma, mb, mc));
+    line("text", k_text(text_buf, 60000));
+    line("vm", k_vm(100000));
+    line("chase", k_chase(nodes, 8192, 200000));
+    line("u64", k_u64(20000));
+}

@@ -28,6 +28,16 @@ fn cpu_with(f: impl FnOnce(&mut CodeAssembler) -> Result<(), IcedError>) -> Cpu 
     cpu
 }
 
+/// A CPU that runs `form` and then HLT, with the block cache on or off.
+fn cpu_running(form: impl FnOnce(&mut CodeAssembler) -> Result<(), IcedError>, cached: bool) -> Cpu {
+    let mut cpu = cpu_with(|a| {
+        form(a)?;
+        a.hlt()
+    });
+    cpu.set_block_cache(cached);
+    cpu
+}
+
 fn exc(exit: Exit) -> (Exception, u32) {
     match exit {
         Exit::Exception { exception, eip } => (exception, eip),
@@ -633,11 +643,7 @@ fn constant_shifts_agree_with_the_plain_path() {
             {
                 let mut runs = Vec::new();
                 for cached in [true, false] {
-                    let mut cpu = cpu_with(|a| {
-                        form(a, count)?;
-                        a.hlt()
-                    });
-                    cpu.set_block_cache(cached);
+                    let mut cpu = cpu_running(|a| form(a, count), cached);
                     cpu.gpr[gpr::EDX] = value;
                     cpu.gpr[gpr::ESI] = value;
                     cpu.set_eflags(flags);
@@ -784,11 +790,7 @@ fn memory_fast_forms_fall_back_to_the_generic_handlers_exactly() {
                 for warm in [false, true] {
                     let mut runs = Vec::new();
                     for cached in [true, false] {
-                        let mut cpu = cpu_with(|a| {
-                            form(a)?;
-                            a.hlt()
-                        });
-                        cpu.set_block_cache(cached);
+                        let mut cpu = cpu_running(form, cached);
                         cpu.mem.map(LAND as u64, 0x1000, Prot::RX).unwrap();
                         cpu.mem.poke(LAND as u64, &[0xf4; 0x1000]).unwrap();
                         cpu.mem.poke(DATA as u64, &[0x40; 0x1000]).unwrap();
@@ -926,11 +928,7 @@ fn imul_and_cl_shifts_agree_with_the_plain_path() {
                     for flags in [0x202u32, 0x2d7 | 0x800] {
                         let mut runs = Vec::new();
                         for cached in [true, false] {
-                            let mut cpu = cpu_with(|a| {
-                                form(a)?;
-                                a.hlt()
-                            });
-                            cpu.set_block_cache(cached);
+                            let mut cpu = cpu_running(form, cached);
                             cpu.gpr[gpr::EDX] = v;
                             cpu.gpr[gpr::ESI] = w;
                             cpu.gpr[gpr::ECX] = count;

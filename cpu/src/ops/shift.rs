@@ -134,10 +134,11 @@ shift_handlers!(rol => Rol, ror => Ror, rcl => Rcl, rcr => Rcr, shl => Shl, shr 
 
 const KINDS: [Kind; 7] = [Kind::Rol, Kind::Ror, Kind::Rcl, Kind::Rcr, Kind::Shl, Kind::Shr, Kind::Sar];
 
-/// Fast handler (see `fast.rs`): a 32-bit register shifted by a constant count, the
-/// count in `pre.imm` already masked to 5 bits. Same arithmetic and flags as [`shift`].
-fn fast_ri<const K: u8>(cpu: &mut Cpu, op: &Op) -> Step {
-    let count = op.pre.imm;
+/// Fast handler (see `fast.rs`): a 32-bit register shifted by a constant count (the
+/// count in `pre.imm`, already masked to 5 bits) or, with `CL`, by CL. Same arithmetic
+/// and flags as [`shift`].
+fn fast_shift<const K: u8, const CL: bool>(cpu: &mut Cpu, op: &Op) -> Step {
+    let count = if CL { cpu.gpr[1] & 31 } else { op.pre.imm };
     if count != 0 {
         let kind = KINDS[K as usize];
         let d = op.pre.r0 as usize & 7;
@@ -148,44 +149,38 @@ fn fast_ri<const K: u8>(cpu: &mut Cpu, op: &Op) -> Step {
     Ok(())
 }
 
-fn fast_rcl<const K: u8>(cpu: &mut Cpu, op: &Op) -> Step {
-    let count = cpu.gpr[1] & 31;
-    if count != 0 {
-        let kind = KINDS[K as usize];
-        let d = op.pre.r0 as usize & 7;
-        let (r, cf) = shift_value(cpu, kind, Size::B32, cpu.gpr[d], count);
-        cpu.gpr[d] = r;
-        shift_flags(cpu, kind, Size::B32, r, cf);
-    }
-    Ok(())
-}
-
-/// The fast handler for a shift or rotate of a register by CL.
-pub(crate) fn fast_cl_for(m: Mnemonic) -> Option<Fast> {
-    Some(match m {
-        Mnemonic::Rol => fast_rcl::<0>,
-        Mnemonic::Ror => fast_rcl::<1>,
-        Mnemonic::Rcl => fast_rcl::<2>,
-        Mnemonic::Rcr => fast_rcl::<3>,
-        Mnemonic::Shl | Mnemonic::Sal => fast_rcl::<4>,
-        Mnemonic::Shr => fast_rcl::<5>,
-        Mnemonic::Sar => fast_rcl::<6>,
+/// The fast handler for a shift or rotate of a register by a constant count or, with
+/// `by_cl`, by CL.
+pub(crate) fn fast_for(m: Mnemonic, by_cl: bool) -> Option<Fast> {
+    const IMM: [Fast; 7] = [
+        fast_shift::<0, false>,
+        fast_shift::<1, false>,
+        fast_shift::<2, false>,
+        fast_shift::<3, false>,
+        fast_shift::<4, false>,
+        fast_shift::<5, false>,
+        fast_shift::<6, false>,
+    ];
+    const BY_CL: [Fast; 7] = [
+        fast_shift::<0, true>,
+        fast_shift::<1, true>,
+        fast_shift::<2, true>,
+        fast_shift::<3, true>,
+        fast_shift::<4, true>,
+        fast_shift::<5, true>,
+        fast_shift::<6, true>,
+    ];
+    let k = match m {
+        Mnemonic::Rol => 0,
+        Mnemonic::Ror => 1,
+        Mnemonic::Rcl => 2,
+        Mnemonic::Rcr => 3,
+        Mnemonic::Shl | Mnemonic::Sal => 4,
+        Mnemonic::Shr => 5,
+        Mnemonic::Sar => 6,
         _ => return None,
-    })
-}
-
-/// The fast handler for a shift or rotate of a register by a constant count.
-pub(crate) fn fast_for(m: Mnemonic) -> Option<Fast> {
-    Some(match m {
-        Mnemonic::Rol => fast_ri::<0>,
-        Mnemonic::Ror => fast_ri::<1>,
-        Mnemonic::Rcl => fast_ri::<2>,
-        Mnemonic::Rcr => fast_ri::<3>,
-        Mnemonic::Shl | Mnemonic::Sal => fast_ri::<4>,
-        Mnemonic::Shr => fast_ri::<5>,
-        Mnemonic::Sar => fast_ri::<6>,
-        _ => return None,
-    })
+    };
+    Some(if by_cl { BY_CL[k] } else { IMM[k] })
 }
 
 /// SHLD/SHRD. Operands: dest (r/m), src (reg), count (imm8 or CL).
