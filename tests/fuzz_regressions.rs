@@ -81,3 +81,13 @@ fn pe_load_import_rva_near_4_gib() {
 fn serve_request_float_id_roundtrip() {
     x86wow::oracle::fuzz::serve_request(&input("serve_request-float-id-roundtrip"));
 }
+
+/// Found by `lockstep_fastpath`: `FSTP qword [EAX]` with EAX pointing at itself, in a
+/// writable code page, stores the indefinite over its own opcode. The plain path took
+/// the last-opcode value (FOP) from the bytes after the store (0); the cached path,
+/// like the hardware, from the instruction as decoded (0x51C). The plain path now
+/// takes it before the instruction runs.
+#[test]
+fn lockstep_fastpath_fstp_over_its_own_opcode() {
+    x86wow::oracle::fuzz::lockstep_fastpath(&input("lockstep_fastpath-fstp-over-own-opcode"));
+}

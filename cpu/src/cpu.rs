@@ -922,7 +922,10 @@ impl Cpu {
     #[inline(always)]
     fn execute_with(&mut self, ins: &Instruction, op: Option<&Op>) -> Option<Exit> {
         let start = self.eip;
-        self.cur_fop = 0;
+        // An x87 instruction's last-opcode value comes from its bytes, taken now, before
+        // it runs: a store may overwrite them (FSTP onto its own opcode), and the value
+        // is the opcode that was decoded. Cached ops carry it from their decoding.
+        self.cur_fop = if op.is_some() { 0 } else { crate::ops::x87::decoded_fop(self, ins) };
         // The single-step trap depends on TF before the instruction. MOV SS / POP SS
         // set `inhibit_trap`, suppressing the trap after themselves (the next
         // instruction then traps for both).
