@@ -130,7 +130,7 @@ pub fn lockstep_fastpath(data: &[u8]) {
 }
 
 /// Whether an instruction's x87 transition survives its fault `vector` (see
-/// `exec_bytes`): MASKMOVQ's does whatever the fault, the MMX-register conversions'
+/// `exec_bytes`): MASKMOVQ's does whatever the fault but #MF, the MMX-register conversions'
 /// only with #XM.
 fn transitions_before_faulting(ins: &iced_x86::Instruction, vector: u8) -> bool {
     use iced_x86::Mnemonic as M;
@@ -138,7 +138,9 @@ fn transitions_before_faulting(ins: &iced_x86::Instruction, vector: u8) -> bool 
         .any(|i| ins.op_kind(i) == iced_x86::OpKind::Register && ins.op_register(i).is_mm());
     mmx_operand
         && match ins.mnemonic() {
-            M::Maskmovq => true,
+            // Not for a pending x87 exception (#MF): that is taken before the
+            // instruction starts.
+            M::Maskmovq => vector != vector::MF,
             M::Cvtpi2ps | M::Cvtpi2pd | M::Cvtps2pi | M::Cvttps2pi | M::Cvtpd2pi | M::Cvttpd2pi => {
                 vector == vector::XM
             }
