@@ -830,14 +830,15 @@ impl Cpu {
             // A direct JMP or CALL within the page is followed: the block goes on at its
             // target (the ops keep their own addresses, so EIP stays exact), which saves a
             // block switch on every unconditional branch of a loop. Not to code already
-            // in the block: a JMP back to the start closes a loop body (a looping block),
-            // and following it would instead unroll the loop until the length limit,
-            // making as many blocks as the loop has instructions, each starting one
-            // instruction further on.
+            // in the block (itself included): a JMP back to the start closes a loop body
+            // (a looping block), and following it would instead unroll the loop until
+            // the length limit, making as many blocks as the loop has instructions, each
+            // starting one instruction further on.
+            let target = ins.near_branch32();
             let follow = matches!(ins.code(), Code::Jmp_rel8_32 | Code::Jmp_rel32_32 | Code::Call_rel32_32)
-                && ins.near_branch32() != eip
-                && !ops.iter().any(|op: &Op| op.ins.ip32() == ins.near_branch32());
-            let next = if follow { ins.near_branch32() } else { ins.next_ip32() };
+                && target != ins.ip32()
+                && !ops.iter().any(|op: &Op| op.ins.ip32() == target);
+            let next = if follow { target } else { ins.next_ip32() };
             let stop = (ends_block(&ins) && !follow)
                 || ops.len() + 1 >= MAX_BLOCK
                 || page_of(cs.wrapping_add(next)) != start_page;

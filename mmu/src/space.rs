@@ -114,6 +114,7 @@ const TLB_SIZE: usize = 512;
 fn tlb_slot(pn: u64) -> usize {
     ((pn ^ (pn >> 9)) as usize) & (TLB_SIZE - 1)
 }
+
 const TLB_EMPTY: TlbEntry = TlbEntry { page: u64::MAX, read: std::ptr::null(), write: std::ptr::null_mut() };
 
 /// A sparse guest address space. See the crate documentation for an example.
@@ -445,6 +446,17 @@ impl Memory {
     /// recently read or written); `None` otherwise, when [`Memory::read_array`] must do
     /// the full walk. Never faults and changes nothing, so a caller can try it and fall
     /// back to its full path having committed nothing.
+    ///
+    /// ```
+    /// use x86wow_mmu::{Memory, Prot};
+    /// let mut m = Memory::new();
+    /// m.map(0x10000, 0x1000, Prot::RW).unwrap();
+    /// assert_eq!(m.read_array_cached::<4>(0x10000), None, "no access yet: nothing cached");
+    /// m.write_u32(0x10000, 7).unwrap();
+    /// assert_eq!(m.read_array_cached::<4>(0x10000), Some(7u32.to_le_bytes()));
+    /// assert!(m.write_array_cached(0x10004, [1, 2]));
+    /// assert_eq!(m.read_u16(0x10004).unwrap(), 0x0201);
+    /// ```
     #[inline(always)]
     pub fn read_array_cached<const N: usize>(&self, addr: u64) -> Option<[u8; N]> {
         let pn = addr >> PAGE_SHIFT;

@@ -943,3 +943,28 @@ fn imul_and_cl_shifts_agree_with_the_plain_path() {
         }
     }
 }
+
+/// A JMP to itself after other instructions is not followed either (it would fill
+/// the block with copies of itself): it becomes a one-op looping block.
+#[test]
+fn jmp_to_itself_mid_block_is_one_looping_block() {
+    let build = |cached: bool| {
+        cpu_running(
+            |a| {
+                let mut here = a.create_label();
+                a.add(eax, 1)?;
+                a.set_label(&mut here)?;
+                a.jmp(here)
+            },
+            cached,
+        )
+    };
+    let mut cpu = build(true);
+    assert_eq!(cpu.run(1000), Exit::BudgetExhausted);
+    assert!(cpu.cache.len() <= 2, "{} blocks", cpu.cache.len());
+    assert!(cpu.cache.block(cpu.cache.len() - 1).ops.len() == 1, "the JMP alone");
+    for budget in [1, 2, 3, 33, 1000] {
+        let (mut a, mut b) = (build(true), build(false));
+        assert_eq!(run_state(&mut a, budget), run_state(&mut b, budget), "budget {budget}");
+    }
+}
