@@ -10,11 +10,19 @@ fn testdata(name: &str) -> Vec<u8> {
 }
 
 fn run(name: &str) -> (u32, String, Option<String>) {
+    let (status, stdout, message, _) = run_with(name, true);
+    (status, stdout, message)
+}
+
+/// Runs a test program with the block cache on or off: exit status, standard output,
+/// message, and the finished process (for its CPU state).
+fn run_with(name: &str, cached: bool) -> (u32, String, Option<String>, Process) {
     let (b, out) = Process::builder().image_path(format!("C:\\{name}.exe")).capture_output();
     let b = b.file("C:\\adder.dll", testdata("adder.dll")).max_insns(20_000_000);
     let mut p = b.build(&testdata(&format!("{name}.exe"))).unwrap_or_else(|e| panic!("{name}: {e}"));
+    p.cpu.set_block_cache(cached);
     let status = p.run_checked().unwrap_or_else(|e| panic!("{name}: {e}"));
-    (status, out.stdout.text(), p.message().map(str::to_string))
+    (status, out.stdout.text(), p.message().map(str::to_string), p)
 }
 
 fn check_program(name: &str) {
@@ -148,12 +156,8 @@ fn test_programs_run_identically_on_the_plain_path() {
         let runs: Vec<_> = [true, false]
             .into_iter()
             .map(|cached| {
-                let (b, out) = Process::builder().image_path(format!("C:\\{name}.exe")).capture_output();
-                let b = b.file("C:\\adder.dll", testdata("adder.dll")).max_insns(20_000_000);
-                let mut p = b.build(&testdata(&format!("{name}.exe"))).unwrap();
-                p.cpu.set_block_cache(cached);
-                let status = p.run_checked().unwrap_or_else(|e| panic!("{name}: {e}"));
-                (status, out.stdout.text(), p.message().map(str::to_string), p.cpu.insns(), p.cpu.registers())
+                let (status, stdout, message, p) = run_with(name, cached);
+                (status, stdout, message, p.cpu.insns(), p.cpu.registers())
             })
             .collect();
         assert_eq!(runs[0], runs[1], "{name}: cached vs plain");
