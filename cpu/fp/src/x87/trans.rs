@@ -219,6 +219,27 @@ pub(crate) fn atan_unit(t: BF) -> BF {
     sum.scale(scale)
 }
 
+/// `atan2(y, x)` of finite non-zero operands with the hardware's pi, before the final
+/// rounding.
+pub(crate) fn fpatan_value(fx: Unpacked, fy: Unpacked) -> BF {
+    let (pi, half) = (pi66(), pi66().scale(-1));
+    let by = BF::from_unpacked(fy).abs();
+    let bx = BF::from_unpacked(fx).abs();
+    let mut t = if (fy.exp, fy.sig) <= (fx.exp, fx.sig) {
+        atan_unit(by.div(bx))
+    } else {
+        half.sub(atan_unit(bx.div(by)))
+    };
+    if fx.sign {
+        t = pi.sub(t);
+    }
+    if fy.sign {
+        t.neg()
+    } else {
+        t
+    }
+}
+
 /// FPATAN: `atan2(y, x)` with `x` = ST(0) and `y` = ST(1); the result replaces ST(1)
 /// and the stack is popped.
 pub fn fpatan(x: F80, y: F80, ctl: X87Control) -> TransResult {
@@ -256,19 +277,7 @@ pub fn fpatan(x: F80, y: F80, ctl: X87Control) -> TransResult {
                 return exact(zero(ys), flags, ctl);
             }
         }
-        (Opnd::Fin(fy), Opnd::Fin(fx)) => {
-            let by = BF::from_unpacked(fy).abs();
-            let bx = BF::from_unpacked(fx).abs();
-            let mut t = if (fy.exp, fy.sig) <= (fx.exp, fx.sig) {
-                atan_unit(by.div(bx))
-            } else {
-                half.sub(atan_unit(bx.div(by)))
-            };
-            if xs {
-                t = pi.sub(t);
-            }
-            sgn(t)
-        }
+        (Opnd::Fin(fy), Opnd::Fin(fx)) => fpatan_value(fx, fy),
         _ => return invalid(ctl),
     };
     round_bf(v, ctl, flags)
@@ -289,6 +298,17 @@ pub(crate) fn expm1_small(z: BF) -> BF {
         k += 1;
     }
     sum
+}
+
+/// `2^x - 1` for finite |x| < 1, before the final rounding.
+pub(crate) fn f2xm1_value(u: Unpacked) -> BF {
+    let x = BF::from_unpacked(u);
+    let n = x.round_to_i64();
+    let f = x.sub(BF::from_i64(n));
+    let em1 = expm1_small(f.mul(ln2()));
+    // 2^n (1 + em1) - 1 = 2^n em1 + (2^n - 1)
+    let pn = BF::from_u64(1).scale(n as i32);
+    em1.scale(n as i32).add(pn.sub(BF::from_u64(1)))
 }
 
 /// F2XM1: `2^x - 1` (the architected domain is -1 <= x <= 1; outside it the operand
@@ -317,14 +337,7 @@ pub fn f2xm1(a: F80, ctl: X87Control) -> TransResult {
                 }
                 return round_reg(Unpacked { sign: false, exp: -1, sig: u128::MAX }, 64, ctl, flags);
             }
-            let x = BF::from_unpacked(u);
-            let n = x.round_to_i64();
-            let f = x.sub(BF::from_i64(n));
-            let em1 = expm1_small(f.mul(ln2()));
-            // 2^n (1 + em1) - 1 = 2^n em1 + (2^n - 1)
-            let pn = BF::from_u64(1).scale(n as i32);
-            let v = em1.scale(n as i32).add(pn.sub(BF::from_u64(1)));
-            round_bf(v, ctl, flags)
+            round_bf(f2xm1_value(u), ctl, flags)
         }
         _ => invalid(ctl),
     }
@@ -372,6 +385,14 @@ pub(crate) fn log2_bf(u: Unpacked) -> BF {
     BF::from_i64(e as i64).add(l)
 }
 
+/// `y * log2(x)` for finite positive x and finite non-zero y, before the final
+/// rounding (zero when x = 1).
+pub(crate) fn fyl2x_value(x: Unpacked, y: Unpacked) -> BF {
+    // The hardware forms log2(x) in its 68-bit internal format before the
+    // multiplication (modelling this raises agreement from ~94 % to ~97.6 %).
+    log2_bf(x).round_sig(INTERNAL_BITS).mul(BF::from_unpacked(y))
+}
+
 /// FYL2X: `y * log2(x)` with `x` = ST(0) and `y` = ST(1) (result replaces ST(1), then
 /// pop).
 pub fn fyl2x(x: F80, y: F80, ctl: X87Control) -> TransResult {
@@ -402,16 +423,30 @@ pub fn fyl2x(x: F80, y: F80, ctl: X87Control) -> TransResult {
             // The hardware signals PE even when the result is exact (x a power of
             // two), so PE is unconditional here.
             let flags = flags | Exceptions::PRECISION;
-            // The hardware forms log2(x) in its 68-bit internal format before the
-            // multiplication (modelling this raises agreement from ~94 % to ~97.6 %).
-            let l = log2_bf(u).round_sig(INTERNAL_BITS);
-            if l.is_zero() {
+            let r = fyl2x_value(u, v);
+            if r.is_zero() {
+                // log2(1) = +0, times y: a zero with y's sign.
                 return exact(zero(ys), flags, ctl);
             }
-            round_bf(l.mul(BF::from_unpacked(v)), ctl, flags)
+            round_bf(r, ctl, flags)
         }
         _ => invalid(ctl),
     }
+}
+
+/// `y * log2(x + 1)` for finite non-zero x > -1 and finite non-zero y, before the
+/// final rounding.
+pub(crate) fn fyl2xp1_value(x: Unpacked, y: Unpacked) -> BF {
+    let bx = BF::from_unpacked(x);
+    let l = if x.exp < -1 {
+        // |x| < 0.5: 2 atanh(x / (2 + x))
+        atanh2(bx.div(BF::from_u64(2).add(bx))).mul(log2e())
+    } else {
+        // 1 + x > 0 here: the caller has handled x <= -1.
+        log2_bf(BF::from_u64(1).add(bx).to_unpacked())
+    };
+    // log2(1 + x) is likewise held in the 68-bit internal format.
+    l.round_sig(INTERNAL_BITS).mul(BF::from_unpacked(y))
 }
 
 /// FYL2XP1: `y * log2(x + 1)` with `x` = ST(0) and `y` = ST(1) (the architected domain
@@ -438,19 +473,7 @@ pub fn fyl2xp1(x: F80, y: F80, ctl: X87Control) -> TransResult {
                 // x <= -1: the measured hardware returns x itself (with PE).
                 return exact(x, flags, ctl);
             }
-            let bx = BF::from_unpacked(u);
-            let l = if u.exp < -1 {
-                // |x| < 0.5: 2 atanh(x / (2 + x))
-                atanh2(bx.div(BF::from_u64(2).add(bx))).mul(log2e())
-            } else {
-                let s = BF::from_u64(1).add(bx);
-                if s.is_zero() || s.neg {
-                    return invalid(ctl);
-                }
-                log2_bf(s.to_unpacked())
-            };
-            // log2(1 + x) is likewise held in the 68-bit internal format.
-            round_bf(l.round_sig(INTERNAL_BITS).mul(BF::from_unpacked(v)), ctl, flags)
+            round_bf(fyl2xp1_value(u, v), ctl, flags)
         }
         _ => invalid(ctl),
     }
