@@ -1572,3 +1572,66 @@ fn explore_error_profile() {
         }
     }
 }
+
+/// Double rounding as a model of FSIN/FCOS on [1/8, pi/4) (no argument reduction):
+/// the exact value rounded to p bits (to nearest, or truncated), then to 64. `OP=fcos`
+/// for the cosine. None of them reproduces the hardware (see the crate README).
+#[test]
+#[ignore]
+fn explore_double_rounding() {
+    use crate::bigf::BF;
+    use crate::round::Unpacked;
+    use crate::x87::trans as xt;
+    if crate::hw::skip_unless_zen() {
+        return;
+    }
+    let unpack = |a: F80| Unpacked {
+        sign: a.sign(),
+        exp: a.biased_exp() as i32 - 16383,
+        sig: (a.signif as u128) << 64,
+    };
+    let truncate = |v: BF, p: u32| -> BF {
+        let drop = 256 - p;
+        let mut m = v.m;
+        let (w, b) = ((drop / 64) as usize, drop % 64);
+        for limb in m.iter_mut().take(w) {
+            *limb = 0;
+        }
+        if b > 0 {
+            m[w] &= !((1u64 << b) - 1);
+        }
+        BF { m, ..v }
+    };
+    let cosine = std::env::var("OP").is_ok_and(|v| v == "fcos");
+    let ctl = X87Control::from_fcw(0x037F);
+    let mut rng = Rng(5);
+    let mut cases = vec![];
+    while cases.len() < 20_000 {
+        let a = F80::new((16383 - 3 + rng.below(3)) as u16, rng.next() | 1 << 63);
+        if a.biased_exp() == 16382 && a.signif > 0xC90F_DAA2_2168_C234 {
+            continue; // beyond pi/4 the argument is reduced
+        }
+        let (s, c) = xt::sin_cos(unpack(a));
+        let (y, h) =
+            if cosine { (c, hw::fcos(0x037F, a, F80::ONE)) } else { (s, hw::fsin(0x037F, a, F80::ONE)) };
+        cases.push((y, h.st0, h.sw & SW_C1 != 0));
+    }
+    let agreement = |model: &dyn Fn(BF) -> BF| -> f64 {
+        let ok = cases
+            .iter()
+            .filter(|(y, h, c1)| {
+                let r = xt::round_bf(model(*y), ctl, Exceptions::empty());
+                r.value == *h && r.c1 == *c1
+            })
+            .count();
+        100.0 * ok as f64 / cases.len() as f64
+    };
+    eprintln!("correctly rounded: {:.2} %", agreement(&|y| y));
+    for p in 65..=82 {
+        eprintln!(
+            "through {p} bits: to nearest {:.2} %, truncated {:.2} %",
+            agreement(&|y| y.round_sig(p)),
+            agreement(&|y| truncate(y, p))
+        );
+    }
+}
