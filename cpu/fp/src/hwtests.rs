@@ -670,10 +670,15 @@ fn hw_x87_trans_agreement() {
     }
     // Quick agreement check for the default test run; see `soak_trans` for numbers.
     for op in trans::OPS {
-        let st = trans::measure(op, 0x037F, 400, 5);
+        // FSIN, FCOS and FSINCOS carry the measured sine-polynomial error and agree in
+        // about 99.6 % of cases (98.2-99.0 % without it); the others round the exact
+        // function and agree in 92-99 %.
+        let sine = matches!(op, "fsin" | "fcos" | "fsincos");
+        let (n, floor) = if sine { (2000, 0.99) } else { (400, 0.9) };
+        let st = trans::measure(op, 0x037F, n, 5);
         if st.worst_ulps > 1 || std::env::var("SHOW_FLAGONLY").is_ok() {
             let mut rng = Rng(5);
-            for _ in 0..400 {
+            for _ in 0..n {
                 let (a, b) = trans::operands(&mut rng, op);
                 if let Err(u) = trans::compare(op, 0x037F, a, b, false) {
                     if u > 1 || std::env::var("SHOW_FLAGONLY").is_ok() {
@@ -687,7 +692,7 @@ fn hw_x87_trans_agreement() {
             "{op}: {}/{} exact, {} flag-only, worst {} ulp",
             st.exact, st.n, st.flag_only, st.worst_ulps
         );
-        assert!(rate >= 0.9, "{op}: agreement {rate}");
+        assert!(rate >= floor, "{op}: agreement {rate}");
         assert!(st.worst_ulps <= 1, "{op}: worst {} ulps", st.worst_ulps);
     }
 }
@@ -1636,140 +1641,122 @@ fn explore_double_rounding() {
     }
 }
 
+/// Measures the error of the hardware's sine polynomial and fits the curve that
+/// `SINE_POLY_ERROR` (x87/trans.rs) holds: `CARGO_TARGET_DIR=/work/target-fp cargo test
+/// --release -p x86wow-fp explore_sine_error -- --ignored --nocapture` (about a
+/// minute).
+///
+/// Below pi/4 FSIN evaluates its polynomial on the operand itself. For 512 points per
+/// binade of [2^-8, pi/4), 2,000 operands that differ only in their low 20 bits (over
+/// which a polynomial's error is constant) each place the hardware's internal value in a
+/// half-ulp interval; the intersection pins the error at that point to a few
+/// thousandths of an ulp. An odd polynomial r^3 (E3 + E5 r^2 + ... + E17 r^14) is then
+/// fitted to those points by least squares, in ulps. Finally the fitted model is checked
+/// against fresh random operands, binade by binade.
 #[test]
 #[ignore]
-fn tmp_local() {
+fn explore_sine_error() {
     use crate::bigf::BF;
     use crate::round::Unpacked;
     use crate::x87::trans as xt;
+    if crate::hw::skip_unless_zen() {
+        return;
+    }
+    const TERMS: usize = 8;
+    const PI4: f64 = std::f64::consts::FRAC_PI_4;
     let unpack = |a: F80| Unpacked {
         sign: a.sign(),
         exp: a.biased_exp() as i32 - 16383,
         sig: (a.signif as u128) << 64,
     };
     let to_bf = |a: F80| BF::from_unpacked(unpack(a));
-    let cosine = std::env::var("OP").is_ok_and(|v| v == "fcos");
-    let mut out = String::new();
-    let per: u64 = std::env::var("PER").ok().and_then(|v| v.parse().ok()).unwrap_or(128);
-    let nsamp: usize = std::env::var("NS").ok().and_then(|v| v.parse().ok()).unwrap_or(2000);
-    let elo: i32 = std::env::var("ELO").ok().and_then(|v| v.parse().ok()).unwrap_or(-6);
-    let ehi: i32 = std::env::var("EHI").ok().and_then(|v| v.parse().ok()).unwrap_or(-1);
-    for ee in elo..=ehi {
-        let e = (16383 + ee) as u16;
-        let low: u32 = std::env::var("LOW").ok().and_then(|v| v.parse().ok()).unwrap_or(20);
-        let mut rng = Rng(5);
-        for i in 0..per {
-            let step = (1u64 << 63) / per;
+    let mut rng = Rng(5);
+    let (mut rows, mut rhs) = (Vec::new(), Vec::new());
+    let mut inconsistent = 0.0f64;
+    for e in -8..=-1 {
+        let step = (1u64 << 63) / 512;
+        for i in 0..512 {
             let base = (1u64 << 63) + i * step + rng.next() % step;
-            if ee == -1 && base > 0xC90F_DAA2_2168_C234 {
-                continue;
+            if e == -1 && base > 0xC90F_DAA2_2168_C234 {
+                continue; // beyond pi/4 the argument is reduced
             }
-            let (mut lo, mut hi, mut flips) = (f64::MIN, f64::MAX, 0);
-            for _ in 0..nsamp {
-                let sig = (base & !((1u64 << low) - 1)) | (rng.next() & ((1u64 << low) - 1));
-                let a = F80::new(e, sig);
-                let (s, c) = xt::sin_cos_exact(unpack(a));
-                let (y, h) = if cosine {
-                    (c, hw::fcos(0x037F, a, F80::ONE))
-                } else {
-                    (s, hw::fsin(0x037F, a, F80::ONE))
-                };
-                let c1 = h.sw & SW_C1 != 0;
-                let h = h.st0;
-                let ex = h.biased_exp() as i32 - 16383;
-                let t = y.sub(to_bf(h)).scale(63 - ex).approx_f64();
-                let (l, u) = if c1 { (-0.5 - t, -t) } else { (-t, 0.5 - t) };
-                if l > lo {
-                    lo = l;
-                }
-                if u < hi {
-                    hi = u;
-                }
-                let corr_c1 = t < 0.0;
-                if t.abs() > 0.5 || corr_c1 != c1 {
-                    flips += 1;
-                }
+            let (mut lo, mut hi) = (f64::MIN, f64::MAX);
+            for _ in 0..2000 {
+                let a = F80::new((16383 + e) as u16, (base & !0xF_FFFF) | (rng.next() & 0xF_FFFF));
+                let y = xt::sin_cos_exact(unpack(a)).0;
+                let h = hw::fsin(0x037F, a, F80::ONE);
+                let ex = h.st0.biased_exp() as i32 - 16383;
+                let t = y.sub(to_bf(h.st0)).scale(63 - ex).approx_f64();
+                let (l, u) = if h.sw & SW_C1 != 0 { (-0.5 - t, -t) } else { (-t, 0.5 - t) };
+                lo = lo.max(l);
+                hi = hi.min(u);
             }
-            let xf = (base as f64) * 2f64.powi(ee - 63);
-            out.push_str(&format!("{xf:.17e} {lo:.6} {hi:.6} {flips}\n"));
+            inconsistent = inconsistent.max(lo - hi);
+            let x = base as f64 * 2f64.powi(e - 63);
+            // one ulp of sin x at this point, to turn the basis into ulps
+            let y = xt::sin_cos_exact(unpack(F80::new((16383 + e) as u16, base))).0;
+            let ulp = 2f64.powi(y.exp - 63);
+            rows.push((0..TERMS).map(|k| (x / PI4).powi(2 * k as i32 + 3) / ulp).collect::<Vec<_>>());
+            rhs.push((lo + hi) / 2.0);
         }
     }
-    std::fs::write(std::env::var("OUT").unwrap_or("/tmp/local.txt".into()), out).unwrap();
-}
-
-#[test]
-#[ignore]
-fn tmp_eval() {
-    use crate::bigf::BF;
-    use crate::round::Unpacked;
-    use crate::x87::trans as xt;
-    let unpack = |a: F80| Unpacked {
-        sign: a.sign(),
-        exp: a.biased_exp() as i32 - 16383,
-        sig: (a.signif as u128) << 64,
-    };
-    let trunc = |v: BF, p: u32| -> BF {
-        let drop = 256 - p;
-        let mut m = v.m;
-        let (w, b) = ((drop / 64) as usize, drop % 64);
-        for limb in m.iter_mut().take(w) {
-            *limb = 0;
+    // Least squares by modified Gram-Schmidt: A = QR, then R c = Q^T b.
+    let m = rows.len();
+    let mut q: Vec<Vec<f64>> = (0..TERMS).map(|k| rows.iter().map(|r| r[k]).collect()).collect();
+    let mut r = [[0.0f64; TERMS]; TERMS];
+    for k in 0..TERMS {
+        for j in 0..k {
+            let d: f64 = (0..m).map(|i| q[j][i] * q[k][i]).sum();
+            r[j][k] = d;
+            for i in 0..m {
+                q[k][i] -= d * q[j][i];
+            }
         }
-        if b > 0 {
-            m[w] &= !((1u64 << b) - 1);
-        }
-        BF { m, ..v }
-    };
-    let cosine = std::env::var("OP").is_ok_and(|v| v == "fcos");
-    let coef: Vec<(i32, f64)> = std::env::var("COEF")
-        .unwrap()
-        .split(',')
-        .map(|t| {
-            let mut it = t.split(':');
-            (it.next().unwrap().parse().unwrap(), it.next().unwrap().parse().unwrap())
-        })
+        let n = (0..m).map(|i| q[k][i] * q[k][i]).sum::<f64>().sqrt();
+        r[k][k] = n;
+        q[k].iter_mut().for_each(|v| *v /= n);
+    }
+    let qtb: Vec<f64> = (0..TERMS).map(|k| (0..m).map(|i| q[k][i] * rhs[i]).sum()).collect();
+    let mut c = [0.0f64; TERMS];
+    for k in (0..TERMS).rev() {
+        c[k] = (qtb[k] - (k + 1..TERMS).map(|j| r[k][j] * c[j]).sum::<f64>()) / r[k][k];
+    }
+    let resid: Vec<f64> = rows
+        .iter()
+        .zip(&rhs)
+        .map(|(row, b)| b - row.iter().zip(&c).map(|(a, c)| a * c).sum::<f64>())
         .collect();
-    let fcw = std::env::var("FCW").ok().and_then(|v| u16::from_str_radix(&v, 16).ok()).unwrap_or(0x037F);
-    let ctl = X87Control::from_fcw(fcw);
-    let elo: i32 = std::env::var("ELO").ok().and_then(|v| v.parse().ok()).unwrap_or(-6);
-    let mut rng = Rng(12345);
-    for ee in elo..=-1 {
-        let (mut ok0, mut ok1, mut n) = (0, 0, 0);
-        while n < 20000 {
-            let a = F80::new((16383 + ee) as u16, rng.next() | 1 << 63);
-            if ee == -1 && a.signif > 0xC90F_DAA2_2168_C234 {
+    let rms = (resid.iter().map(|v| v * v).sum::<f64>() / m as f64).sqrt();
+    let worst = resid.iter().fold(0.0f64, |a, v| a.max(v.abs()));
+    eprintln!("{m} points; intervals inconsistent by up to {inconsistent:.4} ulp");
+    eprintln!("fit residual: {rms:.5} ulp rms, {worst:.5} ulp at most");
+    eprintln!("const SINE_POLY_ERROR: [f64; {TERMS}] = [");
+    for (k, c) in c.iter().enumerate() {
+        eprintln!("    {:?},", c / PI4.powi(2 * k as i32 + 3));
+    }
+    eprintln!("];");
+    // How the committed model does on fresh operands.
+    let ctl = X87Control::from_fcw(0x037F);
+    for e in -8..=-1 {
+        let (mut exact, mut model, mut n) = (0, 0, 0);
+        while n < 20_000 {
+            let a = F80::new((16383 + e) as u16, rng.next() | 1 << 63);
+            if e == -1 && a.signif > 0xC90F_DAA2_2168_C234 {
                 continue;
             }
             n += 1;
-            let (s, c) = xt::sin_cos_exact(unpack(a));
-            let y = if cosine { c } else { s };
-            let h = if cosine { hw::fcos(fcw, a, F80::ONE) } else { hw::fsin(fcw, a, F80::ONE) };
-            let xf = (a.signif as f64) * 2f64.powi(ee - 63);
-            let mut corr: f64 = coef.iter().map(|&(p, c)| c * xf.powi(p)).sum();
-            if let Some(zp) = std::env::var("ZP").ok().and_then(|v| v.parse::<u32>().ok()) {
-                let xb = BF::from_unpacked(unpack(a));
-                let z = xb.mul(xb);
-                let dz = if std::env::var("ZT").is_ok() { trunc(z, zp) } else { z.round_sig(zp) }
-                    .sub(z)
-                    .approx_f64();
-                let d = if cosine {
-                    -xf.sin() / (2.0 * xf)
-                } else {
-                    xf * (xf.cos() / (2.0 * xf * xf) - xf.sin() / (2.0 * xf * xf * xf))
-                };
-                corr += d * dz;
-            }
-            let y2 = y.add(BF::from_f64_exact(corr));
-            let r0 = xt::round_bf(y, ctl, Exceptions::empty());
-            let r1 = xt::round_bf(y2, ctl, Exceptions::empty());
+            let h = hw::fsin(0x037F, a, F80::ONE);
             let c1 = h.sw & SW_C1 != 0;
-            ok0 += (r0.value == h.st0 && r0.c1 == c1) as usize;
-            ok1 += (r1.value == h.st0 && r1.c1 == c1) as usize;
+            let r0 = xt::round_bf(xt::sin_cos_exact(unpack(a)).0, ctl, Exceptions::empty());
+            let r1 = xt::round_bf(xt::sin_cos(unpack(a)).0, ctl, Exceptions::empty());
+            exact += (r0.value == h.st0 && r0.c1 == c1) as usize;
+            model += (r1.value == h.st0 && r1.c1 == c1) as usize;
         }
         eprintln!(
-            "e={ee}: correctly rounded {:.2}%  with error model {:.2}%",
-            100.0 * ok0 as f64 / n as f64,
-            100.0 * ok1 as f64 / n as f64
+            "[2^{e}, 2^{}): correctly rounded {:.2} %, with SINE_POLY_ERROR {:.2} %",
+            e + 1,
+            100.0 * exact as f64 / n as f64,
+            100.0 * model as f64 / n as f64
         );
     }
 }
