@@ -1706,11 +1706,10 @@ fn explore_sine_error() {
     let mut r = [[0.0f64; TERMS]; TERMS];
     for k in 0..TERMS {
         for j in 0..k {
-            let d: f64 = (0..m).map(|i| q[j][i] * q[k][i]).sum();
+            let (done, rest) = q.split_at_mut(k);
+            let d: f64 = done[j].iter().zip(&rest[0]).map(|(a, b)| a * b).sum();
             r[j][k] = d;
-            for i in 0..m {
-                q[k][i] -= d * q[j][i];
-            }
+            rest[0].iter_mut().zip(&done[j]).for_each(|(v, u)| *v -= d * u);
         }
         let n = (0..m).map(|i| q[k][i] * q[k][i]).sum::<f64>().sqrt();
         r[k][k] = n;

@@ -550,8 +550,9 @@ mod tests {
     /// argument runs the sine polynomial in odd quadrants).
     #[test]
     fn sine_polynomial_error_reproduces_measured_results() {
-        // (cos, operand, hardware result, hardware C1)
-        let cases: [(bool, (u16, u64), (u16, u64), bool); 8] = [
+        /// (cos, operand, hardware result, hardware C1)
+        type Case = (bool, (u16, u64), (u16, u64), bool);
+        let cases: [Case; 8] = [
             (false, (0x3FFA, 0xDE9F4AD33E9FAEE9), (0x3FFA, 0xDE833CBEB0699DA7), true),
             (true, (0x400B, 0xF3704E9D0278EC2A), (0x3FFD, 0xE306C90AEDC1B1B7), false),
             (false, (0x3FFB, 0xD97D9CABF2D4B4C3), (0x3FFB, 0xD91504AA9B2AA783), true),
