@@ -1759,3 +1759,71 @@ fn explore_sine_error() {
         );
     }
 }
+
+/// The hardware's error at points of a range, for finding smooth error curves like the
+/// sine polynomial's: `OP=fptan ELO=-6 EHI=-2 OUT=/tmp/fptan.txt CARGO_TARGET_DIR=
+/// /work/target-fp cargo test --release -p x86wow-fp explore_local_error -- --ignored`.
+/// For PER points per binade, NS operands differing only in their low 20 bits give the
+/// interval the error (hardware's internal value minus the exact value, in ulps) must
+/// lie in; each output line is `x lo hi flips`. An empty interval (lo > hi) means the
+/// error there is not a function of the operand's high bits. Two-operand instructions
+/// use 1.0 for the other operand (FPATAN: atan(x); FYL2X, FYL2XP1: y = 1).
+#[test]
+#[ignore]
+fn explore_local_error() {
+    use crate::bigf::BF;
+    use crate::round::Unpacked;
+    use crate::x87::trans as xt;
+    if crate::hw::skip_unless_zen() {
+        return;
+    }
+    let unpack = |a: F80| Unpacked {
+        sign: a.sign(),
+        exp: a.biased_exp() as i32 - 16383,
+        sig: (a.signif as u128) << 64,
+    };
+    let to_bf = |a: F80| BF::from_unpacked(unpack(a));
+    let var = |k: &str, d: i64| std::env::var(k).ok().and_then(|v| v.parse().ok()).unwrap_or(d);
+    let op = std::env::var("OP").unwrap_or("fsin".into());
+    let (per, nsamp, elo, ehi) = (var("PER", 128) as u64, var("NS", 2000), var("ELO", -6), var("EHI", -1));
+    let mut out = String::new();
+    let mut rng = Rng(5);
+    for e in elo..=ehi {
+        let se = (16383 + e) as u16;
+        let step = (1u64 << 63) / per;
+        for i in 0..per {
+            let base = (1u64 << 63) + i * step + rng.next() % step;
+            let (mut lo, mut hi, mut flips) = (f64::MIN, f64::MAX, 0);
+            for _ in 0..nsamp {
+                let a = F80::new(se, (base & !0xF_FFFF) | (rng.next() & 0xF_FFFF));
+                let one = F80::ONE;
+                let (y, h) = match op.as_str() {
+                    "fsin" => (xt::sin_cos_exact(unpack(a)).0, hw::fsin(0x037F, a, one)),
+                    "fcos" => (xt::sin_cos_exact(unpack(a)).1, hw::fcos(0x037F, a, one)),
+                    "fptan" => {
+                        let (s, c) = xt::sin_cos_exact(unpack(a));
+                        let h = hw::fptan_push(0x037F, a);
+                        (s.div(c), hw::X87Out { st0: h.st1, ..h })
+                    }
+                    "f2xm1" => (xt::f2xm1_value(unpack(a)), hw::f2xm1(0x037F, a, one)),
+                    "fpatan" => (xt::fpatan_value(unpack(one), unpack(a)), hw::fpatan(0x037F, one, a)),
+                    "fyl2xp1" => (xt::fyl2xp1_value(unpack(a), unpack(one)), hw::fyl2xp1(0x037F, a, one)),
+                    _ => (xt::fyl2x_value(unpack(a), unpack(one)), hw::fyl2x(0x037F, a, one)),
+                };
+                let c1 = h.sw & SW_C1 != 0;
+                let ex = h.st0.biased_exp() as i32 - 16383;
+                let mut t = y.sub(to_bf(h.st0)).scale(63 - ex).approx_f64();
+                if h.st0.sign() {
+                    t = -t;
+                }
+                let (l, u) = if c1 { (-0.5 - t, -t) } else { (-t, 0.5 - t) };
+                lo = lo.max(l);
+                hi = hi.min(u);
+                flips += (t.abs() > 0.5 || (t < 0.0) != c1) as usize;
+            }
+            let x = base as f64 * 2f64.powi(e as i32 - 63);
+            out.push_str(&format!("{x:.17e} {lo:.6} {hi:.6} {flips}\n"));
+        }
+    }
+    std::fs::write(std::env::var("OUT").unwrap_or("/tmp/local_error.txt".into()), out).unwrap();
+}
