@@ -1641,99 +1641,137 @@ fn explore_double_rounding() {
     }
 }
 
-/// Measures the error of the hardware's sine polynomial and fits the curve that
-/// `SINE_POLY_ERROR` (x87/trans.rs) holds: `CARGO_TARGET_DIR=/work/target-fp cargo test
-/// --release -p x86wow-fp explore_sine_error -- --ignored --nocapture` (about a
-/// minute).
-///
-/// Below pi/4 FSIN evaluates its polynomial on the operand itself. For 512 points per
-/// binade of [2^-8, pi/4), 2,000 operands that differ only in their low 20 bits (over
-/// which a polynomial's error is constant) each place the hardware's internal value in a
-/// half-ulp interval; the intersection pins the error at that point to a few
-/// thousandths of an ulp. An odd polynomial r^3 (E3 + E5 r^2 + ... + E17 r^14) is then
-/// fitted to those points by least squares, in ulps. Finally the fitted model is checked
-/// against fresh random operands, binade by binade.
-#[test]
-#[ignore]
-fn explore_sine_error() {
+/// One measured point of a transcendental's error curve.
+struct ErrorPoint {
+    x: f64,
+    /// The error (hardware's internal value minus the exact one), in ulps of the result.
+    ulps: f64,
+    /// One ulp of the result at `x`.
+    ulp: f64,
+}
+
+/// Measures the hardware's error at 512 points per binade `2^e` for e in `binades`
+/// (operands above `limit` in the last binade skipped). At each point 2,000 operands that
+/// differ only in their low 20 bits (over which a polynomial's error is constant) place
+/// the hardware's internal value in half-ulp intervals (round to nearest: the result
+/// and C1); their intersection pins the error to a few thousandths of an ulp.
+/// `sample(a)` returns the exact value and the hardware's result and C1. Also returns
+/// by how much the intervals failed to intersect at worst (the non-smooth part).
+fn measure_error_curve(
+    sample: &dyn Fn(F80) -> (crate::bigf::BF, F80, bool),
+    binades: std::ops::RangeInclusive<i32>,
+    limit: u64,
+    rng: &mut Rng,
+) -> (Vec<ErrorPoint>, f64) {
     use crate::bigf::BF;
-    use crate::round::Unpacked;
-    use crate::x87::trans as xt;
-    if crate::hw::skip_unless_zen() {
-        return;
-    }
-    const TERMS: usize = 8;
-    const PI4: f64 = std::f64::consts::FRAC_PI_4;
-    let unpack = |a: F80| Unpacked {
-        sign: a.sign(),
-        exp: a.biased_exp() as i32 - 16383,
-        sig: (a.signif as u128) << 64,
-    };
-    let to_bf = |a: F80| BF::from_unpacked(unpack(a));
-    let mut rng = Rng(5);
-    let (mut rows, mut rhs) = (Vec::new(), Vec::new());
-    let mut inconsistent = 0.0f64;
-    for e in -8..=-1 {
+    let to_bf = |a: F80| BF::norm(a.sign(), a.biased_exp() as i32 - 16383, [0, 0, 0, a.signif]);
+    let last = *binades.end();
+    let (mut points, mut inconsistent) = (Vec::new(), 0.0f64);
+    for e in binades {
         let step = (1u64 << 63) / 512;
         for i in 0..512 {
             let base = (1u64 << 63) + i * step + rng.next() % step;
-            if e == -1 && base > 0xC90F_DAA2_2168_C234 {
-                continue; // beyond pi/4 the argument is reduced
+            if e == last && base > limit {
+                continue;
             }
             let (mut lo, mut hi) = (f64::MIN, f64::MAX);
             for _ in 0..2000 {
                 let a = F80::new((16383 + e) as u16, (base & !0xF_FFFF) | (rng.next() & 0xF_FFFF));
-                let y = xt::sin_cos_exact(unpack(a)).0;
-                let h = hw::fsin(0x037F, a, F80::ONE);
-                let ex = h.st0.biased_exp() as i32 - 16383;
-                let t = y.sub(to_bf(h.st0)).scale(63 - ex).approx_f64();
-                let (l, u) = if h.sw & SW_C1 != 0 { (-0.5 - t, -t) } else { (-t, 0.5 - t) };
+                let (y, h, c1) = sample(a);
+                let ex = h.biased_exp() as i32 - 16383;
+                let t = y.sub(to_bf(h)).scale(63 - ex).approx_f64();
+                let (l, u) = if c1 { (-0.5 - t, -t) } else { (-t, 0.5 - t) };
                 lo = lo.max(l);
                 hi = hi.min(u);
             }
             inconsistent = inconsistent.max(lo - hi);
-            let x = base as f64 * 2f64.powi(e - 63);
-            // one ulp of sin x at this point, to turn the basis into ulps
-            let y = xt::sin_cos_exact(unpack(F80::new((16383 + e) as u16, base))).0;
-            let ulp = 2f64.powi(y.exp - 63);
-            rows.push((0..TERMS).map(|k| (x / PI4).powi(2 * k as i32 + 3) / ulp).collect::<Vec<_>>());
-            rhs.push((lo + hi) / 2.0);
+            let y = sample(F80::new((16383 + e) as u16, base)).0;
+            points.push(ErrorPoint {
+                x: base as f64 * 2f64.powi(e - 63),
+                ulps: (lo + hi) / 2.0,
+                ulp: 2f64.powi(y.exp - 63),
+            });
         }
     }
-    // Least squares by modified Gram-Schmidt: A = QR, then R c = Q^T b.
-    let m = rows.len();
-    let mut q: Vec<Vec<f64>> = (0..TERMS).map(|k| rows.iter().map(|r| r[k]).collect()).collect();
-    let mut r = [[0.0f64; TERMS]; TERMS];
-    for k in 0..TERMS {
+    (points, inconsistent)
+}
+
+/// Least-squares fit (modified Gram-Schmidt) of `x^3 (c0 + c1 x^2 + ...)`, `N` terms, to
+/// the measured points, in ulps. Returns the coefficients, the rms and the worst residual.
+fn fit_odd_curve<const N: usize>(points: &[ErrorPoint], scale: f64) -> ([f64; N], f64, f64) {
+    let m = points.len();
+    let rows: Vec<Vec<f64>> = points
+        .iter()
+        .map(|p| (0..N).map(|k| (p.x / scale).powi(2 * k as i32 + 3) / p.ulp).collect())
+        .collect();
+    let mut q: Vec<Vec<f64>> = (0..N).map(|k| rows.iter().map(|r| r[k]).collect()).collect();
+    let mut r = [[0.0f64; N]; N];
+    for k in 0..N {
         for j in 0..k {
             let (done, rest) = q.split_at_mut(k);
             let d: f64 = done[j].iter().zip(&rest[0]).map(|(a, b)| a * b).sum();
             r[j][k] = d;
             rest[0].iter_mut().zip(&done[j]).for_each(|(v, u)| *v -= d * u);
         }
-        let n = (0..m).map(|i| q[k][i] * q[k][i]).sum::<f64>().sqrt();
+        let n = q[k].iter().map(|v| v * v).sum::<f64>().sqrt();
         r[k][k] = n;
         q[k].iter_mut().for_each(|v| *v /= n);
     }
-    let qtb: Vec<f64> = (0..TERMS).map(|k| (0..m).map(|i| q[k][i] * rhs[i]).sum()).collect();
-    let mut c = [0.0f64; TERMS];
-    for k in (0..TERMS).rev() {
-        c[k] = (qtb[k] - (k + 1..TERMS).map(|j| r[k][j] * c[j]).sum::<f64>()) / r[k][k];
+    let qtb: Vec<f64> = (0..N).map(|k| q[k].iter().zip(points).map(|(a, p)| a * p.ulps).sum()).collect();
+    let mut c = [0.0f64; N];
+    for k in (0..N).rev() {
+        c[k] = (qtb[k] - (k + 1..N).map(|j| r[k][j] * c[j]).sum::<f64>()) / r[k][k];
     }
     let resid: Vec<f64> = rows
         .iter()
-        .zip(&rhs)
-        .map(|(row, b)| b - row.iter().zip(&c).map(|(a, c)| a * c).sum::<f64>())
+        .zip(points)
+        .map(|(row, p)| p.ulps - row.iter().zip(&c).map(|(a, c)| a * c).sum::<f64>())
         .collect();
     let rms = (resid.iter().map(|v| v * v).sum::<f64>() / m as f64).sqrt();
     let worst = resid.iter().fold(0.0f64, |a, v| a.max(v.abs()));
-    eprintln!("{m} points; intervals inconsistent by up to {inconsistent:.4} ulp");
+    for (k, c) in c.iter_mut().enumerate() {
+        *c /= scale.powi(2 * k as i32 + 3);
+    }
+    (c, rms, worst)
+}
+
+fn print_curve(name: &str, points: usize, inconsistent: f64, c: &[f64], rms: f64, worst: f64) {
+    eprintln!("{points} points; intervals inconsistent by up to {inconsistent:.4} ulp");
     eprintln!("fit residual: {rms:.5} ulp rms, {worst:.5} ulp at most");
-    eprintln!("const SINE_POLY_ERROR: [f64; {TERMS}] = [");
-    for (k, c) in c.iter().enumerate() {
-        eprintln!("    {:?},", c / PI4.powi(2 * k as i32 + 3));
+    eprintln!("const {name}: [f64; {}] = [", c.len());
+    for c in c {
+        eprintln!("    {c:?},");
     }
     eprintln!("];");
+}
+
+/// Measures the error of the hardware's sine polynomial and fits the curve that
+/// `SINE_POLY_ERROR` (x87/trans.rs) holds: `CARGO_TARGET_DIR=/work/target-fp cargo test
+/// --release -p x86wow-fp explore_sine_error -- --ignored --nocapture` (about a
+/// minute). Below pi/4 FSIN evaluates its polynomial on the operand itself, so
+/// `measure_error_curve` over [2^-8, pi/4) sees the polynomial's error; the fitted
+/// model is then checked against fresh random operands, binade by binade.
+#[test]
+#[ignore]
+fn explore_sine_error() {
+    use crate::round::Unpacked;
+    use crate::x87::trans as xt;
+    if crate::hw::skip_unless_zen() {
+        return;
+    }
+    let unpack = |a: F80| Unpacked {
+        sign: a.sign(),
+        exp: a.biased_exp() as i32 - 16383,
+        sig: (a.signif as u128) << 64,
+    };
+    let mut rng = Rng(5);
+    let sample = |a: F80| {
+        let h = hw::fsin(0x037F, a, F80::ONE);
+        (xt::sin_cos_exact(unpack(a)).0, h.st0, h.sw & SW_C1 != 0)
+    };
+    let (points, inconsistent) = measure_error_curve(&sample, -8..=-1, 0xC90F_DAA2_2168_C234, &mut rng);
+    let (c, rms, worst) = fit_odd_curve::<8>(&points, std::f64::consts::FRAC_PI_4);
+    print_curve("SINE_POLY_ERROR", points.len(), inconsistent, &c, rms, worst);
     // How the committed model does on fresh operands.
     let ctl = X87Control::from_fcw(0x037F);
     for e in -8..=-1 {
@@ -1826,4 +1864,33 @@ fn explore_local_error() {
         }
     }
     std::fs::write(std::env::var("OUT").unwrap_or("/tmp/local_error.txt".into()), out).unwrap();
+}
+
+/// Measures the error of the hardware's arctangent polynomial and fits the curve that
+/// `ATAN_POLY_ERROR` (x87/trans.rs) holds, as `explore_sine_error` does for the sine:
+/// FPATAN with x = 1 takes the quotient y / 1 = y exactly, so over [2^-8, 1) the points
+/// see the polynomial's error alone. Unlike the sine's, this curve oscillates faster
+/// as the argument grows (extrema near 0.06, 0.16, 0.24, 0.33, 0.41, 0.48) and an
+/// 8-term odd polynomial fits it only to about 0.0024 ulp rms, so it is not modelled.
+#[test]
+#[ignore]
+fn explore_atan_error() {
+    use crate::round::Unpacked;
+    use crate::x87::trans as xt;
+    if crate::hw::skip_unless_zen() {
+        return;
+    }
+    let unpack = |a: F80| Unpacked {
+        sign: a.sign(),
+        exp: a.biased_exp() as i32 - 16383,
+        sig: (a.signif as u128) << 64,
+    };
+    let mut rng = Rng(6);
+    let sample = |a: F80| {
+        let h = hw::fpatan(0x037F, F80::ONE, a);
+        (xt::atan_unit(crate::bigf::BF::from_unpacked(unpack(a))), h.st0, h.sw & SW_C1 != 0)
+    };
+    let (points, inconsistent) = measure_error_curve(&sample, -8..=-2, u64::MAX, &mut rng);
+    let (c, rms, worst) = fit_odd_curve::<8>(&points, 1.0);
+    print_curve("ATAN_POLY_ERROR", points.len(), inconsistent, &c, rms, worst);
 }

@@ -94,9 +94,9 @@ const SINE_POLY_ERROR: [f64; 8] = [
     -1.0831679276457438e-17,
     1.504784880669155e-16,
     -9.92464103941424e-16,
-    3.5041066944629974e-15,
-    -6.804062152098137e-15,
-    6.850831866574641e-15,
+    3.5041066944629966e-15,
+    -6.8040621520981365e-15,
+    6.85083186657464e-15,
     -2.795041520207254e-15,
 ];
 
@@ -286,10 +286,13 @@ pub(crate) fn fpatan_value(fx: Unpacked, fy: Unpacked) -> BF {
     let (pi, half) = (pi66(), pi66().scale(-1));
     let by = BF::from_unpacked(fy).abs();
     let bx = BF::from_unpacked(fx).abs();
+    // The hardware's quotient is rounded to its 68-bit internal format (measured:
+    // agreement 96.8 % with the exact quotient, 99.4 % with this one, 93.5 % and 96.5 %
+    // with 67 and 69 bits).
     let mut t = if (fy.exp, fy.sig) <= (fx.exp, fx.sig) {
-        atan_unit(by.div(bx))
+        atan_unit(by.div(bx).round_sig(INTERNAL_BITS))
     } else {
-        half.sub(atan_unit(bx.div(by)))
+        half.sub(atan_unit(bx.div(by).round_sig(INTERNAL_BITS)))
     };
     if fx.sign {
         t = pi.sub(t);
