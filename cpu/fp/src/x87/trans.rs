@@ -10,11 +10,12 @@
 //!   (as Intel documents too), `x - k * pi66/2`, exactly; the function of the reduced
 //!   argument is then evaluated to high precision. |x| >= 2^63 sets C2 and leaves the
 //!   operand unchanged.
-//! * FPATAN adds the 66-bit pi (or pi/2) when the quadrant requires it.
+//! * FPATAN rounds the quotient of its operands to the 68-bit internal format, and adds
+//!   the 66-bit pi (or pi/2) when the quadrant requires it.
 //! * The sine polynomial's error, a smooth curve of up to 0.025 ulp, is measured and
 //!   added wherever the hardware evaluates that polynomial (FSIN, FSINCOS, and FCOS in
 //!   odd quadrants): see `SINE_POLY_ERROR`.
-//! * FYL2X and FYL2XP1 hold the logarithm in the 68-bit internal format.
+//! * FYL2X and FYL2XP1 hold the logarithm in the 68-bit internal format too.
 //!
 //! The rest of the hardware's evaluation error (up to about 0.14 ulp, and not a smooth
 //! function of the operand) is not reproduced, so in the 0.3-7 % of cases where the
@@ -575,6 +576,38 @@ mod tests {
             let (s, c) = sin_cos_exact(u);
             let exact = round_bf(if cos { c } else { s }, ctl, Exceptions::PRECISION);
             assert_ne!((exact.value, exact.c1), (F80::new(rse, rsig), c1), "{a:?}");
+        }
+    }
+
+    /// FPATAN on the measured AMD Zen 4 (round to nearest) where rounding the quotient
+    /// to 68 bits, as the hardware does, gives its result and the exact quotient does
+    /// not.
+    #[test]
+    fn fpatan_quotient_is_rounded_to_68_bits() {
+        /// (x = ST(0), y = ST(1), hardware result, hardware C1)
+        type Case = ((u16, u64), (u16, u64), (u16, u64), bool);
+        let cases: [Case; 6] = [
+            ((0x401C, 0x8000000000000100), (0x3FD5, 0x8000000000000000), (0x3FB7, 0xFFFFFFFFFFFFFE00), true),
+            ((0x3FF1, 0xC9F739F657A036FA), (0x3FCE, 0x9073CE4E1046E7B4), (0x3FDB, 0xB7197300508B4D60), false),
+            ((0x3FDC, 0xE59F8750EF6DE99D), (0x3FCC, 0xBF35F83799D62BE7), (0x3FEE, 0xD52CDBDD24D5E5DE), false),
+            ((0x4004, 0x861E268000000001), (0x3FCB, 0xD8B78A8C08000000), (0x3FC6, 0xCED4D84F95499F5D), false),
+            ((0x4002, 0x8000000010000000), (0x3FC4, 0x8400000000000000), (0x3FC1, 0x83FFFFFFEF800000), true),
+            ((0x4038, 0xD24AD0A04E8E94D2), (0x4001, 0xB6C11736A5800000), (0x3FC7, 0xDE79FE589CE85990), true),
+        ];
+        let ctl = X87Control::from_fcw(0x037F);
+        for ((xe, xs), (ye, ys), (re, rs), c1) in cases {
+            let (x, y) = (F80::new(xe, xs), F80::new(ye, ys));
+            let r = fpatan(x, y, ctl);
+            assert_eq!((r.value, r.c1), (F80::new(re, rs), c1), "{x:?} {y:?}");
+            let unpack = |a: F80| {
+                BF::from_unpacked(Unpacked {
+                    sign: false,
+                    exp: a.biased_exp() as i32 - 16383,
+                    sig: (a.signif as u128) << 64,
+                })
+            };
+            let exact = round_bf(atan_unit(unpack(y).div(unpack(x))), ctl, Exceptions::PRECISION);
+            assert_ne!((exact.value, exact.c1), (F80::new(re, rs), c1), "{x:?} {y:?}");
         }
     }
 }

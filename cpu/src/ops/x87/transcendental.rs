@@ -1,10 +1,10 @@
 //! FSIN, FCOS, FSINCOS, FPTAN, FPATAN, F2XM1, FYL2X and FYL2XP1.
 //!
 //! The values come from `x86wow_fp`, which models AMD's reduction (66-bit pi), its
-//! sine polynomial's error curve and out-of-domain behaviour exactly, but otherwise rounds
-//! the function correctly where the hardware's microcode is off by up to about 0.6 ulp:
-//! 0.3-7 % of in-domain operands differ from the hardware by one ulp or in C1 (see the
-//! float crate's README).
+//! 68-bit intermediates, its sine polynomial's error curve and out-of-domain behaviour
+//! exactly, but otherwise rounds the function correctly where the hardware's microcode
+//! is off by up to about 0.6 ulp: 0.1-7 % of in-domain operands differ from the hardware
+//! by one ulp or in C1 (see the float crate's README).
 
 use iced_x86::{Instruction, Mnemonic};
 use x86wow_fp::x87;
