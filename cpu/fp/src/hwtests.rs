@@ -1419,6 +1419,34 @@ fn explore_f2xm1_buckets() {
     }
 }
 
+/// A finite normal F80 unpacked for the exact (`BF`) evaluations of the explorations.
+fn unpack(a: F80) -> crate::round::Unpacked {
+    crate::round::Unpacked {
+        sign: a.sign(),
+        exp: a.biased_exp() as i32 - 16383,
+        sig: (a.signif as u128) << 64,
+    }
+}
+
+/// A finite normal F80 as an exact `BF`.
+fn to_bf(a: F80) -> crate::bigf::BF {
+    crate::bigf::BF::from_unpacked(unpack(a))
+}
+
+/// `v` truncated to `p` significant bits.
+fn truncate(v: crate::bigf::BF, p: u32) -> crate::bigf::BF {
+    let drop = 256 - p;
+    let mut m = v.m;
+    let (w, b) = ((drop / 64) as usize, drop % 64);
+    for limb in m.iter_mut().take(w) {
+        *limb = 0;
+    }
+    if b > 0 {
+        m[w] &= !((1u64 << b) - 1);
+    }
+    crate::bigf::BF { m, ..v }
+}
+
 /// Measures the hardware transcendentals' own error, the reason their agreement stops
 /// short of 100 %: `CARGO_TARGET_DIR=/work/target-fp cargo test --release -p x86wow-fp
 /// explore_error_profile -- --ignored --nocapture` (EXP_N cases per op, default 50000;
@@ -1439,18 +1467,11 @@ fn explore_f2xm1_buckets() {
 #[ignore]
 fn explore_error_profile() {
     use crate::bigf::BF;
-    use crate::round::Unpacked;
     use crate::x87::trans as xt;
     if crate::hw::skip_unless_zen() {
         return;
     }
     let n: usize = std::env::var("EXP_N").ok().and_then(|v| v.parse().ok()).unwrap_or(50_000);
-    let unpack = |a: F80| Unpacked {
-        sign: a.sign(),
-        exp: a.biased_exp() as i32 - 16383,
-        sig: (a.signif as u128) << 64,
-    };
-    let to_bf = |a: F80| BF::from_unpacked(unpack(a));
     // (exact value, hardware result, hardware C1) for one operand pair in RN.
     let sample = |op: &str, a: F80, b: F80| -> (BF, F80, bool) {
         let (y, h) = match op {
@@ -1585,28 +1606,10 @@ fn explore_error_profile() {
 #[ignore]
 fn explore_double_rounding() {
     use crate::bigf::BF;
-    use crate::round::Unpacked;
     use crate::x87::trans as xt;
     if crate::hw::skip_unless_zen() {
         return;
     }
-    let unpack = |a: F80| Unpacked {
-        sign: a.sign(),
-        exp: a.biased_exp() as i32 - 16383,
-        sig: (a.signif as u128) << 64,
-    };
-    let truncate = |v: BF, p: u32| -> BF {
-        let drop = 256 - p;
-        let mut m = v.m;
-        let (w, b) = ((drop / 64) as usize, drop % 64);
-        for limb in m.iter_mut().take(w) {
-            *limb = 0;
-        }
-        if b > 0 {
-            m[w] &= !((1u64 << b) - 1);
-        }
-        BF { m, ..v }
-    };
     let cosine = std::env::var("OP").is_ok_and(|v| v == "fcos");
     let ctl = X87Control::from_fcw(0x037F);
     let mut rng = Rng(5);
@@ -1663,8 +1666,6 @@ fn measure_error_curve(
     limit: u64,
     rng: &mut Rng,
 ) -> (Vec<ErrorPoint>, f64) {
-    use crate::bigf::BF;
-    let to_bf = |a: F80| BF::norm(a.sign(), a.biased_exp() as i32 - 16383, [0, 0, 0, a.signif]);
     let last = *binades.end();
     let (mut points, mut inconsistent) = (Vec::new(), 0.0f64);
     for e in binades {
@@ -1754,16 +1755,10 @@ fn print_curve(name: &str, points: usize, inconsistent: f64, c: &[f64], rms: f64
 #[test]
 #[ignore]
 fn explore_sine_error() {
-    use crate::round::Unpacked;
     use crate::x87::trans as xt;
     if crate::hw::skip_unless_zen() {
         return;
     }
-    let unpack = |a: F80| Unpacked {
-        sign: a.sign(),
-        exp: a.biased_exp() as i32 - 16383,
-        sig: (a.signif as u128) << 64,
-    };
     let mut rng = Rng(5);
     let sample = |a: F80| {
         let h = hw::fsin(0x037F, a, F80::ONE);
@@ -1810,18 +1805,10 @@ fn explore_sine_error() {
 #[test]
 #[ignore]
 fn explore_local_error() {
-    use crate::bigf::BF;
-    use crate::round::Unpacked;
     use crate::x87::trans as xt;
     if crate::hw::skip_unless_zen() {
         return;
     }
-    let unpack = |a: F80| Unpacked {
-        sign: a.sign(),
-        exp: a.biased_exp() as i32 - 16383,
-        sig: (a.signif as u128) << 64,
-    };
-    let to_bf = |a: F80| BF::from_unpacked(unpack(a));
     let var = |k: &str, d: i64| std::env::var(k).ok().and_then(|v| v.parse().ok()).unwrap_or(d);
     let op = std::env::var("OP").unwrap_or("fsin".into());
     let (per, nsamp, elo, ehi) = (var("PER", 128) as u64, var("NS", 2000), var("ELO", -6), var("EHI", -1));
@@ -1881,16 +1868,10 @@ fn explore_local_error() {
 #[test]
 #[ignore]
 fn explore_atan_error() {
-    use crate::round::Unpacked;
     use crate::x87::trans as xt;
     if crate::hw::skip_unless_zen() {
         return;
     }
-    let unpack = |a: F80| Unpacked {
-        sign: a.sign(),
-        exp: a.biased_exp() as i32 - 16383,
-        sig: (a.signif as u128) << 64,
-    };
     let mut rng = Rng(6);
     let sample = |a: F80| {
         let h = hw::fpatan(0x037F, F80::ONE, a);
@@ -1910,29 +1891,10 @@ fn explore_atan_error() {
 #[ignore]
 fn explore_intermediate_rounding() {
     use crate::bigf::{ln2, BF};
-    use crate::round::Unpacked;
     use crate::x87::trans as xt;
     if crate::hw::skip_unless_zen() {
         return;
     }
-    let unpack = |a: F80| Unpacked {
-        sign: a.sign(),
-        exp: a.biased_exp() as i32 - 16383,
-        sig: (a.signif as u128) << 64,
-    };
-    let bf = |a: F80| BF::from_unpacked(unpack(a));
-    let truncate = |v: BF, p: u32| -> BF {
-        let drop = 256 - p;
-        let mut m = v.m;
-        let (w, b) = ((drop / 64) as usize, drop % 64);
-        for limb in m.iter_mut().take(w) {
-            *limb = 0;
-        }
-        if b > 0 {
-            m[w] &= !((1u64 << b) - 1);
-        }
-        BF { m, ..v }
-    };
     let ctl = X87Control::from_fcw(0x037F);
     // (operands, hardware result, C1), 20,000 of them
     let cases = |gen: &mut dyn FnMut(&mut Rng) -> (F80, F80, F80, bool)| {
@@ -1956,12 +1918,12 @@ fn explore_intermediate_rounding() {
         let h = hw::fpatan(0x037F, x, y);
         (x, y, h.st0, h.sw & SW_C1 != 0)
     });
-    eprintln!("FPATAN, exact quotient: {:.2} %", score(&atan, &|x, y| xt::atan_unit(bf(y).div(bf(x)))));
+    eprintln!("FPATAN, exact quotient: {:.2} %", score(&atan, &|x, y| xt::atan_unit(to_bf(y).div(to_bf(x)))));
     for p in 64..=72 {
         eprintln!(
             "  quotient to {p} bits: to nearest {:.2} %, truncated {:.2} %",
-            score(&atan, &|x, y| xt::atan_unit(bf(y).div(bf(x)).round_sig(p))),
-            score(&atan, &|x, y| xt::atan_unit(truncate(bf(y).div(bf(x)), p)))
+            score(&atan, &|x, y| xt::atan_unit(to_bf(y).div(to_bf(x)).round_sig(p))),
+            score(&atan, &|x, y| xt::atan_unit(truncate(to_bf(y).div(to_bf(x)), p)))
         );
     }
     // FPTAN and F2XM1 on [2^-10, 1/2)
@@ -1992,9 +1954,9 @@ fn explore_intermediate_rounding() {
         let l = ln2();
         eprintln!(
             "  {p} bits: q(x ln2) {:.2} %, x q(ln2) {:.2} %, trunc(x ln2) {:.2} %, q(result) {:.2} %",
-            score(&f2, &|a, _| xt::expm1_small(bf(a).mul(l).round_sig(p))),
-            score(&f2, &|a, _| xt::expm1_small(bf(a).mul(l.round_sig(p)))),
-            score(&f2, &|a, _| xt::expm1_small(truncate(bf(a).mul(l), p))),
+            score(&f2, &|a, _| xt::expm1_small(to_bf(a).mul(l).round_sig(p))),
+            score(&f2, &|a, _| xt::expm1_small(to_bf(a).mul(l.round_sig(p)))),
+            score(&f2, &|a, _| xt::expm1_small(truncate(to_bf(a).mul(l), p))),
             score(&f2, &|a, _| xt::f2xm1_value(unpack(a)).round_sig(p))
         );
     }
