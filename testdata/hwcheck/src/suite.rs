@@ -64,18 +64,39 @@ pub struct Report {
     pub errors: Vec<String>,
 }
 
+/// Most cases a suite may have that matched only when run again.
+pub const MAX_TRANSIENT: usize = 3;
+
 impl Report {
-    /// For the test suites: prints the first mismatches and errors and the summary, then
-    /// panics if any case mismatched or could not be compared.
-    pub fn print_and_check(&self) {
+    /// Runs every mismatching case twice more and drops those that then match, returning
+    /// how many did. A context switch in the middle of a snippet goes through the 64-bit
+    /// kernel, which can change what the snippet leaves behind: XSAVE there drops the x87
+    /// FCS/FDS (and, with ES clear, FIP/FDP/FOP on this processor), and a null selector
+    /// with a non-zero RPL in GS (LGS, MOV GS) can come back as 0. About one case in
+    /// 100,000 to 500,000 shows it, and it matches when run again; anything the
+    /// interpreter gets wrong does not.
+    pub fn drop_transient(&mut self, runner: &mut NativeRunner) -> usize {
+        let all = std::mem::take(&mut self.mismatches);
+        let before = all.len();
+        self.mismatches = all.into_iter().filter(|m| !matches_when_run_again(runner, m)).collect();
+        before - self.mismatches.len()
+    }
+
+    /// For the test suites: drops cases that were interrupted on the hardware (see
+    /// `drop_transient`), prints the first mismatches and errors and the summary, then
+    /// panics if any case mismatched or could not be compared, or more than
+    /// `MAX_TRANSIENT` matched only when run again.
+    pub fn check(&mut self, runner: &mut NativeRunner) {
+        let transient = self.drop_transient(runner);
         for m in self.mismatches.iter().take(20) {
             println!("{}", m.report());
         }
         for e in self.errors.iter().take(20) {
             println!("error: {e}");
         }
-        println!("{}", self.summary());
+        println!("{}; {transient} matched when run again", self.summary());
         assert!(self.mismatches.is_empty(), "{} mismatches against the hardware", self.mismatches.len());
+        assert!(transient <= MAX_TRANSIENT, "{transient} cases matched only when run again");
         assert!(self.errors.is_empty(), "{} cases could not be compared", self.errors.len());
     }
 
@@ -89,6 +110,15 @@ impl Report {
             self.skipped.len()
         )
     }
+}
+
+/// Runs a mismatching case twice more; true if it then matches.
+pub fn matches_when_run_again(runner: &mut NativeRunner, m: &Mismatch) -> bool {
+    (0..2).any(|_| {
+        let mut r = Report::default();
+        compare_batch(runner, &mut vec![(m.case.clone(), m.seed)], &mut r);
+        r.cases == 1 && r.mismatches.is_empty()
+    })
 }
 
 /// Seed of case `i` of a run with `seed`: every case can be regenerated alone.

@@ -16,8 +16,8 @@ fn every_integer_code_matches_the_hardware() {
     let Some(mut runner) = NativeRunner::start_or_skip() else { return };
     let list = codes(Family::Integer);
     // 115 cases per code over ~700 codes: about 80,000 single-instruction cases.
-    let report = run_codes(&mut runner, &list, 115, 0x5eed_0001);
-    report.print_and_check();
+    let mut report = run_codes(&mut runner, &list, 115, 0x5eed_0001);
+    report.check(&mut runner);
     assert!(report.cases >= 75_000, "only {} cases ran", report.cases);
     // Every code is generated, except the few that must not run natively.
     for (code, why) in &report.skipped {
@@ -29,8 +29,8 @@ fn every_integer_code_matches_the_hardware() {
 #[test]
 fn instruction_sequences_match_the_hardware() {
     let Some(mut runner) = NativeRunner::start_or_skip() else { return };
-    let report = run_sequences(&mut runner, Family::Integer, 25_000, 0x5eed_0002);
-    report.print_and_check();
+    let mut report = run_sequences(&mut runner, Family::Integer, 25_000, 0x5eed_0002);
+    report.check(&mut runner);
     assert_eq!(report.cases, 25_000);
 }
 

@@ -16,8 +16,8 @@ fn every_sse_code_matches_the_hardware() {
     let Some(mut runner) = NativeRunner::start_or_skip() else { return };
     let list = codes(Family::Sse);
     // 100 cases per code over 270 codes.
-    let report = run_codes(&mut runner, &list, 100, 0x5eed_55e1);
-    report.print_and_check();
+    let mut report = run_codes(&mut runner, &list, 100, 0x5eed_55e1);
+    report.check(&mut runner);
     assert!(report.skipped.is_empty(), "codes without cases: {:?}", report.skipped);
     assert_eq!(report.per_code.len(), list.len(), "every code is generated");
     assert!(report.cases >= 27_000, "only {} cases ran", report.cases);
