@@ -1961,3 +1961,57 @@ fn explore_intermediate_rounding() {
         );
     }
 }
+
+/// FYL2X's internal logarithm, read off the hardware: `CARGO_TARGET_DIR=/work/target-fp
+/// cargo test --release -p x86wow-fp explore_fyl2x_internal_log -- --ignored
+/// --nocapture`. For one x, FYL2X with 200 random y in [1, 2) gives 200 results and C1s;
+/// if the hardware rounds L * y once, each places L in an interval, and together they
+/// pin L to a few hundredths of a 68-bit quantum. The output shows, for operands x that
+/// differ only in their low 20 bits, that L always lies on the 68-bit grid (L mod q
+/// contains 0) and how far it is from the exact log2 x. If L were `RN68(log2 x + e)`
+/// with a smooth e, L - l would stay within one unit-wide window in the neighbourhood;
+/// it spreads over 1.3 to 2 quanta, so the logarithm carries noise of its own before
+/// the 68-bit rounding.
+#[test]
+#[ignore]
+fn explore_fyl2x_internal_log() {
+    use crate::bigf::BF;
+    use crate::x87::trans as xt;
+    if crate::hw::skip_unless_zen() {
+        return;
+    }
+    let mut rng = Rng(31);
+    for _ in 0..4 {
+        let base = rng.next() | 1 << 63;
+        let (mut dmin, mut dmax, mut off_grid) = (f64::MAX, f64::MIN, 0);
+        for _ in 0..16 {
+            let x = F80::new(0x3FFF, (base & !0xF_FFFF) | (rng.next() & 0xF_FFFF));
+            let l = xt::log2_bf(unpack(x));
+            let qexp = l.exp - 67; // one quantum of a 68-bit L
+            let (mut lo, mut hi) = (f64::MIN, f64::MAX); // L - l, in quanta
+            for _ in 0..200 {
+                let y = F80::new(0x3FFF, rng.next() | 1 << 63);
+                let h = hw::fyl2x(0x037F, x, y);
+                let re = h.st0.biased_exp() as i32 - 16383;
+                let (r, half) = (to_bf(h.st0), BF::from_u64(1).scale(re - 64));
+                let (plo, phi) = if h.sw & SW_C1 != 0 { (r.sub(half), r) } else { (r, r.add(half)) };
+                lo = lo.max(plo.div(to_bf(y)).sub(l).scale(-qexp).approx_f64());
+                hi = hi.min(phi.div(to_bf(y)).sub(l).scale(-qexp).approx_f64());
+            }
+            // the 68-bit grid points lie at g + j quanta from l
+            let g = l.round_sig(68).sub(l).scale(-qexp).approx_f64();
+            let on_grid: Vec<f64> =
+                (-3..=3).map(|j| g + j as f64).filter(|d| (lo..=hi).contains(d)).collect();
+            match on_grid[..] {
+                [d] => {
+                    dmin = dmin.min(d);
+                    dmax = dmax.max(d);
+                }
+                _ => off_grid += 1,
+            }
+        }
+        eprintln!(
+            "x near {base:016x}: L - log2 x from {dmin:+.3} to {dmax:+.3} quanta; {off_grid} of 16 not pinned to one grid point"
+        );
+    }
+}
