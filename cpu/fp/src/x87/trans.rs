@@ -18,7 +18,7 @@
 //! * FYL2X and FYL2XP1 hold the logarithm in the 68-bit internal format too.
 //!
 //! The rest of the hardware's evaluation error (up to about 0.14 ulp, and not a smooth
-//! function of the operand) is not reproduced, so in the 0.3-7 % of cases where the
+//! function of the operand) is not reproduced, so in the 0.1-7 % of cases where the
 //! exact result lies that close to a rounding boundary the hardware can round the other
 //! way; this implementation returns the correctly rounded value of the modelled
 //! function. See the crate README for the measured agreement.
