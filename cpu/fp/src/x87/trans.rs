@@ -580,6 +580,9 @@ pub fn fyl2xp1(x: F80, y: F80, ctl: X87Control) -> TransResult {
 mod tests {
     use super::*;
 
+    /// An FPATAN fixture: (x = ST(0), y = ST(1), hardware result, hardware C1).
+    type FpatanCase = ((u16, u64), (u16, u64), (u16, u64), bool);
+
     /// |a| of a finite normal F80, exactly.
     fn magnitude(a: F80) -> BF {
         BF::from_unpacked(Unpacked {
@@ -625,9 +628,7 @@ mod tests {
     /// not.
     #[test]
     fn fpatan_quotient_is_rounded_to_68_bits() {
-        /// (x = ST(0), y = ST(1), hardware result, hardware C1)
-        type Case = ((u16, u64), (u16, u64), (u16, u64), bool);
-        let cases: [Case; 6] = [
+        let cases: [FpatanCase; 6] = [
             ((0x401C, 0x8000000000000100), (0x3FD5, 0x8000000000000000), (0x3FB7, 0xFFFFFFFFFFFFFE00), true),
             ((0x3FF1, 0xC9F739F657A036FA), (0x3FCE, 0x9073CE4E1046E7B4), (0x3FDB, 0xB7197300508B4D60), false),
             ((0x3FDC, 0xE59F8750EF6DE99D), (0x3FCC, 0xBF35F83799D62BE7), (0x3FEE, 0xD52CDBDD24D5E5DE), false),
@@ -635,14 +636,8 @@ mod tests {
             ((0x4002, 0x8000000010000000), (0x3FC4, 0x8400000000000000), (0x3FC1, 0x83FFFFFFEF800000), true),
             ((0x4038, 0xD24AD0A04E8E94D2), (0x4001, 0xB6C11736A5800000), (0x3FC7, 0xDE79FE589CE85990), true),
         ];
-        let ctl = X87Control::from_fcw(0x037F);
-        for ((xe, xs), (ye, ys), (re, rs), c1) in cases {
-            let (x, y) = (F80::new(xe, xs), F80::new(ye, ys));
-            let r = fpatan(x, y, ctl);
-            assert_eq!((r.value, r.c1), (F80::new(re, rs), c1), "{x:?} {y:?}");
-            let exact = round_bf(atan_unit(magnitude(y).div(magnitude(x))), ctl, Exceptions::PRECISION);
-            assert_ne!((exact.value, exact.c1), (F80::new(re, rs), c1), "{x:?} {y:?}");
-        }
+        // without the 68-bit rounding of the quotient |y| / |x|
+        check_fpatan(&cases, atan_unit);
     }
 
     /// FPATAN on the measured AMD Zen 4 (round to nearest) where only the arctangent
@@ -650,22 +645,26 @@ mod tests {
     /// result.
     #[test]
     fn fpatan_adds_the_arctangent_polynomial_error() {
-        /// (x = ST(0), y = ST(1), hardware result, hardware C1)
-        type Case = ((u16, u64), (u16, u64), (u16, u64), bool);
-        let cases: [Case; 4] = [
+        let cases: [FpatanCase; 4] = [
             ((0x3FFF, 0xEB82F23989F1536C), (0x3FFD, 0xE88D44DED26192A0), (0x3FFC, 0xF7D3F861A0B1C736), true),
             ((0x3FFF, 0xF0B0444174D4B17A), (0x3FFC, 0x9C9A8196242FE0BC), (0x3FFB, 0xA63339AC97318208), false),
             ((0x3FFF, 0xC65554D184D82D7C), (0x3FFD, 0xF196039933C82506), (0x3FFD, 0x9758B1E62EC258CC), false),
             ((0x3FFF, 0xA18651569EB31A4B), (0x3FFD, 0x9BF98767C2CF0D6A), (0x3FFC, 0xF290188AC3FCE30F), true),
         ];
+        // with the 68-bit quotient but without the curve
+        check_fpatan(&cases, |q| atan_unit(q.round_sig(INTERNAL_BITS)));
+    }
+
+    /// Each case's FPATAN gives the hardware's result and C1, and `without(|y| / |x|)`,
+    /// the model less the part under test, does not: each case tests that part.
+    fn check_fpatan(cases: &[FpatanCase], without: impl Fn(BF) -> BF) {
         let ctl = X87Control::from_fcw(0x037F);
-        for ((xe, xs), (ye, ys), (re, rs), c1) in cases {
+        for &((xe, xs), (ye, ys), (re, rs), c1) in cases {
             let (x, y) = (F80::new(xe, xs), F80::new(ye, ys));
             let r = fpatan(x, y, ctl);
             assert_eq!((r.value, r.c1), (F80::new(re, rs), c1), "{x:?} {y:?}");
-            let q = magnitude(y).div(magnitude(x)).round_sig(INTERNAL_BITS);
-            let without = round_bf(atan_unit(q), ctl, Exceptions::PRECISION);
-            assert_ne!((without.value, without.c1), (F80::new(re, rs), c1), "{x:?} {y:?}");
+            let other = round_bf(without(magnitude(y).div(magnitude(x))), ctl, Exceptions::PRECISION);
+            assert_ne!((other.value, other.c1), (F80::new(re, rs), c1), "{x:?} {y:?}");
         }
     }
 }
